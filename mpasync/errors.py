@@ -1,0 +1,188 @@
+"""The exception hierarchy: every failure a caller can see is one of these.
+
+`APIError` subclasses are keyed by HTTP status (like httpx/openai); `error_for_status`
+picks the class. Messages carry the method, a secret-free URL and the server's errors,
+never a token or a client secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "DecodeError",
+    "ErrorItem",
+    "MParticleError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestValidationError",
+    "ServerError",
+    "TokenError",
+    "TransportError",
+    "UnprocessableEntityError",
+    "error_for_status",
+]
+
+
+class ErrorItem(NamedTuple):
+    """One entry of a server's error list: `(code, message)`."""
+
+    code: str | None
+    message: str
+
+
+class MParticleError(Exception):
+    """Base class of every error raised by mpasync."""
+
+
+class RequestValidationError(MParticleError, ValueError):
+    """Bad input caught on the client before anything was sent.
+
+    `field` names the offending argument or body field (dotted path), when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TransportError(MParticleError):
+    """A connection failure or timeout that persisted after every retry."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class TokenError(MParticleError):
+    """The OAuth token endpoint failed. Carries its status and message, never the secret."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DecodeError(MParticleError):
+    """A response body that does not fit its model. `excerpt` is a short prefix of the body."""
+
+    def __init__(
+        self, message: str, *, excerpt: str = "", method: str = "", url: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.excerpt = excerpt
+        self.method = method
+        self.url = url
+
+
+class APIError(MParticleError):
+    """A non-2xx response. `errors` is the server's error list as `(code, message)` items."""
+
+    def __init__(
+        self,
+        status: int,
+        errors: Sequence[ErrorItem] = (),
+        *,
+        method: str = "",
+        url: str = "",
+        body_excerpt: str = "",
+    ) -> None:
+        self.status = status
+        self.errors: list[ErrorItem] = list(errors)
+        self.method = method
+        self.url = url
+        self.body_excerpt = body_excerpt
+        super().__init__(self._format())
+
+    @property
+    def messages(self) -> list[str]:
+        """Just the messages of `errors`."""
+        return [e.message for e in self.errors]
+
+    def _format(self) -> str:
+        head = f"{self.status} {type(self).__name__}"
+        if self.method or self.url:
+            head += f" for {self.method} {self.url}".rstrip()
+        if self.errors:
+            detail = "; ".join(f"{e.code}: {e.message}" if e.code else e.message for e in self.errors)
+            return f"{head}: {detail}"
+        if self.body_excerpt:
+            return f"{head}: {self.body_excerpt}"
+        return head
+
+
+class BadRequestError(APIError):
+    """400: the request body or parameters were rejected."""
+
+
+class AuthenticationError(APIError):
+    """401: authentication failed (also: a v1 call without accountId)."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the credentials may not call this method."""
+
+
+class NotFoundError(APIError):
+    """404: the entity does not exist or belongs to another account."""
+
+
+class MethodNotAllowedError(APIError):
+    """405: the HTTP method is not supported here."""
+
+
+class ConflictError(APIError):
+    """409: a duplicate request is already in progress (DSR API)."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: the request broke a business rule; `errors` says which."""
+
+
+class RateLimitError(APIError):
+    """429 after every retry. `retry_after` is the server's requested wait in seconds."""
+
+    def __init__(
+        self,
+        status: int,
+        errors: Sequence[ErrorItem] = (),
+        *,
+        method: str = "",
+        url: str = "",
+        body_excerpt: str = "",
+        retry_after: float | None = None,
+        exceeded: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        self.exceeded = exceeded
+        super().__init__(status, errors, method=method, url=url, body_excerpt=body_excerpt)
+
+
+class ServerError(APIError):
+    """5xx after every retry."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    405: MethodNotAllowedError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[APIError]:
+    """The `APIError` subclass for an HTTP status."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)
