@@ -1,0 +1,185 @@
+"""`Client`: the Platform API client — one transport, one token cache, every resource.
+
+>>> async with Client(client_id="...", client_secret="...", account_id=1) as mp:
+...     apps = await mp.apps.list()
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, BearerAuth, TokenCache
+from mpasync.errors import RequestValidationError
+from mpasync.resources import (
+    Accounts,
+    Apps,
+    Audiences,
+    CalculatedAttributes,
+    DataPointFilters,
+    DataPoints,
+    Feeds,
+    FieldTransformations,
+    PlatformServices,
+    Platforms,
+    Services,
+    Users,
+    Workspaces,
+)
+from mpasync.retry import RetryPolicy
+from mpasync.transport import Root, Transport
+
+if TYPE_CHECKING:
+    from mpasync.bulk import Bulk
+
+__all__ = ["DEFAULT_BASE_URL", "Client"]
+
+DEFAULT_BASE_URL = "https://api.mparticle.com"
+
+
+class Client:
+    """The asyncio client for mParticle's Platform API (v1 and v2).
+
+    One pooled aiohttp session (created lazily inside the running loop, closed by
+    `aclose()` or leaving ``async with``; a borrowed ``session=`` is never closed), a
+    semaphore of ``max_concurrency`` requests in flight, an optional ``rate_limit`` in
+    requests per second, retries per ``retry``, and ``timeout`` seconds per attempt.
+    ``token_cache`` shares one `TokenCache` between several clients.
+    """
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        account_id: int | str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token_url: str = DEFAULT_TOKEN_URL,
+        audience: str = DEFAULT_AUDIENCE,
+        max_concurrency: int = 32,
+        rate_limit: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        if token_cache is None:
+            if not client_id or not client_secret:
+                raise RequestValidationError(
+                    "client_id and client_secret are required (or pass token_cache=)",
+                    field="client_id" if not client_id else "client_secret",
+                )
+            token_cache = TokenCache(
+                client_id, client_secret, token_url=token_url, audience=audience
+            )
+        elif not isinstance(token_cache, TokenCache):
+            raise RequestValidationError("token_cache must be a TokenCache", field="token_cache")
+        self.account_id = _account_id(account_id)
+        self.token_cache = token_cache
+        v1 = (
+            Root("/v1", {"accountId": str(self.account_id)})
+            if self.account_id is not None
+            else Root("/v1", {}, unavailable="account_id is required for v1 endpoints")
+        )
+        self._transport = Transport(
+            base_url=base_url,
+            auth=BearerAuth(token_cache),
+            roots={"v1": v1, "v2": Root("/platform/v2", {})},
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            retry=retry,
+            timeout=timeout,
+            session=session,
+        )
+        t = self._transport
+        self.accounts = Accounts(t, self.account_id)
+        self.apps = Apps(t)
+        self.platforms = Platforms(t)
+        self.platform_services = PlatformServices(t)
+        self.audiences = Audiences(t)
+        self.datapoints = DataPoints(t)
+        self.datapoint_filters = DataPointFilters(t)
+        self.feeds = Feeds(t)
+        self.services = Services(t)
+        self.users = Users(t)
+        self.workspaces = Workspaces(t)
+        self.calculated_attributes = CalculatedAttributes(t)
+        self.field_transformations = FieldTransformations(t)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Client:
+        """Build a client from ``MPARTICLE_CLIENT_ID``, ``MPARTICLE_CLIENT_SECRET``,
+        ``MPARTICLE_ACCOUNT_ID`` and optionally ``MPARTICLE_BASE_URL`` and
+        ``MPARTICLE_TOKEN_URL``; keyword arguments override the environment."""
+        env = os.environ
+        kwargs: dict[str, Any] = {}
+        for name, var in (
+            ("client_id", "MPARTICLE_CLIENT_ID"),
+            ("client_secret", "MPARTICLE_CLIENT_SECRET"),
+            ("account_id", "MPARTICLE_ACCOUNT_ID"),
+        ):
+            if name in overrides:
+                continue
+            value = env.get(var)
+            if not value:
+                raise RequestValidationError(f"environment variable {var} is not set", field=var)
+            kwargs[name] = value
+        for name, var in (("base_url", "MPARTICLE_BASE_URL"), ("token_url", "MPARTICLE_TOKEN_URL")):
+            if env.get(var) and name not in overrides:
+                kwargs[name] = env[var]
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @functools.cached_property
+    def bulk(self) -> Bulk:
+        """Fan-out helpers (`mpasync.bulk.Bulk`) sharing this client's limits."""
+        from mpasync.bulk import Bulk
+
+        return Bulk(self)
+
+    @property
+    def transport(self) -> Transport:
+        """The transport (limits, stats); shared with the bulk engine."""
+        return self._transport
+
+    def __repr__(self) -> str:
+        return (
+            f"Client(account_id={self.account_id!r}, base_url={self._transport.base_url!r}, "
+            f"client_id={self.token_cache.client_id!r}, "
+            f"max_concurrency={self._transport.concurrency.capacity})"
+        )
+
+    async def aclose(self) -> None:
+        """Close the session (unless borrowed). Same as leaving ``async with``."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _account_id(value: int | str | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RequestValidationError("account_id must be an integer", field="account_id")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise RequestValidationError(
+            f"account_id must be an integer, got {value!r}", field="account_id"
+        ) from None
+    if number <= 0:
+        raise RequestValidationError("account_id must be positive", field="account_id")
+    return number

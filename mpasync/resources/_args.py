@@ -1,0 +1,78 @@
+"""Argument checks shared by resource methods; each raises `RequestValidationError`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mpasync.errors import RequestValidationError
+
+__all__ = ["entity_id", "flag", "setting_list", "text"]
+
+
+def entity_id(value: Any, field: str) -> int:
+    """A positive integer id (ints, or strings of digits as some responses carry)."""
+    if isinstance(value, bool):
+        raise RequestValidationError(f"{field} must be an integer id, got a bool", field=field)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or value < 0:
+        raise RequestValidationError(
+            f"{field} must be a non-negative integer id, got {value!r}", field=field
+        )
+    return value
+
+
+def text(value: Any, field: str) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise RequestValidationError(f"{field} must be a non-empty string", field=field)
+    return value
+
+
+def flag(value: Any, field: str) -> bool:
+    """A real bool (not 0/1, not "true")."""
+    if not isinstance(value, bool):
+        raise RequestValidationError(f"{field} must be true or false", field=field)
+    return value
+
+
+def setting_list(settings: Any, field: str = "settings") -> list[dict[str, Any]]:
+    """``{"name": value}`` or ``[{"name": ..., "value": ...}]`` → the API's list of settings.
+
+    Lists and dicts as values (Google Analytics' customDimensions) are sent as JSON
+    strings, as the reference shows.
+    """
+    import msgspec
+
+    if settings is None:
+        return []
+    if isinstance(settings, Mapping):
+        items = [{"name": k, "value": v} for k, v in settings.items()]
+    elif isinstance(settings, (list, tuple)):
+        items = []
+        for i, entry in enumerate(settings):
+            if isinstance(entry, Mapping) and "name" in entry:
+                items.append({"name": entry["name"], "value": entry.get("value")})
+            elif hasattr(entry, "name") and hasattr(entry, "value"):
+                items.append({"name": entry.name, "value": entry.value})
+            else:
+                raise RequestValidationError(
+                    f"{field}[{i}] must have a name and a value", field=f"{field}[{i}]"
+                )
+    else:
+        raise RequestValidationError(
+            f"{field} must be a mapping of name to value or a list of settings", field=field
+        )
+    for item in items:
+        name, value = item["name"], item["value"]
+        if not isinstance(name, str) or not name:
+            raise RequestValidationError(f"{field}: a setting name must be a string", field=field)
+        if isinstance(value, (list, dict)):
+            item["value"] = msgspec.json.encode(value).decode()
+        elif value is not None and not isinstance(value, (str, bool, int, float)):
+            raise RequestValidationError(
+                f"{field}.{name} must be a string, number, bool, list or dict",
+                field=f"{field}.{name}",
+            )
+    return items

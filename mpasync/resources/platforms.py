@@ -1,0 +1,128 @@
+"""App platforms (``/v1/apps/{id}/platforms``) and the services configured on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpasync.decoding import empty, envelope_list, envelope_one, maybe_one
+from mpasync.errors import RequestValidationError
+from mpasync.models import Platform, PlatformService
+from mpasync.models.enums import CrashHandling, NetworkPerformance, SocialMode
+from mpasync.request import Request, path
+from mpasync.resources._args import entity_id, flag, setting_list, text
+from mpasync.resources._base import Resource
+from mpasync.validation import validate_os
+
+__all__ = ["PlatformServices", "Platforms"]
+
+_CHOICES = {
+    "crash_handling": CrashHandling.ALL,
+    "network_performance": NetworkPerformance.ALL,
+    "social_mode": SocialMode.ALL,
+}
+
+
+def platform_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Check the platform settings the API documents; unknown names are rejected."""
+    for name, value in settings.items():
+        if name == "profile_merging":
+            flag(value, name)
+        elif name == "push_attribution_timer":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise RequestValidationError(
+                    "push_attribution_timer must be a non-negative integer (minutes)", field=name
+                )
+        elif name in _CHOICES:
+            if value not in _CHOICES[name]:
+                allowed = ", ".join(sorted(_CHOICES[name]))
+                raise RequestValidationError(f"{name} must be one of {allowed}", field=name)
+        else:
+            known = ", ".join(["profile_merging", "push_attribution_timer", *_CHOICES])
+            raise RequestValidationError(
+                f"unknown platform setting {name!r} (known: {known})", field=name
+            )
+    return settings
+
+
+def _os_segment(os: str) -> str:
+    # The reference addresses platforms by lower-case os in paths (/platforms/android).
+    return validate_os(os).lower()
+
+
+class Platforms(Resource):
+    """Get, list, create, update and delete an app's platforms."""
+
+    __slots__ = ()
+
+    async def get(self, app_id: int, os: str) -> Platform:
+        """One platform of an app."""
+        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os))
+        return await self._send(Request("GET", p, envelope_one(Platform)))
+
+    async def list(self, app_id: int) -> list[Platform]:
+        """Every platform of an app."""
+        p = path("apps", entity_id(app_id, "app_id"), "platforms")
+        return await self._send(Request("GET", p, envelope_list(Platform)))
+
+    async def create(self, app_id: int, os: str, **settings: Any) -> Platform:
+        """Add a platform to an app; the answer holds its access key and (only now) secret.
+
+        Settings: ``profile_merging``, ``push_attribution_timer``, ``crash_handling``,
+        ``network_performance``, ``social_mode``.
+        """
+        body = {"os": validate_os(os), **platform_settings(settings)}
+        # The reference documents POST /apps/{id} with the os in the body.
+        p = path("apps", entity_id(app_id, "app_id"))
+        return await self._send(Request("POST", p, envelope_one(Platform), body=body))
+
+    async def update(self, app_id: int, os: str, **settings: Any) -> Platform | None:
+        """Change a platform's settings."""
+        if not settings:
+            raise RequestValidationError("update needs at least one setting", field="settings")
+        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os))
+        body = platform_settings(settings)
+        return await self._send(Request("PUT", p, maybe_one(Platform), body=body))
+
+    async def delete(self, app_id: int, os: str) -> None:
+        """Remove a platform from an app."""
+        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os))
+        await self._send(Request("DELETE", p, empty))
+
+
+class PlatformServices(Resource):
+    """The output services configured on an app platform."""
+
+    __slots__ = ()
+
+    async def list(self, app_id: int, os: str) -> list[PlatformService]:
+        """Services configured on a platform (confidential values come back masked)."""
+        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os), "services")
+        return await self._send(Request("GET", p, envelope_list(PlatformService)))
+
+    async def configure(
+        self,
+        app_id: int,
+        os: str,
+        *,
+        name: str,
+        settings: Any = None,
+        account: str | None = None,
+        is_active: bool = True,
+        is_visible: bool = True,
+    ) -> PlatformService | None:
+        """Configure a service on a platform.
+
+        ``settings`` is ``{"apiKey": "..."}`` or a list of ``{"name", "value"}``; list or
+        dict values (e.g. Google Analytics ``customDimensions``) are sent as JSON strings.
+        ``account`` names the service account (the server defaults it to "Default Account").
+        """
+        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os), "services")
+        body: dict[str, Any] = {
+            "name": text(name, "name"),
+            "isActive": flag(is_active, "is_active"),
+            "isVisible": flag(is_visible, "is_visible"),
+            "settings": setting_list(settings),
+        }
+        if account is not None:
+            body["account"] = text(account, "account")
+        return await self._send(Request("PUT", p, maybe_one(PlatformService), body=body))
