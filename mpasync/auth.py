@@ -177,8 +177,7 @@ class TokenCache:
             parsed = _token_decoder.decode(body)
         except msgspec.MsgspecError:
             raise TokenError(
-                f"token endpoint {self.token_url} returned an unreadable body: "
-                f"{self._scrub(body)}",
+                f"token endpoint {self.token_url} returned an unreadable body: {self._scrub(body)}",
                 status=status,
             ) from None
         lifetime = max(0.0, float(parsed.expires_in))

@@ -10,8 +10,8 @@ lets ids that some endpoints send as strings ("4302") decode into ``int`` fields
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -44,19 +44,19 @@ def _fail(body: bytes, why: str) -> DecodeError:
     return DecodeError(f"response does not fit its model: {why}", excerpt=excerpt(body))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(tp, strict=False)
 
 
 def envelope_list(model: type[T]) -> Callable[[bytes], list[T]]:
     """Decode a v1 envelope and return its ``data`` list (empty when ``data`` is null)."""
-    return _envelope_list(model)
+    return _envelope_list(cast(Any, model))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _envelope_list(model: Any) -> Callable[[bytes], list[Any]]:
-    dec = _decoder(Envelope[model])  # type: ignore[valid-type]
+    dec = _decoder(Envelope[model])
 
     def decode(body: bytes) -> list[Any]:
         try:
@@ -70,12 +70,12 @@ def _envelope_list(model: Any) -> Callable[[bytes], list[Any]]:
 
 def envelope_one(model: type[T]) -> Callable[[bytes], T]:
     """Decode a v1 envelope and return the single entity in ``data``."""
-    return _envelope_one(model)
+    return _envelope_one(cast(Any, model))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _envelope_one(model: Any) -> Callable[[bytes], Any]:
-    dec = _decoder(Envelope[model])  # type: ignore[valid-type]
+    dec = _decoder(Envelope[model])
 
     def decode(body: bytes) -> Any:
         try:
@@ -92,12 +92,12 @@ def _envelope_one(model: Any) -> Callable[[bytes], Any]:
 def maybe_one(model: type[T]) -> Callable[[bytes], T | None]:
     """For writes whose answer the reference leaves undocumented (202s): the entity when
     an envelope with data comes back, None for an empty body or an empty envelope."""
-    return _maybe_one(model)
+    return _maybe_one(cast(Any, model))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _maybe_one(model: Any) -> Callable[[bytes], Any]:
-    dec = _decoder(Envelope[model])  # type: ignore[valid-type]
+    dec = _decoder(Envelope[model])
 
     def decode(body: bytes) -> Any:
         if not body.strip():
@@ -113,10 +113,10 @@ def _maybe_one(model: Any) -> Callable[[bytes], Any]:
 
 def bare(tp: type[T]) -> Callable[[bytes], T]:
     """Decode a bare JSON value (object, array, number) of type ``tp``."""
-    return _bare(tp)
+    return _bare(cast(Any, tp))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bare(tp: Any) -> Callable[[bytes], Any]:
     dec = _decoder(tp)
 

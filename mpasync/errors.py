@@ -73,9 +73,7 @@ class TokenError(MParticleError):
 class DecodeError(MParticleError):
     """A response body that does not fit its model. `excerpt` is a short prefix of the body."""
 
-    def __init__(
-        self, message: str, *, excerpt: str = "", method: str = "", url: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, excerpt: str = "", method: str = "", url: str = "") -> None:
         super().__init__(message)
         self.excerpt = excerpt
         self.method = method
@@ -111,7 +109,9 @@ class APIError(MParticleError):
         if self.method or self.url:
             head += f" for {self.method} {self.url}".rstrip()
         if self.errors:
-            detail = "; ".join(f"{e.code}: {e.message}" if e.code else e.message for e in self.errors)
+            detail = "; ".join(
+                f"{e.code}: {e.message}" if e.code else e.message for e in self.errors
+            )
             return f"{head}: {detail}"
         if self.body_excerpt:
             return f"{head}: {self.body_excerpt}"

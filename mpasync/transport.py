@@ -41,7 +41,7 @@ from mpasync.limits import ConcurrencyLimiter, RateLimiter
 from mpasync.request import Request
 from mpasync.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
 
-__all__ = ["Root", "Transport", "TransportStats", "USER_AGENT"]
+__all__ = ["USER_AGENT", "Root", "Transport", "TransportStats"]
 
 T = TypeVar("T")
 
@@ -52,8 +52,9 @@ USER_AGENT = f"mpasync/{__version__}"
 _encoder = msgspec.json.Encoder()
 
 # Failures after which the request provably never reached the server: no connection.
-_NOT_SENT: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,) + tuple(
-    getattr(aiohttp, name) for name in ("ConnectionTimeoutError",) if hasattr(aiohttp, name)
+_NOT_SENT: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectorError,
+    *(getattr(aiohttp, n) for n in ("ConnectionTimeoutError",) if hasattr(aiohttp, n)),
 )
 # Failures after which it may have: the connection broke or the clock ran out mid-flight.
 _MAYBE_SENT = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -225,7 +226,8 @@ class Transport:
                     await self._pause(method, url, attempt, failure.reason, failure.delay)
                     continue
                 raise TransportError(
-                    f"{method} {_safe_url(url)} failed after {attempt} attempt(s): {failure.reason}",
+                    f"{method} {_safe_url(url)} failed after {attempt} attempt(s): "
+                    f"{failure.reason}",
                     method=method,
                     url=_safe_url(url),
                 ) from None

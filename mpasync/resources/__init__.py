@@ -8,7 +8,7 @@ from mpasync.resources.datapoints import DataPointFilters, DataPoints
 from mpasync.resources.directory import Services, Users, Workspaces
 from mpasync.resources.feeds import Feeds
 from mpasync.resources.field_transformations import FieldTransformations
-from mpasync.resources.platforms import PlatformServices, Platforms
+from mpasync.resources.platforms import Platforms, PlatformServices
 
 __all__ = [
     "Accounts",

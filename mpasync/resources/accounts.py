@@ -39,7 +39,9 @@ class Accounts(Resource):
         """Rename an account (422 if the name is not unique)."""
         aid = entity_id(account_id, "account_id")
         body = {"name": text(name, "name")}
-        return await self._send(Request("PUT", path("accounts", aid), maybe_one(Account), body=body))
+        return await self._send(
+            Request("PUT", path("accounts", aid), maybe_one(Account), body=body)
+        )
 
     async def delete(self) -> None:
         """Delete the client's own account (every app must be deleted first)."""

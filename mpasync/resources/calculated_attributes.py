@@ -19,7 +19,9 @@ __all__ = ["CalculatedAttributes"]
 
 
 def _base(workspace_id: int, *rest: object) -> str:
-    return path("workspaces", entity_id(workspace_id, "workspace_id"), "calculatedattributes", *rest)
+    return path(
+        "workspaces", entity_id(workspace_id, "workspace_id"), "calculatedattributes", *rest
+    )
 
 
 def _name_query(name: str | None) -> dict[str, str] | None:
@@ -34,7 +36,10 @@ class CalculatedAttributes(Resource):
     async def list(self, workspace_id: int, name: str | None = None) -> list[CalculatedAttribute]:
         """Calculated attributes of a workspace, optionally only those named ``name``."""
         request = Request(
-            "GET", _base(workspace_id), bare(list[CalculatedAttribute]), api="v2",
+            "GET",
+            _base(workspace_id),
+            bare(list[CalculatedAttribute]),
+            api="v2",
             query=_name_query(name),
         )
         return await self._send(request)
@@ -73,7 +78,9 @@ class CalculatedAttributes(Resource):
     async def get(self, workspace_id: int, ca_id: int) -> CalculatedAttribute:
         """One calculated attribute with its draft and active definitions."""
         request = Request(
-            "GET", _base(workspace_id, entity_id(ca_id, "ca_id")), bare(CalculatedAttribute),
+            "GET",
+            _base(workspace_id, entity_id(ca_id, "ca_id")),
+            bare(CalculatedAttribute),
             api="v2",
         )
         return await self._send(request)

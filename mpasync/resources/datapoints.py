@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,7 +53,7 @@ class DataPointFilters(Resource):
         app_id: int,
         service: str,
         filters: Iterable[DataPointFilter | dict[str, Any]],
-    ) -> list[DataPointFilter]:
+    ) -> builtins.list[DataPointFilter]:
         """Set filters (models or dicts); returns the filters as the server stored them.
 
         The body is a bare JSON array; lists longer than `MAX_FILTERS_PER_REQUEST` go in
@@ -62,7 +64,7 @@ class DataPointFilters(Resource):
         decode = bare(list[DataPointFilter])
         if len(checked) <= MAX_FILTERS_PER_REQUEST:
             return await self._send(Request("PUT", p, decode, body=checked))
-        result: list[DataPointFilter] = []
+        result: builtins.list[DataPointFilter] = []
         for start in range(0, len(checked), MAX_FILTERS_PER_REQUEST):
             chunk = checked[start : start + MAX_FILTERS_PER_REQUEST]
             result.extend(await self._send(Request("PUT", p, decode, body=chunk)))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
+
 from typing import Any
 
 from mpasync.decoding import envelope_list, envelope_one
 from mpasync.errors import RequestValidationError
 from mpasync.models import EntityRef, Feed, FeedSubscription, ServiceConfiguration
-from mpasync.models.enums import canonical_os, FeedOS
+from mpasync.models.enums import FeedOS, canonical_os
 from mpasync.request import Request, path
 from mpasync.resources._args import entity_id, flag, setting_list, text
 from mpasync.resources._base import Resource
@@ -76,7 +78,7 @@ class Feeds(Resource):
 
     async def list_output_configurations(
         self, workspace_id: int, module_name: str
-    ) -> list[ServiceConfiguration]:
+    ) -> builtins.list[ServiceConfiguration]:
         """The output configurations available for a module."""
         p = path(
             "workspace",
@@ -86,7 +88,7 @@ class Feeds(Resource):
         )
         return await self._send(Request("GET", p, envelope_list(ServiceConfiguration)))
 
-    async def list_subscriptions(self, workspace_id: int) -> list[FeedSubscription]:
+    async def list_subscriptions(self, workspace_id: int) -> builtins.list[FeedSubscription]:
         """Every feed subscription (feed → output configuration) of a workspace."""
         p = path("partnerfeeds", entity_id(workspace_id, "workspace_id"), "subscriptions")
         return await self._send(Request("GET", p, envelope_list(FeedSubscription)))

@@ -39,7 +39,9 @@ class FieldTransformations(Resource):
     ) -> FieldTransformation:
         """Create a transformation (its ``id`` is chosen by the caller)."""
         body = validate_transformation(transformation)
-        request = Request("POST", _base(workspace_id), bare(FieldTransformation), api="v2", body=body)
+        request = Request(
+            "POST", _base(workspace_id), bare(FieldTransformation), api="v2", body=body
+        )
         return await self._send(request)
 
     async def get(self, workspace_id: int, transformation_id: str) -> FieldTransformation:
