@@ -26,6 +26,7 @@ __all__ = [
     "Auth",
     "BasicAuth",
     "BearerAuth",
+    "NoAuth",
     "TokenCache",
 ]
 
@@ -259,6 +260,21 @@ class BasicAuth:
 
     async def authorize(self, session: aiohttp.ClientSession) -> tuple[str, str]:
         return self._header, ""
+
+    def unauthorized(self, credential: str) -> bool:
+        return False
+
+
+class NoAuth:
+    """No ``Authorization`` header (the Analytics API carries its key in the body)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NoAuth()"
+
+    async def authorize(self, session: aiohttp.ClientSession) -> tuple[str, str]:
+        return "", ""
 
     def unauthorized(self, credential: str) -> bool:
         return False

@@ -271,7 +271,8 @@ class Transport:
             if exc.status is None or exc.status == 429 or exc.status >= 500:
                 raise _Retryable(str(exc), sent=False) from None
             raise
-        headers = {**headers, "Authorization": authorization}
+        if authorization:
+            headers = {**headers, "Authorization": authorization}
         async with self.concurrency:
             if self.rate is not None:
                 await self.rate.acquire()

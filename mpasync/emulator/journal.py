@@ -1,0 +1,33 @@
+"""The emulator's request journal: one frozen entry per request it received, faulted or not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["JournalEntry"]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One request as the emulator saw it.
+
+    Attributes:
+        method, path, query: the request line (`query` as a plain dict).
+        body: the parsed JSON body, or None (a token request's `client_secret` is masked).
+        status: the status sent, or None when the connection was closed without a response.
+        time: when the request arrived (`time.time()`).
+        fault: the injected fault ("error", "rate_limited", "drop", "lost_response") or None.
+        applied: the handler ran, so any change it makes is in the state.
+        dropped: the connection was closed without a response (drops and lost responses).
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int | None
+    time: float
+    fault: str | None = None
+    applied: bool = False
+    dropped: bool = False

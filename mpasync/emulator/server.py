@@ -1,0 +1,335 @@
+"""The `Emulator` (a real HTTP server on 127.0.0.1 running the stateful API) and the
+`serve()` / `describe()` helpers behind `mpasync emulator`."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from mpasync.emulator.app import TOKEN_PATH, build_app
+from mpasync.emulator.auth import TokenStore
+from mpasync.emulator.faults import FaultInjector, Faults, FaultsSpec
+from mpasync.emulator.journal import JournalEntry
+from mpasync.emulator.ratelimit import SlidingWindowLimiter
+from mpasync.emulator.runtime import Runtime
+from mpasync.emulator.seed import seed_state
+from mpasync.emulator.state import EmulatorState
+
+if TYPE_CHECKING:
+    # The client core lands separately; until it does mypy sees Client as Any.
+    from mpasync.client import Client  # type: ignore[import-not-found, unused-ignore]
+
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "Emulator",
+    "describe",
+    "serve",
+]
+
+DEFAULT_CLIENT_ID = "emulator-client"
+DEFAULT_CLIENT_SECRET = "emulator-secret"
+DEFAULT_AUDIENCE = "https://api.mparticle.com"
+
+
+class Emulator:
+    """A stateful, in-memory mParticle Platform API (v1 + v2 + token endpoint) on localhost.
+
+    Example::
+
+        async with Emulator(apps=5, faults=Faults(error_rate=0.1, seed=1)) as emu:
+            async with emu.client() as mp:
+                apps = await mp.apps.list()
+            assert emu.state.apps[1].name == apps[0].name
+            print(len(emu.journal), emu.token_requests)
+
+    Args:
+        apps: how many apps to seed in the primary account (each with 1-3 platforms,
+            datapoints and configured services).
+        token_ttl: bearer-token lifetime in seconds (tokens really expire).
+        rate_limit: requests per second per account before 429s (sliding 1-second
+            window), None = unlimited.
+        faults: a `Faults` for every API route, or per-route rules (a mapping of pattern to
+            `Faults`, or a list of `FaultRule`/`(pattern, Faults)`); see `faults.py`.
+        token_latency: seconds the token endpoint waits before answering.
+        host, port: where to listen; port 0 picks a free port.
+        client_id, client_secret, audience: the credentials the token endpoint accepts.
+        account_id: the primary account; `other_account_id` is a second account (its own
+            apps 9001/9002, workspace 5101, ...) for cross-account tests; None = none.
+        seed: seed of the generated data (same seed, same state).
+        faults_on_token: also inject faults into `POST /oauth/token`.
+        journal_limit: keep at most about this many journal entries (None = all).
+        calculation_seconds: how long a calculated attribute "calculates" after activation.
+    """
+
+    def __init__(
+        self,
+        apps: int = 0,
+        token_ttl: float = 28800.0,
+        rate_limit: float | None = None,
+        faults: FaultsSpec = None,
+        *,
+        token_latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        audience: str = DEFAULT_AUDIENCE,
+        account_id: int = 1,
+        other_account_id: int | None = 2,
+        seed: int = 0,
+        faults_on_token: bool = False,
+        journal_limit: int | None = None,
+        calculation_seconds: float = 2.0,
+    ) -> None:
+        if apps < 0:
+            raise ValueError("apps must be >= 0")
+        if token_ttl <= 0:
+            raise ValueError("token_ttl must be positive")
+        if other_account_id == account_id:
+            raise ValueError("other_account_id must differ from account_id")
+        self.host = host
+        self._requested_port = port
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._account_id = account_id
+        state = EmulatorState(
+            primary_account_id=account_id, calculation_seconds=calculation_seconds
+        )
+        seed_state(state, apps=apps, seed=seed, other_account_id=other_account_id)
+        self._faults_spec: FaultsSpec = faults
+        self._runtime = Runtime(
+            state=state,
+            tokens=TokenStore(token_ttl),
+            client_id=client_id,
+            client_secret=client_secret,
+            audience=audience,
+            token_latency=token_latency,
+            faults=FaultInjector(faults),
+            faults_on_token=faults_on_token,
+            limiter=SlidingWindowLimiter(rate_limit) if rate_limit is not None else None,
+            journal_limit=journal_limit,
+        )
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> Emulator:
+        """Bind and start serving (`async with` does this for you)."""
+        if self._runner is not None:
+            return self
+        runner = web.AppRunner(
+            build_app(self._runtime), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+            sock.setblocking(False)
+            site = web.SockSite(runner, sock)
+            await site.start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
+        self._port = sock.getsockname()[1]
+        self._runner = runner
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving and close open connections (the state stays readable)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `stop()`."""
+        return self._runner is not None
+
+    # ---- where and who ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (after start)."""
+        if self._port is None:
+            raise RuntimeError("the emulator is not started; use `async with Emulator() as emu`")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT`: v1 lives at `/v1`, v2 at `/platform/v2`."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint, `{base_url}/oauth/token`."""
+        return self.base_url + TOKEN_PATH
+
+    def url(self, path: str) -> str:
+        """An absolute URL for a path, e.g. `emu.url("/v1/apps?accountId=1")`."""
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    @property
+    def client_id(self) -> str:
+        """The client id the token endpoint accepts."""
+        return self._client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The client secret the token endpoint accepts."""
+        return self._client_secret
+
+    @property
+    def account_id(self) -> int:
+        """The primary account's id."""
+        return self._account_id
+
+    # ---- what happened ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> EmulatorState:
+        """The live in-memory state (read it to check what requests really changed)."""
+        return self._runtime.state
+
+    @property
+    def journal(self) -> list[JournalEntry]:
+        """Every request received, in arrival order, including faulted ones."""
+        return self._runtime.journal
+
+    def reset_journal(self) -> None:
+        """Forget the journal (and the token request count)."""
+        self._runtime.journal.clear()
+        self._runtime.token_requests = 0
+
+    @property
+    def token_requests(self) -> int:
+        """How many `POST /oauth/token` requests reached the endpoint."""
+        return self._runtime.token_requests
+
+    # ---- knobs you can turn while running ----------------------------------------------------
+
+    @property
+    def faults(self) -> FaultsSpec:
+        """The fault configuration; assign a new one to change it (random sources restart)."""
+        return self._faults_spec
+
+    @faults.setter
+    def faults(self, spec: FaultsSpec) -> None:
+        self._faults_spec = spec
+        self._runtime.faults = FaultInjector(spec)
+
+    @property
+    def rate_limit(self) -> float | None:
+        """Requests per second per account, or None; assignable."""
+        limiter = self._runtime.limiter
+        return limiter.rate if limiter is not None else None
+
+    @rate_limit.setter
+    def rate_limit(self, rate: float | None) -> None:
+        self._runtime.limiter = SlidingWindowLimiter(rate) if rate is not None else None
+
+    def issue_token(self) -> str:
+        """A valid bearer token without an HTTP round trip (not counted in `token_requests`)."""
+        return self._runtime.tokens.issue()
+
+    def expire_tokens(self) -> None:
+        """Invalidate every issued token, as if they had all expired."""
+        self._runtime.tokens.expire_all()
+
+    def client(self, **overrides: Any) -> Client:
+        """An `mpasync.Client` wired to this emulator; use it with `async with`.
+
+        Keyword arguments override the defaults (`client_id`, `client_secret`, `account_id`,
+        `base_url`, `token_url`) or add any other `Client` option.
+        """
+        from mpasync.client import Client
+
+        options: dict[str, Any] = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "account_id": self.account_id,
+            "base_url": self.base_url,
+            "token_url": self.token_url,
+        }
+        options.update(overrides)
+        return Client(**options)
+
+    def __repr__(self) -> str:
+        where = self.base_url if self.running else "not started"
+        return f"<Emulator {where} apps={len(self.state.apps_of(self.account_id))}>"
+
+
+def describe(emu: Emulator) -> str:
+    """The lines `mpasync emulator` prints: URLs, credentials, and matching env exports."""
+    return "\n".join(
+        [
+            f"mParticle emulator listening on {emu.base_url}",
+            f"  base URL:      {emu.base_url}  (v1 at /v1, v2 at /platform/v2)",
+            f"  token URL:     {emu.token_url}",
+            f"  client id:     {emu.client_id}",
+            f"  client secret: {emu.client_secret}",
+            f"  account id:    {emu.account_id}",
+            "",
+            "  export MPARTICLE_CLIENT_ID=" + emu.client_id,
+            "  export MPARTICLE_CLIENT_SECRET=" + emu.client_secret,
+            f"  export MPARTICLE_ACCOUNT_ID={emu.account_id}",
+            "  export MPARTICLE_BASE_URL=" + emu.base_url,
+            "  export MPARTICLE_TOKEN_URL=" + emu.token_url,
+        ]
+    )
+
+
+async def serve(
+    port: int = 8787,
+    apps: int = 50,
+    token_ttl: float = 28800.0,
+    rate: float | None = None,
+    fault_rate: float = 0.0,
+    seed: int | None = None,
+    ready: Callable[[Emulator], None] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    **options: Any,
+) -> None:
+    """Run an emulator until cancelled (the `mpasync emulator` command).
+
+    `fault_rate` F is split evenly: F/2 of API requests get a 5xx and F/2 a 429. `seed`
+    seeds both the data and the faults. `ready(emu)` is called once it is listening (print
+    `describe(emu)` there). Extra keyword arguments go to `Emulator`.
+    """
+    faults = Faults.from_fault_rate(fault_rate, seed) if fault_rate > 0 else None
+    options.setdefault("journal_limit", 10_000)
+    emulator = Emulator(
+        apps=apps,
+        token_ttl=token_ttl,
+        rate_limit=rate,
+        faults=faults,
+        host=host,
+        port=port,
+        seed=seed or 0,
+        **options,
+    )
+    async with emulator as emu:
+        if ready is not None:
+            ready(emu)
+        await asyncio.Event().wait()
