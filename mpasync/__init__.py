@@ -5,6 +5,8 @@
 ...     apps = await mp.apps.list()
 """
 
+import logging
+
 from mpasync._version import __version__
 from mpasync.auth import TokenCache
 from mpasync.client import Client
@@ -26,6 +28,9 @@ from mpasync.errors import (
     UnprocessableEntityError,
 )
 from mpasync.retry import RetryPolicy
+
+# A library logs; the application decides where logs go (no "last resort" stderr output).
+logging.getLogger("mpasync").addHandler(logging.NullHandler())
 
 __all__ = [
     "APIError",

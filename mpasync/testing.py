@@ -31,6 +31,7 @@ else:
     _HAS_PYTEST_ASYNCIO = True
 
 if TYPE_CHECKING:
+    from mpasync.client import Client
     from mpasync.emulator import Emulator
 
 __all__ = ["mparticle_client", "mparticle_emulator", "pytest_configure"]
@@ -75,7 +76,7 @@ async def mparticle_emulator(request: pytest.FixtureRequest) -> AsyncIterator[Em
 
 
 @_async_fixture
-async def mparticle_client(mparticle_emulator: Emulator) -> AsyncIterator[Any]:
+async def mparticle_client(mparticle_emulator: Emulator) -> AsyncIterator[Client]:
     """An open `mpasync.Client` talking to the `mparticle_emulator` fixture's server."""
     async with mparticle_emulator.client() as client:
         yield client

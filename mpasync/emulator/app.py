@@ -161,8 +161,7 @@ async def _call(request: web.Request, handler: Any, outcome: _Outcome) -> web.St
         response: web.StreamResponse = await handler(request)
         outcome.applied = True
         return response
-    except ApiFailure as failure:
-        outcome.applied = True
+    except ApiFailure as failure:  # business-rule and lookup failures change nothing
         if request.method == "HEAD":
             return empty_response(failure.status)
         return _error(path, failure.status, failure.message, failure.code)

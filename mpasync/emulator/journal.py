@@ -18,7 +18,8 @@ class JournalEntry:
         status: the status sent, or None when the connection was closed without a response.
         time: when the request arrived (`time.time()`).
         fault: the injected fault ("error", "rate_limited", "drop", "lost_response") or None.
-        applied: the handler ran, so any change it makes is in the state.
+        applied: the handler ran and succeeded, so its change (if any) is in the state;
+            False for 4xx rejections, injected faults before the handler, and drops.
         dropped: the connection was closed without a response (drops and lost responses).
     """
 

@@ -21,8 +21,7 @@ from mpasync.emulator.seed import seed_state
 from mpasync.emulator.state import EmulatorState
 
 if TYPE_CHECKING:
-    # The client core lands separately; until it does mypy sees Client as Any.
-    from mpasync.client import Client  # type: ignore[import-not-found, unused-ignore]
+    from mpasync.client import Client
 
 __all__ = [
     "DEFAULT_AUDIENCE",

@@ -38,6 +38,7 @@ __all__ = [
     "encode_email",
     "format_time",
     "format_time_z",
+    "seed_time",
     "utcnow",
 ]
 

@@ -1,0 +1,1 @@
+"""Tests of the local emulator (mpasync.emulator) and the pytest plugin (mpasync.testing)."""
