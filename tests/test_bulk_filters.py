@@ -98,7 +98,9 @@ async def test_sync_writes_only_differences_and_dry_run_reads_only() -> None:
 
 async def test_sync_reports_added_filters() -> None:
     async with Emulator(apps=2) as emu, emu.client() as mp:
-        new = DataPointFilter(name="Brand New Event", type="Event", event_type="other", enabled=False)
+        new = DataPointFilter(
+            name="Brand New Event", type="Event", event_type="other", enabled=False
+        )
         report = await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, [new])
         assert [f.name for f in report.results[1].added] == ["Brand New Event"]
         assert report.results[1].describe() == "1 added"
@@ -138,7 +140,7 @@ async def test_journal_resume_never_writes_an_app_twice(tmp_path: Path) -> None:
             task = asyncio.create_task(
                 mp.bulk.update_datapoint_filters(range(1, 41), SERVICE, POLICY, journal=journal)
             )
-            while mp.bulk.last_report is None or mp.bulk.last_report.done < 15:
+            while mp.bulk.last_report is None or mp.bulk.last_report.done < 15:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

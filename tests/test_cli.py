@@ -66,8 +66,20 @@ async def test_apply_to_all_apps_with_sync_and_journal(
 ) -> None:
     journal = tmp_path / "run.jsonl"
     code, out, _ = await run(
-        "filters", "apply", "--service", SERVICE, "--all-apps", "--file", str(filters_file),
-        "--sync", "--journal", str(journal), "--concurrency", "4", "--rate", "500",
+        "filters",
+        "apply",
+        "--service",
+        SERVICE,
+        "--all-apps",
+        "--file",
+        str(filters_file),
+        "--sync",
+        "--journal",
+        str(journal),
+        "--concurrency",
+        "4",
+        "--rate",
+        "500",
     )
     assert code == 0
     assert "changed" in out and "app 1:" in out
@@ -75,15 +87,29 @@ async def test_apply_to_all_apps_with_sync_and_journal(
     assert len(journal.read_text().splitlines()) == 8
     # A rerun with the journal skips every app.
     code, out, _ = await run(
-        "filters", "apply", "--service", SERVICE, "--all-apps", "--file", str(filters_file),
-        "--journal", str(journal),
+        "filters",
+        "apply",
+        "--service",
+        SERVICE,
+        "--all-apps",
+        "--file",
+        str(filters_file),
+        "--journal",
+        str(journal),
     )
     assert code == 0 and "skipped (journal)  8" in out
 
 
 async def test_dry_run_writes_nothing(emu: Emulator, filters_file: Path) -> None:
     code, out, _ = await run(
-        "filters", "apply", "--service", SERVICE, "--apps", "1,2", "--file", str(filters_file),
+        "filters",
+        "apply",
+        "--service",
+        SERVICE,
+        "--apps",
+        "1,2",
+        "--file",
+        str(filters_file),
         "--dry-run",
     )
     assert code == 0
@@ -115,7 +141,7 @@ async def test_bad_filters_file_gets_one_line(
     path = tmp_path / "f.json"
     if content is not None:
         path.write_text(content)
-    code, out, err = await run(
+    code, _, err = await run(
         "filters", "apply", "--service", SERVICE, "--apps", "1", "--file", str(path)
     )
     assert code == 2
@@ -139,9 +165,7 @@ async def test_bad_app_id_list(emu: Emulator, filters_file: Path) -> None:
     assert code == 2 and "'abc' is not an app id" in err
 
 
-async def test_missing_credentials(
-    monkeypatch: pytest.MonkeyPatch, filters_file: Path
-) -> None:
+async def test_missing_credentials(monkeypatch: pytest.MonkeyPatch, filters_file: Path) -> None:
     for var in ("MPARTICLE_CLIENT_ID", "MPARTICLE_CLIENT_SECRET", "MPARTICLE_ACCOUNT_ID"):
         monkeypatch.delenv(var, raising=False)
     code, _, err = await run(
@@ -160,8 +184,11 @@ def test_parse_app_ids() -> None:
 async def test_emulator_command_prints_urls_and_serves() -> None:
     out = io.StringIO()
     task = asyncio.create_task(
-        amain(["emulator", "--port", "0", "--apps", "3", "--fault-rate", "0.1", "--seed", "1"],
-              out=out, err=io.StringIO())
+        amain(
+            ["emulator", "--port", "0", "--apps", "3", "--fault-rate", "0.1", "--seed", "1"],
+            out=out,
+            err=io.StringIO(),
+        )
     )
     for _ in range(200):
         if "token URL" in out.getvalue():
