@@ -49,6 +49,9 @@ class RequestValidationError(MParticleError, ValueError):
     """
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        # Every message names its field, whoever raised it.
+        if field and field not in message:
+            message = f"{field}: {message}"
         super().__init__(message)
         self.field = field
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from mpasync.errors import RequestValidationError
 
-__all__ = ["entity_id", "flag", "setting_list", "text"]
+__all__ = ["entity_id", "flag", "items", "setting_list", "text"]
 
 
 def entity_id(value: Any, field: str) -> int:
@@ -76,3 +76,12 @@ def setting_list(settings: Any, field: str = "settings") -> list[dict[str, Any]]
                 field=f"{field}.{name}",
             )
     return items
+
+
+def items(value: Any, field: str) -> list[Any]:
+    """A list from any iterable except strings, bytes and mappings."""
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or not hasattr(value, "__iter__"):
+        raise RequestValidationError(
+            f"{field} must be a list, got {type(value).__name__}", field=field
+        )
+    return list(value)

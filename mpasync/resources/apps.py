@@ -8,7 +8,7 @@ from mpasync.decoding import empty, envelope_list, envelope_one, maybe_one
 from mpasync.errors import RequestValidationError
 from mpasync.models import App
 from mpasync.request import Request, path
-from mpasync.resources._args import entity_id, text
+from mpasync.resources._args import entity_id, items, text
 from mpasync.resources._base import Resource
 from mpasync.validation import validate_os
 
@@ -34,11 +34,10 @@ class Apps(Resource):
 
         The answer carries each platform's access key *and secret*, shown only this once.
         """
-        if isinstance(platforms, str):
-            raise RequestValidationError(
-                "platforms must be a list of os names, not a string", field="platforms"
-            )
-        oses = [validate_os(os) for os in platforms]
+        oses = [
+            validate_os(os, field=f"platforms[{i}]")
+            for i, os in enumerate(items(platforms, "platforms"))
+        ]
         if not oses:
             raise RequestValidationError("an app needs at least one platform", field="platforms")
         body = {"name": text(name, "name"), "platforms": [{"os": os} for os in oses]}

@@ -1,0 +1,1 @@
+"""Integration tests: every contract method through `mpasync.Client` against the emulator."""
