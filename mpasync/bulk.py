@@ -44,7 +44,8 @@ class BulkReport(Generic[K]):
 
     ``succeeded`` lists the items done in this run, ``failed`` maps each failed item to
     its exception (every one is kept), ``skipped`` lists items a journal showed were
-    already done, and ``results`` holds each item's non-None result.
+    already done, and ``results`` holds each item's non-None result. Items are their own
+    keys; an unhashable item (a dict, say) is keyed by its position in the input.
     """
 
     total: int = 0
@@ -79,7 +80,21 @@ class BulkReport(Generic[K]):
 
 
 def _journal_key(item: object) -> str:
-    return msgspec.json.encode(item).decode()
+    try:
+        return msgspec.json.encode(item).decode()
+    except (TypeError, msgspec.MsgspecError):
+        raise RequestValidationError(
+            f"a journal needs JSON-encodable items, got {type(item).__name__}", field="items"
+        ) from None
+
+
+def _report_key(item: Any, position: int) -> Any:
+    """The report's key for an item: the item itself, or its position if unhashable."""
+    try:
+        hash(item)
+    except TypeError:
+        return position
+    return item
 
 
 class Journal:
@@ -204,23 +219,30 @@ async def run_bulk(
                 return
             if not more:
                 return
+            position = report.total
             report.total += 1
-            key_item: K = item  # type: ignore[assignment]
-            if already and _journal_key(key_item) in already:
-                report.skipped.append(key_item)
+            try:
+                key = _report_key(item, position)
+                journal_key = _journal_key(item) if book is not None else ""
+            except RequestValidationError as exc:
+                iteration_error.append(exc)
+                scope.cancel()
+                return
+            if journal_key and journal_key in already:
+                report.skipped.append(key)
                 continue
             error: BaseException | None = None
             try:
-                result = await fn(key_item)
+                result = await fn(item)  # type: ignore[arg-type]
             except Exception as exc:
                 error = exc
-                report.failed[key_item] = exc
+                report.failed[key] = exc
             else:
-                report.succeeded.append(key_item)
+                report.succeeded.append(key)
                 if result is not None:
-                    report.results[key_item] = result
+                    report.results[key] = result
             if book is not None:
-                book.record(key_item, error)
+                book.record(item, error)
             if on_progress is not None:
                 try:
                     on_progress(report.done, len(report.failed))

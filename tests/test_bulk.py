@@ -170,3 +170,23 @@ async def test_bad_arguments() -> None:
         await run_bulk(fn, range(3), concurrency=0)
     with pytest.raises(RequestValidationError):
         await run_bulk(fn, 42, concurrency=2)  # type: ignore[arg-type]
+
+
+async def test_unhashable_items_are_keyed_by_position() -> None:
+    async def fn(item: dict[str, int]) -> int:
+        if item["n"] == 1:
+            raise ValueError("one")
+        return item["n"] * 10
+
+    report = await run_bulk(fn, [{"n": 0}, {"n": 1}, {"n": 2}], concurrency=2)
+    assert sorted(report.succeeded) == [0, 2]
+    assert list(report.failed) == [1]
+    assert report.results == {0: 0, 2: 20}
+
+
+async def test_journal_needs_json_items(tmp_path: Path) -> None:
+    async def fn(item: object) -> None:
+        return None
+
+    with pytest.raises(RequestValidationError, match="JSON-encodable"):
+        await run_bulk(fn, [object()], concurrency=1, journal=tmp_path / "j.jsonl")
