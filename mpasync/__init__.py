@@ -7,9 +7,12 @@
 
 import logging
 
+from mpasync import dsr
 from mpasync._version import __version__
+from mpasync.analytics import AnalyticsClient
 from mpasync.auth import TokenCache
 from mpasync.client import Client
+from mpasync.dsr import DSRClient
 from mpasync.errors import (
     APIError,
     AuthenticationError,
@@ -28,16 +31,19 @@ from mpasync.errors import (
     UnprocessableEntityError,
 )
 from mpasync.retry import RetryPolicy
+from mpasync.seeding import SeedingClient
 
 # A library logs; the application decides where logs go (no "last resort" stderr output).
 logging.getLogger("mpasync").addHandler(logging.NullHandler())
 
 __all__ = [
     "APIError",
+    "AnalyticsClient",
     "AuthenticationError",
     "BadRequestError",
     "Client",
     "ConflictError",
+    "DSRClient",
     "DecodeError",
     "MParticleError",
     "MethodNotAllowedError",
@@ -46,10 +52,12 @@ __all__ = [
     "RateLimitError",
     "RequestValidationError",
     "RetryPolicy",
+    "SeedingClient",
     "ServerError",
     "TokenCache",
     "TokenError",
     "TransportError",
     "UnprocessableEntityError",
     "__version__",
+    "dsr",
 ]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import os
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from mpasync._lifecycle import TransportOwner
 from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, BearerAuth, TokenCache
 from mpasync.errors import RequestValidationError
 from mpasync.resources import (
@@ -41,7 +41,7 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 DEFAULT_BASE_URL = "https://api.mparticle.com"
 
 
-class Client:
+class Client(TransportOwner):
     """The asyncio client for mParticle's Platform API (v1 and v2).
 
     One pooled aiohttp session (created lazily inside the running loop, closed by
@@ -141,32 +141,12 @@ class Client:
 
         return Bulk(self)
 
-    @property
-    def transport(self) -> Transport:
-        """The transport (limits, stats); shared with the bulk engine."""
-        return self._transport
-
     def __repr__(self) -> str:
         return (
             f"Client(account_id={self.account_id!r}, base_url={self._transport.base_url!r}, "
             f"client_id={self.token_cache.client_id!r}, "
             f"max_concurrency={self._transport.concurrency.capacity})"
         )
-
-    async def aclose(self) -> None:
-        """Close the session (unless borrowed). Same as leaving ``async with``."""
-        await self._transport.aclose()
-
-    async def __aenter__(self) -> Client:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _account_id(value: int | str | None) -> int | None:

@@ -1,6 +1,7 @@
-"""Limits the transport consults before each attempt: a concurrency cap and a rate cap.
+"""Limits the transport consults before each attempt: a concurrency cap and a rate cap;
+and a weighted window limit for budgets that count units other than requests.
 
-Both are plain objects so the bulk engine and several callers of one client share them
+All are plain objects so the bulk engine and several callers of one client share them
 (one budget per client), and tests can read how much of each is in use.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from types import TracebackType
 
 from mpasync.errors import RequestValidationError
 
-__all__ = ["ConcurrencyLimiter", "RateLimiter"]
+__all__ = ["ConcurrencyLimiter", "RateLimiter", "WindowLimiter"]
 
 
 class ConcurrencyLimiter:
@@ -97,3 +99,115 @@ class RateLimiter:
             if delay <= 0:
                 return
             await asyncio.sleep(delay)
+
+
+class WindowLimiter:
+    """At most ``capacity`` units start in any window of ``period`` seconds; weighted.
+
+    For budgets that count something other than requests (the Analytics API allows 250
+    *events* per second, and one batch request carries up to 100). A sliding-window log:
+    each start is recorded as ``(time, weight)``; a start of weight ``w`` at time ``t`` is
+    admitted only if the units recorded in ``(t - W, t]`` plus ``w`` stay within
+    ``capacity``, where ``W = period * (1 + safety)``.
+
+    Why that is enough: take any window ``[a, a + period)`` and the last start ``t_k`` in
+    it. Every earlier start ``s`` in the window has ``s >= a > t_k - W``, so it was in
+    the log when ``t_k`` was checked (checks and records happen with no await between
+    them, so starts are totally ordered). The check bounded all of them plus ``w_k`` by
+    ``capacity``. Unlike weighted GCRA, which charges a start *after* it happens (and so
+    lets ``capacity + w`` through one window), nothing here is ever borrowed.
+
+    Waiters are served first come, first served (an `asyncio.Lock`), so a large weight is
+    never starved by a stream of small ones. A cancelled waiter records nothing.
+
+    >>> events = WindowLimiter(250)
+    >>> await events.acquire(100)   # a batch of 100 events
+    """
+
+    __slots__ = ("_lock", "_log", "_used", "_window", "capacity", "period")
+
+    def __init__(self, capacity: float, *, period: float = 1.0, safety: float = 0.01) -> None:
+        for name, value in (("capacity", capacity), ("period", period)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise RequestValidationError(f"{name} must be a number > 0", field=name)
+        if isinstance(safety, bool) or not isinstance(safety, (int, float)) or safety < 0:
+            raise RequestValidationError("safety must be a number >= 0", field="safety")
+        self.capacity = float(capacity)
+        self.period = float(period)
+        self._window = self.period * (1.0 + safety)
+        self._log: deque[tuple[float, float]] = deque()
+        self._used = 0.0
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"WindowLimiter(capacity={self.capacity:g}, period={self.period:g})"
+
+    @property
+    def in_use(self) -> float:
+        """Units started within the current window."""
+        self._prune(time.monotonic())
+        return self._used
+
+    def _check(self, weight: float) -> float:
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not math.isfinite(weight)
+            or weight <= 0
+        ):
+            raise RequestValidationError("weight must be a number > 0", field="weight")
+        if weight > self.capacity:
+            raise RequestValidationError(
+                f"weight {weight:g} exceeds the capacity of {self.capacity:g} per "
+                f"{self.period:g}s window and could never start",
+                field="weight",
+            )
+        return float(weight)
+
+    def _prune(self, now: float) -> None:
+        # The same expression as the wait in `delay`, so an entry is either dropped here
+        # or gives a positive wait there, whatever the float rounding.
+        log, window = self._log, self._window
+        while log and log[0][0] + window <= now:
+            self._used -= log.popleft()[1]
+        if not log:
+            self._used = 0.0  # no float drift survives an empty window
+
+    def delay(self, weight: float, now: float | None = None) -> float:
+        """Seconds until ``weight`` units may start (0.0: now). Reserves nothing."""
+        weight = self._check(weight)
+        now = time.monotonic() if now is None else now
+        self._prune(now)
+        excess = self._used + weight - self.capacity
+        if excess <= 1e-9:
+            return 0.0
+        freed = 0.0
+        for started, units in self._log:
+            freed += units
+            if freed >= excess - 1e-9:
+                return started + self._window - now
+        return self._window  # unreachable: weight <= capacity
+
+    def record(self, weight: float, now: float | None = None) -> None:
+        """Record a start of ``weight`` units at ``now``; pair it with a zero `delay`."""
+        weight = self._check(weight)
+        self._log.append((time.monotonic() if now is None else now, weight))
+        self._used += weight
+
+    async def acquire(self, weight: float = 1) -> None:
+        """Wait until ``weight`` units may start, then record them as started."""
+        self._check(weight)
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                wait = self.delay(weight, now)
+                if wait <= 0:
+                    self.record(weight, now)
+                    return
+                # The loop may wake a hair early (its clock resolution); the check repeats.
+                await asyncio.sleep(wait)

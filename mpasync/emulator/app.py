@@ -222,6 +222,7 @@ async def front_door(request: web.Request, handler: Any) -> web.StreamResponse:
     arrived = time.time()
     path = request.path
     is_api = path.startswith(_V1) or path.startswith(_V2)
+    is_other = bool(rt.other_prefixes) and path.startswith(rt.other_prefixes)
     is_token = path == TOKEN_PATH
     context = RequestContext()
     reset = CURRENT.set(context)
@@ -230,7 +231,7 @@ async def front_door(request: web.Request, handler: Any) -> web.StreamResponse:
         await _read_body(request, context)
         response: web.StreamResponse | None = None
         decision = None
-        if rt.faults and (is_api or (is_token and rt.faults_on_token)):
+        if rt.faults and (is_api or is_other or (is_token and rt.faults_on_token)):
             decision = rt.faults.decide(request.method, path)
             if decision is not None:
                 response = await _inject(request, decision, outcome)
@@ -239,6 +240,9 @@ async def front_door(request: web.Request, handler: Any) -> web.StreamResponse:
                 response = await _serve_api(request, handler, rt, outcome, decision)
             else:
                 response = await _call(request, handler, outcome)
+                if is_other and decision is not None and decision.kind == "lost_response":
+                    outcome.fault = "lost_response"
+                    response = _drop(request, outcome)
         if not outcome.dropped:
             outcome.status = response.status
         return response
@@ -257,6 +261,8 @@ def _record(
 ) -> None:
     if is_token and isinstance(body, dict) and "client_secret" in body:
         body = {**body, "client_secret": "***"}
+    if isinstance(body, dict) and "apiKey" in body:  # the Analytics API's key rides in bodies
+        body = {**body, "apiKey": "***"}
     rt.journal.append(
         JournalEntry(
             method=request.method,

@@ -45,6 +45,8 @@ class Runtime:
     journal: list[JournalEntry] = field(default_factory=list)
     journal_limit: int | None = None
     token_requests: int = 0
+    #: Path prefixes of the other APIs (seeding, DSR, analytics): faults apply there too.
+    other_prefixes: tuple[str, ...] = ()
 
 
 RUNTIME = web.AppKey("mpasync_emulator_runtime", Runtime)

@@ -15,13 +15,23 @@ from mpasync.emulator.app import TOKEN_PATH, build_app
 from mpasync.emulator.auth import TokenStore
 from mpasync.emulator.faults import FaultInjector, Faults, FaultsSpec
 from mpasync.emulator.journal import JournalEntry
+from mpasync.emulator.other_apis import (
+    ANALYTICS_PREFIX,
+    DSR_PREFIX,
+    SEEDING_PREFIX,
+    OtherApiState,
+    add_other_api_routes,
+)
 from mpasync.emulator.ratelimit import SlidingWindowLimiter
 from mpasync.emulator.runtime import Runtime
 from mpasync.emulator.seed import seed_state
 from mpasync.emulator.state import EmulatorState
 
 if TYPE_CHECKING:
+    from mpasync.analytics import AnalyticsClient
     from mpasync.client import Client
+    from mpasync.dsr import DSRClient
+    from mpasync.seeding import SeedingClient
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -115,6 +125,14 @@ class Emulator:
             limiter=SlidingWindowLimiter(rate_limit) if rate_limit is not None else None,
             journal_limit=journal_limit,
         )
+        #: State of the seeding, DSR and Analytics APIs served under `SEEDING_PREFIX`,
+        #: `DSR_PREFIX` and `ANALYTICS_PREFIX` (credentials, stored seeds, requests, events).
+        self.other_apis = OtherApiState()
+        self._runtime.other_prefixes = (
+            SEEDING_PREFIX + "/",
+            DSR_PREFIX + "/",
+            ANALYTICS_PREFIX + "/",
+        )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -124,9 +142,9 @@ class Emulator:
         """Bind and start serving (`async with` does this for you)."""
         if self._runner is not None:
             return self
-        runner = web.AppRunner(
-            build_app(self._runtime), access_log=None, handle_signals=False, shutdown_timeout=1.0
-        )
+        app = build_app(self._runtime)
+        add_other_api_routes(app, state=self.other_apis)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -272,6 +290,29 @@ class Emulator:
         }
         options.update(overrides)
         return Client(**options)
+
+    def seeding_client(self, **overrides: Any) -> SeedingClient:
+        """An `mpasync.SeedingClient` wired to this emulator's seeding API."""
+        from mpasync.seeding import SeedingClient
+
+        apis = self.other_apis
+        options: dict[str, Any] = {"base_url": self.base_url + SEEDING_PREFIX, **overrides}
+        return SeedingClient(apis.workspace_key, apis.workspace_secret, **options)
+
+    def dsr_client(self, **overrides: Any) -> DSRClient:
+        """An `mpasync.DSRClient` wired to this emulator's DSR v3 API."""
+        from mpasync.dsr import DSRClient
+
+        apis = self.other_apis
+        options: dict[str, Any] = {"base_url": self.base_url + DSR_PREFIX, **overrides}
+        return DSRClient(apis.workspace_key, apis.workspace_secret, **options)
+
+    def analytics_client(self, **overrides: Any) -> AnalyticsClient:
+        """An `mpasync.AnalyticsClient` wired to this emulator's Analytics API."""
+        from mpasync.analytics import AnalyticsClient
+
+        options: dict[str, Any] = {"base_url": self.base_url + ANALYTICS_PREFIX, **overrides}
+        return AnalyticsClient(self.other_apis.analytics_key, **options)
 
     def __repr__(self) -> str:
         where = self.base_url if self.running else "not started"

@@ -1,0 +1,82 @@
+"""What every client shares: the transport it owns, closed by `aclose()` or ``async with``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+
+from mpasync.auth import BasicAuth
+from mpasync.errors import RequestValidationError
+from mpasync.retry import RetryPolicy
+from mpasync.transport import Root, Transport
+
+__all__ = ["TransportOwner", "basic_auth_transport", "each"]
+
+C = TypeVar("C", bound="TransportOwner")
+
+
+class TransportOwner:
+    """Base of the clients: holds ``_transport`` and gives the async-context lifecycle."""
+
+    _transport: Transport
+
+    @property
+    def transport(self) -> Transport:
+        """The transport: its limits, its stats, its session."""
+        return self._transport
+
+    async def aclose(self) -> None:
+        """Close the session (unless borrowed). Same as leaving ``async with``."""
+        await self._transport.aclose()
+
+    async def __aenter__(self: C) -> C:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def each(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """Iterate a plain or an async iterable the same way, lazily."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def basic_auth_transport(
+    api_key: str,
+    api_secret: str,
+    *,
+    base_url: str,
+    max_concurrency: int,
+    rate_limit: float | None,
+    retry: RetryPolicy | None,
+    timeout: float,
+    session: aiohttp.ClientSession | None,
+) -> Transport:
+    """The transport of a workspace-key API (seeding, DSR): HTTP Basic, paths from the base."""
+    if not isinstance(api_key, str) or not api_key:
+        raise RequestValidationError("api_key is required", field="api_key")
+    if not isinstance(api_secret, str) or not api_secret:
+        raise RequestValidationError("api_secret is required", field="api_secret")
+    return Transport(
+        base_url=base_url,
+        auth=BasicAuth(api_key, api_secret),
+        roots={"": Root("", {})},
+        max_concurrency=max_concurrency,
+        rate_limit=rate_limit,
+        retry=retry,
+        timeout=timeout,
+        session=session,
+    )

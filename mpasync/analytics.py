@@ -1,0 +1,430 @@
+"""`AnalyticsClient`: the mParticle Analytics (formerly Indicative) REST API — track events
+singly or in batches of up to 100, identify, alias, suppress and delete users — paced to
+the API's budget of 250 *events* per second.
+
+>>> async with AnalyticsClient(api_key) as a:
+...     await a.track("Registration", "user47", {"Plan": "Free"})
+...     report = await a.track_batch(events)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import aiohttp
+import msgspec
+
+from mpasync._lifecycle import TransportOwner, each
+from mpasync.auth import NoAuth
+from mpasync.bulk import BulkReport, Progress, run_bulk
+from mpasync.decoding import empty
+from mpasync.errors import RequestValidationError
+from mpasync.limits import ConcurrencyLimiter, WindowLimiter
+from mpasync.models.base import Model
+from mpasync.request import Request, path
+from mpasync.retry import RetryPolicy
+from mpasync.transport import Root, Transport
+
+__all__ = [
+    "DEFAULT_ANALYTICS_URL",
+    "EVENTS_PER_SECOND",
+    "MAX_BATCH_EVENTS",
+    "AnalyticsClient",
+    "AnalyticsEvent",
+    "TrackReport",
+    "event_payload",
+]
+
+DEFAULT_ANALYTICS_URL = "https://api.indicative.com"
+#: The API's rate limit, counted in events (a batch of 100 counts 100).
+EVENTS_PER_SECOND = 250
+#: The recommended largest batch.
+MAX_BATCH_EVENTS = 100
+_MAX_LENGTH = 255
+
+_EVENT = path("service", "event")
+_BATCH = path("service", "event", "batch")
+_IDENTIFY = path("service", "identify")
+_ALIAS = path("service", "alias")
+_SUPPRESS = path("service", "suppress")
+_DELETE = path("service", "delete")
+
+PropertyValue = str | int | float | bool
+EventTime = int | float | str | dt.datetime
+
+
+class AnalyticsEvent(Model, kw_only=True):
+    """One event for `AnalyticsClient.track_batch`; dicts with the same keys (or the API's
+    ``eventName``, ``eventUniqueId``, ``eventTime``) work too.
+
+    ``event_time`` is unix seconds or milliseconds, an ISO 8601 string, or (outside this
+    model's type, in dicts and `AnalyticsClient.track`) a ``datetime``; absent means "now".
+    """
+
+    event_name: str = msgspec.field(name="eventName")
+    unique_id: str = msgspec.field(name="eventUniqueId")
+    properties: dict[str, PropertyValue] | None = None
+    event_time: int | float | str | None = msgspec.field(default=None, name="eventTime")
+
+
+# ---------------------------------------------------------------- field rules
+
+
+def _fail(where: str, rule: str) -> NoReturn:
+    raise RequestValidationError(f"{where}: {rule}", field=where)
+
+
+def _text(value: object, where: str) -> str:
+    """A name or id: a string of 1 to 255 characters."""
+    if not isinstance(value, str):
+        _fail(where, f"must be a string, not {type(value).__name__}")
+    if not 1 <= len(value) <= _MAX_LENGTH:
+        _fail(where, f"must be 1 to {_MAX_LENGTH} characters long, got {len(value)}")
+    return value
+
+
+def _properties(value: object, where: str) -> dict[str, PropertyValue]:
+    if not isinstance(value, Mapping):
+        _fail(where, f"must be a dict of property names to values, not {type(value).__name__}")
+    result: dict[str, PropertyValue] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not 1 <= len(name) <= _MAX_LENGTH:
+            _fail(
+                where, f"property names must be strings of 1 to {_MAX_LENGTH} characters: {name!r}"
+            )
+        if not isinstance(item, (str, int, float)):  # bool is an int
+            _fail(f"{where}.{name}", f"must be a string, number or boolean, got {item!r}")
+        if isinstance(item, float) and not math.isfinite(item):
+            _fail(f"{where}.{name}", f"must be a finite number, got {item!r}")
+        result[name] = item
+    return result
+
+
+def _event_time(value: object, where: str) -> int | float | str:
+    """Unix seconds or milliseconds (sent as given), a datetime (sent as milliseconds) or an
+    ISO 8601 string (sent as given); never before 1970, which the API rejects."""
+    if isinstance(value, bool):
+        _fail(where, "must be a number, a datetime or an ISO 8601 string, not a boolean")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            _fail(where, f"must be a non-negative unix time, got {value!r}")
+        return value
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+        millis = math.floor(moment.timestamp() * 1000)
+        if millis < 0:
+            _fail(where, f"{value.isoformat()} is before 1970")
+        return millis
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+        except ValueError:
+            _fail(where, f"{value!r} is not an ISO 8601 date-time")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        if moment.timestamp() < 0:
+            _fail(where, f"{value!r} is before 1970")
+        return value
+    _fail(where, f"must be a number, a datetime or an ISO 8601 string, not {type(value).__name__}")
+
+
+_EVENT_KEYS = {
+    "eventName": "event_name",
+    "event_name": "event_name",
+    "eventUniqueId": "unique_id",
+    "unique_id": "unique_id",
+    "properties": "properties",
+    "eventTime": "event_time",
+    "event_time": "event_time",
+}
+
+
+def event_payload(
+    event_name: object,
+    unique_id: object,
+    properties: object = None,
+    event_time: object = None,
+    *,
+    where: str = "",
+) -> dict[str, Any]:
+    """One event in the API's JSON, checked (names and ids 1 to 255 characters, property
+    names 1 to 255, no time before 1970); ``where`` prefixes field names in errors."""
+    body: dict[str, Any] = {
+        "eventName": _text(event_name, f"{where}event_name"),
+        "eventUniqueId": _text(unique_id, f"{where}unique_id"),
+    }
+    if properties is not None:
+        body["properties"] = _properties(properties, f"{where}properties")
+    if event_time is not None:
+        body["eventTime"] = _event_time(event_time, f"{where}event_time")
+    return body
+
+
+def _coerce_event(event: object, where: str) -> dict[str, Any]:
+    if isinstance(event, AnalyticsEvent):
+        return event_payload(
+            event.event_name, event.unique_id, event.properties, event.event_time, where=where
+        )
+    if not isinstance(event, Mapping):
+        _fail(where.rstrip("."), f"must be an AnalyticsEvent or a dict, not {type(event).__name__}")
+    args: dict[str, Any] = {}
+    for key, value in event.items():
+        if key == "apiKey":
+            continue  # the API disregards a per-event key in batches
+        name = _EVENT_KEYS.get(key)
+        if name is None:
+            _fail(f"{where}{key}", "is not an event field")
+        args[name] = value
+    for required in ("event_name", "unique_id"):
+        if required not in args:
+            _fail(f"{where}{required}", "is required")
+    return event_payload(**args, where=where)
+
+
+@dataclass
+class TrackReport(BulkReport[int]):
+    """A `BulkReport` keyed by batch index; ``batches[i]`` lists the positions (in the
+    input) of the events batch ``i`` carried. An event that fails the field rules is
+    never sent: it gets a batch of its own that fails with `RequestValidationError`."""
+
+    batches: dict[int, list[int]] = field(default_factory=dict)
+
+    @property
+    def events_sent(self) -> int:
+        """Events in batches the API accepted."""
+        return sum(len(self.batches[i]) for i in self.succeeded)
+
+
+# ---------------------------------------------------------------- client
+
+
+class AnalyticsClient(TransportOwner):
+    """The Analytics REST API client. The API key travels in each body (no auth header).
+
+    Shares the core transport (pool, retries, errors, ``timeout`` per attempt, a borrowed
+    ``session`` never closed) and adds the API's budget: ``events_per_second`` (default
+    250) is a `WindowLimiter` that counts events, so no one-second window sees more
+    events start than that, however they are split into requests. ``rate_limit``, when
+    set, also caps requests per second (any one-second window).
+
+    Why the budget holds at the wire, not just in the limiter: every call first takes a
+    permit of this client's own ``max_concurrency`` gate, then is admitted by the budget
+    and the request cap together (one lock, checked and recorded at the same instant),
+    and only then handed to the transport, whose equally sized semaphore is therefore
+    never full: nothing waits between admission and sending.
+
+    Retries follow the default policy: a POST is retried only when it provably was not
+    processed (no connection, or a 429). Tracked events are not idempotent, so a 5xx or a
+    lost response is not retried (``RetryPolicy(retry_unsafe=True)`` would). Identify,
+    alias, suppress and delete set state, so repeating them is harmless and they are
+    retried like idempotent calls. A retry is sent without taking budget again; it only
+    follows an attempt the API did not count.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_ANALYTICS_URL,
+        events_per_second: float = EVENTS_PER_SECOND,
+        max_concurrency: int = 32,
+        rate_limit: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key:
+            raise RequestValidationError("api_key is required", field="api_key")
+        if (
+            isinstance(events_per_second, bool)
+            or not isinstance(events_per_second, (int, float))
+            or not events_per_second >= 1
+        ):
+            raise RequestValidationError(
+                "events_per_second must be a number >= 1", field="events_per_second"
+            )
+        self._api_key = api_key
+        self._transport = Transport(
+            base_url=base_url,
+            auth=NoAuth(),
+            roots={"": Root("", {})},
+            max_concurrency=max_concurrency,
+            rate_limit=None,  # applied at admission, together with the events budget
+            retry=retry,
+            timeout=timeout,
+            session=session,
+        )
+        if rate_limit is not None and (
+            isinstance(rate_limit, bool)
+            or not isinstance(rate_limit, (int, float))
+            or not math.isfinite(rate_limit)
+            or rate_limit <= 0
+        ):
+            raise RequestValidationError("rate_limit must be a number > 0", field="rate_limit")
+        self._gate = ConcurrencyLimiter(max_concurrency)
+        #: The events budget (shared by every call of this client).
+        self.events = WindowLimiter(events_per_second)
+        #: The requests-per-second cap, when ``rate_limit`` is set.
+        self.requests = WindowLimiter(rate_limit, period=1.0) if rate_limit is not None else None
+        self._admission = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"AnalyticsClient(base_url={self._transport.base_url!r}, "
+            f"events_per_second={self.events.capacity:g}, "
+            f"max_concurrency={self._gate.capacity})"
+        )
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def _admit(self, events: int) -> None:
+        """Wait until ``events`` (maybe 0) and one request fit their windows; record both."""
+        async with self._admission:
+            while True:
+                now = time.monotonic()
+                wait = self.events.delay(events, now) if events else 0.0
+                if self.requests is not None:
+                    wait = max(wait, self.requests.delay(1, now))
+                if wait <= 0:
+                    if events:
+                        self.events.record(events, now)
+                    if self.requests is not None:
+                        self.requests.record(1, now)
+                    return
+                await asyncio.sleep(wait)
+
+    async def _post(
+        self, where: str, body: dict[str, Any], *, events: int = 0, idempotent: bool = False
+    ) -> None:
+        body = {"apiKey": self._api_key, **body}
+        async with self._gate:
+            await self._admit(events)
+            await self._transport.send(
+                Request("POST", where, empty, api="", body=body, idempotent=idempotent)
+            )
+
+    # -- the API ------------------------------------------------------------------------
+
+    async def track(
+        self,
+        event_name: str,
+        unique_id: str,
+        properties: Mapping[str, PropertyValue] | None = None,
+        event_time: EventTime | None = None,
+    ) -> None:
+        """Track one event: ``POST /service/event``.
+
+        ``event_name`` and ``unique_id`` are 1 to 255 characters; ``properties`` maps names
+        (1 to 255 characters) to strings (numbers and booleans pass; the API truncates
+        values at 255 characters); ``event_time`` is unix seconds or milliseconds, a
+        datetime or an ISO 8601 string, not before 1970 (default: when it arrives).
+        """
+        body = event_payload(event_name, unique_id, properties, event_time)
+        await self._post(_EVENT, body, events=1)
+
+    async def track_batch(
+        self,
+        events: Iterable[AnalyticsEvent | Mapping[str, Any]]
+        | AsyncIterable[AnalyticsEvent | Mapping[str, Any]],
+        batch_size: int = MAX_BATCH_EVENTS,
+        concurrency: int | None = None,
+        fail_fast: bool = False,
+        on_progress: Progress | None = None,
+    ) -> TrackReport:
+        """Track many events: ``POST /service/event/batch`` per batch of up to 100.
+
+        ``events`` is read lazily; batches go out ``concurrency`` at a time (default: the
+        client's ``max_concurrency``) as the events budget allows. The report is keyed by
+        batch index (see `TrackReport`); check ``report.ok``.
+
+        >>> report = await a.track_batch(
+        ...     {"eventName": "Login", "eventUniqueId": uid} for uid in user_ids)
+        """
+        if isinstance(events, (str, bytes, Mapping, msgspec.Struct)) or not isinstance(
+            events, (Iterable, AsyncIterable)
+        ):
+            raise RequestValidationError(
+                "events must be an iterable or async iterable of events", field="events"
+            )
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or not 1 <= batch_size <= MAX_BATCH_EVENTS
+        ):
+            raise RequestValidationError(
+                f"batch_size must be an integer from 1 to {MAX_BATCH_EVENTS}", field="batch_size"
+            )
+        size = min(batch_size, int(self.events.capacity))  # a batch must fit the budget
+        report = TrackReport()
+        bodies: dict[int, list[dict[str, Any]] | RequestValidationError] = {}
+
+        async def batches() -> AsyncIterator[int]:
+            index = 0
+            batch: list[dict[str, Any]] = []
+            positions: list[int] = []
+            position = -1
+            async for event in each(events):
+                position += 1
+                try:
+                    payload = _coerce_event(event, f"events[{position}].")
+                except RequestValidationError as exc:
+                    report.batches[index] = [position]
+                    bodies[index] = exc
+                    yield index
+                    index += 1
+                    continue
+                batch.append(payload)
+                positions.append(position)
+                if len(batch) == size:
+                    report.batches[index], bodies[index] = positions, batch
+                    yield index
+                    index += 1
+                    batch, positions = [], []
+            if batch:
+                report.batches[index], bodies[index] = positions, batch
+                yield index
+
+        async def send(index: int) -> None:
+            batch = bodies.pop(index)
+            if isinstance(batch, RequestValidationError):
+                raise batch
+            await self._post(_BATCH, {"events": batch}, events=len(batch))
+
+        await run_bulk(
+            send,
+            batches(),
+            concurrency=concurrency if concurrency is not None else self._gate.capacity,
+            fail_fast=fail_fast,
+            on_progress=on_progress,
+            stats=self._transport.stats,
+            report=report,
+        )
+        return report
+
+    async def identify(self, unique_id: str, properties: Mapping[str, PropertyValue]) -> None:
+        """Set user properties: ``POST /service/identify``; they persist until overwritten."""
+        body = {
+            "uniqueId": _text(unique_id, "unique_id"),
+            "properties": _properties(properties, "properties"),
+        }
+        await self._post(_IDENTIFY, body, idempotent=True)
+
+    async def alias(self, previous_id: str, new_id: str) -> None:
+        """Merge user ``previous_id`` (often anonymous) into ``new_id``: ``POST /service/alias``."""
+        body = {"previousId": _text(previous_id, "previous_id"), "newId": _text(new_id, "new_id")}
+        await self._post(_ALIAS, body, idempotent=True)
+
+    async def suppress(self, unique_id: str) -> None:
+        """Stop processing future data for a user: ``POST /service/suppress``."""
+        await self._post(_SUPPRESS, {"uniqueId": _text(unique_id, "unique_id")}, idempotent=True)
+
+    async def delete(self, unique_id: str) -> None:
+        """Irrevocably delete a user's data, and suppress it: ``POST /service/delete``."""
+        await self._post(_DELETE, {"uniqueId": _text(unique_id, "unique_id")}, idempotent=True)

@@ -1,0 +1,299 @@
+"""AnalyticsClient against the local analytics routes (each call, field rules before sending,
+batches of 100, retries) and the events-per-second budget, measured at the server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aioresponses import aioresponses
+
+from mpasync.analytics import AnalyticsClient, AnalyticsEvent
+from mpasync.errors import (
+    BadRequestError,
+    RequestValidationError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from mpasync.limits import WindowLimiter
+
+if TYPE_CHECKING:
+    from tests.other_apis_fixtures import OtherApis
+
+pytest_plugins = ["tests.other_apis_fixtures"]
+
+
+def heaviest_window(starts: Sequence[tuple[float, float]], period: float = 1.0) -> float:
+    """The most units started in any half-open window ``[t, t + period)``."""
+    ordered = sorted(starts)
+    return max(sum(w for s, w in ordered if t <= s < t + period) for t, _ in ordered)
+
+
+# ---------------------------------------------------------------- calls
+
+
+async def test_track(analytics: AnalyticsClient, other_apis: OtherApis) -> None:
+    await analytics.track("Registration", "user47", {"Gender": "Female", "Age": 23})
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    await analytics.track("Login", "user47", event_time=when)
+    await analytics.track("Login", "user48", event_time="2024-01-02T03:04:05Z")
+    await analytics.track("Login", "user49", event_time=1704164645.5)
+    first, second, third, fourth = other_apis.state.events
+    assert first == {
+        "eventName": "Registration",
+        "eventUniqueId": "user47",
+        "properties": {"Gender": "Female", "Age": 23},
+    }
+    assert second["eventTime"] == 1704164645000  # a datetime goes as milliseconds
+    assert third["eventTime"] == "2024-01-02T03:04:05Z"
+    assert fourth["eventTime"] == 1704164645.5
+    assert [r.events for r in other_apis.state.analytics_requests] == [1, 1, 1, 1]
+
+
+async def test_identify_alias_suppress_delete(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    await analytics.identify("user47", {"Plan": "Free"})
+    await analytics.identify("user47", {"Age": "23"})
+    await analytics.alias("anon-1", "user47")
+    await analytics.suppress("user48")
+    await analytics.delete("user49")
+    state = other_apis.state
+    assert state.profiles == {"user47": {"Plan": "Free", "Age": "23"}}
+    assert state.aliases == [("anon-1", "user47")]
+    assert state.suppressed == {"user48"} and state.deleted == {"user49"}
+    assert state.events == []
+
+
+_LONG = "x" * 256
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"event_name": ""}, "event_name"),
+        ({"event_name": _LONG}, "event_name"),
+        ({"event_name": None}, "event_name"),
+        ({"unique_id": ""}, "unique_id"),
+        ({"unique_id": 47}, "unique_id"),
+        ({"properties": {"": "x"}}, "properties"),
+        ({"properties": {_LONG: "x"}}, "properties"),
+        ({"properties": {"a": {"nested": 1}}}, "properties.a"),
+        ({"properties": {"a": None}}, "properties.a"),
+        ({"properties": ["a"]}, "properties"),
+        ({"event_time": -1}, "event_time"),
+        ({"event_time": float("nan")}, "event_time"),
+        ({"event_time": True}, "event_time"),
+        ({"event_time": "yesterday"}, "event_time"),
+        ({"event_time": "1969-12-31T23:59:59Z"}, "event_time"),
+        ({"event_time": dt.datetime(1969, 7, 20, tzinfo=dt.timezone.utc)}, "event_time"),
+    ],
+)
+async def test_track_field_rules_send_nothing(
+    analytics: AnalyticsClient, other_apis: OtherApis, kwargs: dict[str, Any], field: str
+) -> None:
+    args: dict[str, Any] = {"event_name": "Login", "unique_id": "user47"}
+    args.update(kwargs)
+    with pytest.raises(RequestValidationError) as info:
+        await analytics.track(**args)
+    assert info.value.field == field
+    assert other_apis.state.hits["analytics"] == 0
+
+
+async def test_other_calls_check_fields(analytics: AnalyticsClient, other_apis: OtherApis) -> None:
+    with pytest.raises(RequestValidationError, match="unique_id"):
+        await analytics.identify("", {})
+    with pytest.raises(RequestValidationError, match="properties"):
+        await analytics.identify("u", {"": "x"})
+    with pytest.raises(RequestValidationError, match="new_id"):
+        await analytics.alias("a", _LONG)
+    with pytest.raises(RequestValidationError, match="unique_id"):
+        await analytics.suppress("")
+    with pytest.raises(RequestValidationError, match="unique_id"):
+        await analytics.delete(None)  # type: ignore[arg-type]
+    assert other_apis.state.hits["analytics"] == 0
+
+
+async def test_wrong_api_key_is_400(other_apis: OtherApis) -> None:
+    async with AnalyticsClient("wrong-key", base_url=other_apis.analytics_url) as client:
+        with pytest.raises(BadRequestError):
+            await client.track("Login", "user47")
+        assert "wrong-key" not in repr(client)
+
+
+async def test_422_from_the_server() -> None:
+    body = {"errors": [{"code": "VALIDATION_ERROR", "message": "eventName is too long"}]}
+    with aioresponses() as mocked:
+        mocked.post("https://api.indicative.com/service/event", status=422, payload=body)
+        async with AnalyticsClient("key") as client:
+            with pytest.raises(UnprocessableEntityError) as info:
+                await client.track("Login", "user47")
+        [call] = next(iter(mocked.requests.values()))
+    assert info.value.messages == ["eventName is too long"]
+    assert call.kwargs["headers"].get("Authorization") is None  # the key is in the body
+
+
+async def test_track_is_not_retried_after_a_5xx(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    other_apis.state.fail_next("analytics", 500)
+    with pytest.raises(ServerError):
+        await analytics.track("Login", "user47")
+    assert other_apis.state.hits["analytics"] == 1  # the event may have been recorded
+
+
+async def test_429_is_retried_and_identify_after_a_5xx(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    other_apis.state.fail_next("analytics", 429, retry_after=0)
+    await analytics.track("Login", "user47")
+    other_apis.state.fail_next("analytics", 503)
+    await analytics.identify("user47", {"Plan": "Pro"})  # setting a property twice is harmless
+    assert other_apis.state.hits["analytics"] == 4
+    assert len(other_apis.state.events) == 1
+
+
+# ---------------------------------------------------------------- batches
+
+
+def event(i: int) -> dict[str, Any]:
+    return {"eventName": "View", "eventUniqueId": f"user{i}", "properties": {"n": str(i)}}
+
+
+async def test_250_events_make_three_batches(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    report = await analytics.track_batch(event(i) for i in range(250))
+    assert report.ok and report.events_sent == 250
+    sizes = sorted(r.events for r in other_apis.state.analytics_requests)
+    assert sizes == [50, 100, 100]
+    assert len(other_apis.state.events) == 250
+    assert report.batches[2] == list(range(200, 250))
+
+
+async def test_batch_accepts_models_and_both_spellings(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    events: list[Any] = [
+        AnalyticsEvent(event_name="A", unique_id="u1", event_time=1700000000000),
+        {"event_name": "B", "unique_id": "u2", "event_time": dt.datetime(2024, 1, 1)},
+        {"eventName": "C", "eventUniqueId": "u3", "apiKey": "ignored"},
+    ]
+    report = await analytics.track_batch(events, batch_size=2)
+    assert report.ok and report.total == 2
+    assert [e["eventName"] for e in other_apis.state.events] == ["A", "B", "C"]
+    assert other_apis.state.events[1]["eventTime"] == 1704067200000
+    assert "apiKey" not in other_apis.state.events[2]
+
+
+async def test_bad_events_fail_alone(analytics: AnalyticsClient, other_apis: OtherApis) -> None:
+    events: list[Any] = [event(i) for i in range(5)]
+    events[1] = {"eventName": "", "eventUniqueId": "u"}
+    events[3] = {"eventName": "X", "eventUniqueId": "u", "when": 5}
+    events.append("not an event")
+    report = await analytics.track_batch(events, concurrency=1)
+    fields = {report.batches[i][0]: e.field for i, e in report.failed.items()}  # type: ignore[attr-defined]
+    assert fields == {1: "events[1].event_name", 3: "events[3].when", 5: "events[5]"}
+    assert report.events_sent == 3
+    assert [r.events for r in other_apis.state.analytics_requests] == [3]
+
+
+async def test_track_batch_arguments(analytics: AnalyticsClient) -> None:
+    with pytest.raises(RequestValidationError):
+        await analytics.track_batch(event(1))  # type: ignore[arg-type]
+    with pytest.raises(RequestValidationError):
+        await analytics.track_batch([event(1)], batch_size=101)
+
+
+# ---------------------------------------------------------------- the events budget
+
+
+async def test_no_second_sees_more_than_250_events(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    await analytics.identify("warm-up", {})  # open the pool first: measure steady sending
+    admitted: list[tuple[float, float]] = []
+
+    class Spy(WindowLimiter):
+        def record(self, weight: float, now: float | None = None) -> None:
+            admitted.append((time.monotonic() if now is None else now, weight))
+            super().record(weight, now)
+
+    analytics.events = Spy(250)
+    started = time.monotonic()
+    report = await analytics.track_batch((event(i) for i in range(350)), concurrency=8)
+    elapsed = time.monotonic() - started
+    assert report.ok
+    # Exactly, where the client decides; 200 at once, the last 150 one window later.
+    assert sorted(w for _, w in admitted) == [50, 100, 100, 100]
+    assert heaviest_window(admitted) <= 250
+    assert 1.0 <= elapsed < 3.0
+    # And at the server, whose clock reads each arrival after some scheduling delay (the
+    # server shares this event loop): allow that jitter by shortening the window by 5%.
+    arrivals = [(r.time, float(r.events)) for r in other_apis.state.analytics_requests if r.events]
+    assert sum(w for _, w in arrivals) == 350
+    assert heaviest_window(arrivals, 0.95) <= 250
+
+
+async def test_request_rate_limit(other_apis: OtherApis) -> None:
+    async with AnalyticsClient(
+        other_apis.state.analytics_key, base_url=other_apis.analytics_url, rate_limit=10
+    ) as client:
+        await asyncio.gather(*(client.suppress(f"user{i}") for i in range(12)))
+    arrivals = [(r.time, 1.0) for r in other_apis.state.analytics_requests]
+    assert len(arrivals) == 12
+    assert heaviest_window(arrivals, 0.95) <= 10  # see the events test for the 5%
+
+
+async def test_window_limiter_holds_every_window() -> None:
+    limiter = WindowLimiter(20, period=0.1)
+    rng = random.Random(7)
+    starts: list[tuple[float, float]] = []
+
+    async def one(weight: int) -> None:
+        await limiter.acquire(weight)
+        starts.append((time.monotonic(), weight))
+
+    await asyncio.gather(*(one(rng.randint(1, 7)) for _ in range(30)))
+    assert heaviest_window(starts, 0.1) <= 20
+    assert limiter.in_use <= 20
+
+
+async def test_window_limiter_is_first_come_first_served() -> None:
+    limiter = WindowLimiter(10, period=0.1)
+    order: list[str] = []
+
+    async def one(name: str, weight: int) -> None:
+        await limiter.acquire(weight)
+        order.append(name)
+
+    await limiter.acquire(6)
+    # The big one queues first; small ones that would fit now must not overtake it.
+    await asyncio.gather(one("big", 10), one("small-1", 1), one("small-2", 1))
+    assert order == ["big", "small-1", "small-2"]
+
+
+def test_window_limiter_rejects_impossible_weights() -> None:
+    limiter = WindowLimiter(250)
+    with pytest.raises(RequestValidationError):
+        limiter.delay(251)
+    with pytest.raises(RequestValidationError):
+        limiter.delay(0)
+    with pytest.raises(RequestValidationError):
+        WindowLimiter(0)
+    assert limiter.delay(250) == 0.0
+    assert "250" in repr(limiter)
+
+
+def test_client_arguments() -> None:
+    with pytest.raises(RequestValidationError):
+        AnalyticsClient("")
+    with pytest.raises(RequestValidationError):
+        AnalyticsClient("key", events_per_second=0)
+    client = AnalyticsClient("secret-key", events_per_second=50)
+    assert "secret-key" not in repr(client) and "50" in repr(client)
