@@ -31,6 +31,7 @@ from mpasync.decoding import excerpt, parse_errors
 from mpasync.errors import (
     APIError,
     DecodeError,
+    MParticleError,
     RateLimitError,
     RequestValidationError,
     TokenError,
@@ -84,11 +85,20 @@ class TransportStats:
 class _Retryable(Exception):
     """Internal: an attempt failed in a way the retry loop may retry."""
 
-    def __init__(self, reason: str, *, sent: bool, delay: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        sent: bool,
+        delay: float | None = None,
+        final: MParticleError | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.sent = sent
         self.delay = delay
+        #: What to raise once retries are spent, instead of a TransportError.
+        self.final = final
 
 
 class Transport:
@@ -225,6 +235,8 @@ class Transport:
                 if attempt < policy.max_attempts and safe:
                     await self._pause(method, url, attempt, failure.reason, failure.delay)
                     continue
+                if failure.final is not None:
+                    raise failure.final
                 raise TransportError(
                     f"{method} {_safe_url(url)} failed after {attempt} attempt(s): "
                     f"{failure.reason}",
@@ -269,7 +281,7 @@ class Transport:
             authorization, credential = await self.auth.authorize(session)
         except TokenError as exc:
             if exc.status is None or exc.status == 429 or exc.status >= 500:
-                raise _Retryable(str(exc), sent=False) from None
+                raise _Retryable(str(exc), sent=False, final=exc) from None
             raise
         if authorization:
             headers = {**headers, "Authorization": authorization}

@@ -459,3 +459,22 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MPARTICLE_CLIENT_SECRET")
     with pytest.raises(RequestValidationError, match="MPARTICLE_CLIENT_SECRET"):
         Client.from_env()
+
+
+async def test_token_endpoint_down_for_every_attempt_raises_token_error() -> None:
+    from mpasync import TokenError
+
+    with aioresponses() as m:
+        m.post(TOKEN_URL, status=503, body="maintenance", repeat=True)
+        async with Client(
+            "cid",
+            SECRET,
+            42,
+            base_url=BASE,
+            token_url=TOKEN_URL,
+            retry=RetryPolicy(max_attempts=3, backoff_base=0.0),
+        ) as mp:
+            with pytest.raises(TokenError) as info:
+                await mp.apps.get(7)
+    assert info.value.status == 503
+    assert len(calls(m, "POST", TOKEN_URL)) == 3
