@@ -62,20 +62,28 @@ class ConcurrencyLimiter:
 
 
 class RateLimiter:
-    """Starts at most ``rate`` operations per second, with no burst: GCRA at zero tolerance.
+    """Starts at most ``rate`` operations per second, with no burst: GCRA on actual starts.
 
     Why GCRA and not a token bucket: a bucket of size ``rate`` allows ``rate`` starts in
     one instant and ``rate`` more a second later, i.e. up to ``2 * rate`` in a one-second
-    window that straddles a refill. GCRA with zero burst tolerance spaces starts at least
-    ``1 / rate`` apart, so *every* one-second window holds at most ``rate`` starts.
-    Each caller reserves the next slot on the timeline (no lock, no queue: one float),
-    then sleeps until it. ``safety`` (default 1%) widens the spacing a hair so that
-    jitter between our clock and a server's cannot make the server count ``rate + 1``.
-    A cancelled waiter's slot is simply left unused: the limit can be under-used,
-    never exceeded.
+    window that straddles a refill. GCRA spaces starts ``interval = (1 + safety) / rate``
+    apart on a virtual timeline.
+
+    The timeline advances with starts *as they happen*. Waiters queue first come, first
+    served, and one timer lets them go one at a time. Booking slots in advance (each
+    caller reserving the next slot, then sleeping until it) keeps the bookings apart but
+    not the starts: when the event loop stalls past several booked slots, their owners
+    wake in the same iteration and start together (measured at a server: 204 starts in
+    one second at 200/s after a 30 ms stall). Here a start that comes late moves the
+    timeline with it, except for ``tolerance`` (half an interval, at most half the safety
+    margin of a second), which absorbs ordinary timer lateness so the rate is still
+    used. Any two starts ``k`` apart are thus at least ``k * interval - tolerance``
+    apart, so a one-second window holds at most ``rate`` starts with margin for jitter
+    between our clock and a server's. A waiter cancelled after its turn leaves that slot
+    unused: the limit can be under-used, never exceeded.
     """
 
-    __slots__ = ("_interval", "_next", "rate")
+    __slots__ = ("_interval", "_next", "_timer", "_tolerance", "_waiters", "rate")
 
     def __init__(self, rate: float, *, safety: float = 0.01) -> None:
         if (
@@ -87,18 +95,43 @@ class RateLimiter:
             raise RequestValidationError("rate_limit must be a number > 0", field="rate_limit")
         self.rate = float(rate)
         self._interval = (1.0 + safety) / self.rate
-        self._next = 0.0
+        self._tolerance = min(self._interval, safety) / 2
+        self._next = -math.inf  # earliest virtual time of the next start (loop clock)
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self) -> None:
-        """Wait for this caller's slot."""
-        now = time.monotonic()
-        slot = self._next if self._next > now else now
-        self._next = slot + self._interval
-        while True:
-            delay = slot - time.monotonic()
-            if delay <= 0:
-                return
-            await asyncio.sleep(delay)
+        """Wait for this caller's turn."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._waiters and now >= self._next:
+            self._start(now)
+            return
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(fut)
+        if self._timer is None:
+            self._timer = loop.call_at(self._next, self._release)
+        await fut
+
+    def _start(self, now: float) -> None:
+        # The virtual time of this start: on schedule, or late by at most `tolerance`.
+        virtual = self._next if self._next > now - self._tolerance else now - self._tolerance
+        self._next = virtual + self._interval
+
+    def _release(self) -> None:
+        """Timer callback: let the next live waiter start; re-arm for the one after."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now >= self._next:
+            while self._waiters:
+                fut = self._waiters.popleft()
+                if not fut.done():  # waiters cancelled while queued are skipped
+                    fut.set_result(None)
+                    self._start(now)
+                    break
+        if self._waiters:
+            self._timer = loop.call_at(self._next, self._release)
 
 
 class WindowLimiter:

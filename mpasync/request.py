@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 
 def _segment(value: object) -> str:
+    if type(value) is int:
+        return str(value)  # digits and "-" never need percent-encoding
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RequestValidationError(
             f"path parameter must be a string or an integer, got {type(value).__name__}"
@@ -26,6 +28,8 @@ def _segment(value: object) -> str:
     text = str(value)
     if not text:
         raise RequestValidationError("path parameter must not be empty")
+    if text.isascii() and text.isalnum():
+        return text  # nothing to encode (and never "." or "..")
     encoded = quote(text, safe="")
     # "." and ".." survive percent-encoding and would be collapsed by URL normalisation.
     if encoded in (".", ".."):
@@ -39,7 +43,7 @@ def path(*segments: object) -> str:
     >>> path("apps", 1, "a/b")
     '/apps/1/a%2Fb'
     """
-    return "/" + "/".join(_segment(s) for s in segments)
+    return "/" + "/".join([_segment(s) for s in segments])
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,8 @@ class Transport:
         self._owns_session = session is None
         self._closed = False
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        self._auth_value = ""
+        self._auth_headers = self._headers
         self._rng = random.Random()
         self.stats = TransportStats()
 
@@ -210,13 +212,13 @@ class Transport:
         method = request.method
         url = self.url(request)
         data: bytes | None = None
-        headers = dict(self._headers)
+        headers = self._headers  # never mutated: a copy is made where it must differ
         if request.body is not None:
             try:
                 data = _encoder.encode(request.body)
             except (TypeError, msgspec.MsgspecError) as exc:
                 raise RequestValidationError(f"request body is not JSON-encodable: {exc}") from None
-            headers["Content-Type"] = "application/json"
+            headers = {**headers, "Content-Type": "application/json"}
         idempotent = (
             request.idempotent if request.idempotent is not None else method in IDEMPOTENT_METHODS
         )
@@ -236,7 +238,7 @@ class Transport:
                     await self._pause(method, url, attempt, failure.reason, failure.delay)
                     continue
                 if failure.final is not None:
-                    raise failure.final
+                    raise failure.final from None
                 raise TransportError(
                     f"{method} {_safe_url(url)} failed after {attempt} attempt(s): "
                     f"{failure.reason}",
@@ -284,7 +286,13 @@ class Transport:
                 raise _Retryable(str(exc), sent=False, final=exc) from None
             raise
         if authorization:
-            headers = {**headers, "Authorization": authorization}
+            if headers is self._headers:  # the common case: one dict per credential
+                if authorization != self._auth_value:
+                    self._auth_headers = {**headers, "Authorization": authorization}
+                    self._auth_value = authorization
+                headers = self._auth_headers
+            else:
+                headers = {**headers, "Authorization": authorization}
         async with self.concurrency:
             if self.rate is not None:
                 await self.rate.acquire()

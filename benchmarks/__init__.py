@@ -1,0 +1,1 @@
+"""Reproducible benchmarks for mpasync: ``python benchmarks/run.py`` (or ``make bench``)."""
