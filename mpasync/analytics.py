@@ -30,6 +30,7 @@ from mpasync.models.base import Model
 from mpasync.request import Request, path
 from mpasync.retry import RetryPolicy
 from mpasync.transport import Root, Transport
+from mpasync.validation import parse_datetime
 
 __all__ = [
     "DEFAULT_ANALYTICS_URL",
@@ -123,10 +124,10 @@ def _event_time(value: object, where: str) -> int | float | str:
         return millis
     if isinstance(value, str):
         text = value.strip()
-        try:
-            moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
-        except ValueError:
+        parsed_time = parse_datetime(text)
+        if parsed_time is None:
             _fail(where, f"{value!r} is not an ISO 8601 date-time")
+        moment = parsed_time
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.timezone.utc)
         if moment.timestamp() < 0:

@@ -34,6 +34,7 @@ from mpasync.models.dsr import (
 )
 from mpasync.request import Request, path
 from mpasync.retry import RetryPolicy
+from mpasync.validation import parse_datetime
 
 __all__ = [
     "DEFAULT_DSR_URL",
@@ -167,10 +168,10 @@ def _submitted_time(value: object, where: str) -> str:
         return _utc(value)
     if isinstance(value, str):
         text = value.strip()
-        try:
-            parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
-        except ValueError:
+        parsed_time = parse_datetime(text)
+        if parsed_time is None:
             _fail(where, f"{value!r} is not an ISO 8601 date-time")
+        parsed = parsed_time
         return _utc(parsed)
     _fail(where, f"must be a datetime or an ISO 8601 string, not {type(value).__name__}")
 

@@ -8,6 +8,7 @@ Models and plain dicts are both accepted; dicts are converted with `msgspec.conv
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, TypeVar
@@ -46,6 +47,7 @@ from mpasync.models.field_transformations import FieldMapping, FieldTransformati
 __all__ = [
     "coerce_datapoint",
     "coerce_filter",
+    "parse_datetime",
     "validate_datapoints",
     "validate_definition",
     "validate_filters",
@@ -401,3 +403,23 @@ def validate_transformation(
     for i, mapping in enumerate(ft.mappings):
         _check_mapping(mapping, f"{field}.mappings[{i}]")
     return ft
+
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_datetime(text: str) -> datetime.datetime | None:
+    """An ISO 8601 date-time read the same way on every supported Python, or None.
+
+    Python 3.10's ``fromisoformat`` knows no ``Z`` and only 3- or 6-digit fractions, while
+    mParticle itself sends 7 (``2021-11-29T18:16:24.5568051Z``): fractions are cut or
+    padded to microseconds and ``Z`` means UTC.
+    """
+    value = text.strip()
+    if value[-1:] in ("Z", "z"):
+        value = value[:-1] + "+00:00"
+    value = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], value, count=1)
+    try:
+        return datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None

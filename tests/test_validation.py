@@ -855,3 +855,22 @@ def test_validators_raise_only_request_validation_error(
         validator(value)
     except RequestValidationError as exc:
         assert exc.field is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2021-11-29T18:16:24.5568051Z", "2021-11-29T18:16:24.556805+00:00"),
+        ("2021-11-01T15:00:00Z", "2021-11-01T15:00:00+00:00"),
+        ("2021-11-01T15:00:00.5+01:00", "2021-11-01T15:00:00.500000+01:00"),
+        ("2019-10-01T00:00:00", "2019-10-01T00:00:00"),
+    ],
+)
+def test_parse_datetime_reads_mparticle_timestamps_on_every_python(
+    text: str, expected: str
+) -> None:
+    from mpasync.validation import parse_datetime
+
+    parsed = parse_datetime(text)
+    assert parsed is not None and parsed.isoformat() == expected
+    assert parse_datetime("yesterday") is None
