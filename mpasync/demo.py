@@ -119,7 +119,7 @@ async def run_demo(
             )
             requests = report.requests
             retries = report.retries
-            served = len(emu.journal)
+            served = sum(1 for e in emu.journal if e.path.startswith("/v1/"))
             # Second pass: everything should already match.
             again = await mp.bulk.sync_datapoint_filters(
                 app_ids, DEMO_SERVICE, DEMO_POLICY, dry_run=True
