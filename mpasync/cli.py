@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,13 @@ class CLIError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mpasync", description="mpasync: the asyncio client for mParticle's Platform API."
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log retries (-v) or every attempt (-vv) to stderr",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -239,6 +247,12 @@ async def amain(
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.verbose:
+        handler = logging.StreamHandler(err)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        log = logging.getLogger("mpasync")
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
     try:
         if args.command == "filters":
             return await _filters_apply(args, out, err)

@@ -210,3 +210,40 @@ async def test_demo_runs_and_verifies() -> None:
     assert "every app holds exactly the policy" in text
     assert "nothing left to change" in text
     assert "25 (25 succeeded, 0 failed)" in text
+
+
+async def test_verbose_logs_retries_to_stderr(
+    monkeypatch: pytest.MonkeyPatch, filters_file: Path
+) -> None:
+    from mpasync.emulator import Faults
+
+    faults = Faults(error_rate=1.0, seed=1, error_statuses=(503,))
+    async with Emulator(apps=2, faults=faults) as emulator:
+        for var, value in (
+            ("MPARTICLE_CLIENT_ID", emulator.client_id),
+            ("MPARTICLE_CLIENT_SECRET", emulator.client_secret),
+            ("MPARTICLE_ACCOUNT_ID", str(emulator.account_id)),
+            ("MPARTICLE_BASE_URL", emulator.base_url),
+            ("MPARTICLE_TOKEN_URL", emulator.token_url),
+        ):
+            monkeypatch.setenv(var, value)
+        import logging
+
+        logger = logging.getLogger("mpasync")
+        handlers, level = list(logger.handlers), logger.level
+        try:
+            code, _, err = await run(
+                "-v",
+                "filters",
+                "apply",
+                "--service",
+                SERVICE,
+                "--apps",
+                "1",
+                "--file",
+                str(filters_file),
+            )
+        finally:
+            logger.handlers, logger.level = handlers, level
+    assert code == 1  # the service lookup keeps failing with 503
+    assert "WARNING GET /v1/services/" in err and "HTTP 503; retry 1/3" in err
