@@ -283,6 +283,9 @@ class FilterChange:
     enabled: list[DataPointFilter] = field(default_factory=list)
     disabled: list[DataPointFilter] = field(default_factory=list)
     unchanged: int = 0
+    #: Filters the policy enables that a disabled parent (EventType, Event, Commerce,
+    #: ScreenView) keeps showing as disabled; counted as unchanged.
+    masked: list[DataPointFilter] = field(default_factory=list)
     applied: bool = False
 
     @property
@@ -304,20 +307,60 @@ class FilterChange:
         return ", ".join(parts) if parts else "nothing"
 
 
+def _parents(f: DataPointFilter) -> list[tuple[str, str, str | None, str | None]]:
+    """The filters whose being disabled disables ``f`` (the reference's hierarchy)."""
+    kind, name, event_type = f.type.lower(), f.name, f.event_type
+    by_type: list[tuple[str, str, str | None, str | None]] = (
+        [("eventtype", event_type, None, None)] if event_type else []
+    )
+    if kind == "event":
+        return by_type
+    if kind == "eventattribute":
+        return [("event", name, None, event_type), *by_type]
+    if kind == "commerceattribute":
+        return [("commerce", name, None, event_type)]
+    if kind == "screenviewattribute":
+        return [("screenview", name, None, None)]
+    return []
+
+
 def diff_filters(
     app_id: int, current: Iterable[DataPointFilter], desired: Iterable[DataPointFilter]
 ) -> FilterChange:
-    """Compare an app's current filters with the desired ones, by filter identity."""
+    """Compare an app's current filters with the desired ones, by filter identity.
+
+    The API lists *effective* values: disabling an EventType disables its Events and
+    their attributes, disabling an Event its attributes (likewise Commerce and
+    ScreenView). So each desired filter is compared with the value it will show once the
+    policy is applied — its own ``enabled`` and every parent's — and a filter the policy
+    enables under a parent that stays disabled is reported as ``masked``, not as a change
+    to make on every run.
+    """
     have = {f.key(): f.enabled for f in current}
+    wanted = {f.key(): f for f in desired}
+    expected: dict[tuple[str, str, str | None, str | None], bool] = {}
+
+    def shows(key: tuple[str, str, str | None, str | None]) -> bool:
+        if key not in expected:
+            f = wanted.get(key)
+            if f is None:  # outside the policy: stays as it is (absent means enabled)
+                expected[key] = have.get(key, True)
+            else:
+                expected[key] = f.enabled and all(shows(p) for p in _parents(f))
+        return expected[key]
+
     change = FilterChange(app_id)
-    for want in desired:
-        state = have.get(want.key())
+    for key, want in wanted.items():
+        state = have.get(key)
+        target = shows(key)
         if state is None:
             change.added.append(want)
-        elif state != want.enabled:
-            (change.enabled if want.enabled else change.disabled).append(want)
+        elif state != target:
+            (change.enabled if target else change.disabled).append(want)
         else:
             change.unchanged += 1
+            if want.enabled and not target:
+                change.masked.append(want)
     return change
 
 

@@ -175,3 +175,55 @@ async def test_fail_fast_stops_the_fan_out() -> None:
             assert len(report.succeeded) < 10
             assert mp.transport.concurrency.in_use == 0
         assert sum(writes(emu).values()) < 15
+
+
+async def test_sync_converges_with_the_filter_hierarchy() -> None:
+    # The policy disables the whole "transaction" event type but enables one of its events
+    # and an attribute: the API shows those disabled while the type is off, so a naive diff
+    # would "enable" them on every run.
+    policy = [
+        DataPointFilter(name="transaction", type="EventType", enabled=False),
+        DataPointFilter(name="Add To Cart", type="Event", event_type="transaction", enabled=True),
+        DataPointFilter(
+            name="Add To Cart",
+            type="EventAttribute",
+            event_type="transaction",
+            attribute_name="price",
+            enabled=True,
+        ),
+        DataPointFilter(name="Search", type="Event", event_type="search", enabled=False),
+        DataPointFilter(
+            name="Search",
+            type="EventAttribute",
+            event_type="search",
+            attribute_name="query",
+            enabled=True,
+        ),
+    ]
+    async with Emulator(apps=3) as emu, emu.client() as mp:
+        first = await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, policy)
+        assert first.ok
+        assert all(c.applied for c in first.results.values())
+        state = effective(emu, 1)
+        assert state[("event", "Add To Cart", None, "transaction")] is False
+        assert state[("eventattribute", "Search", "query", "search")] is False
+        second = await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, policy, dry_run=True)
+        for change in second.results.values():
+            assert change.changes == [], change.describe()
+            assert {(f.type, f.name) for f in change.masked} == {
+                ("Event", "Add To Cart"),
+                ("EventAttribute", "Add To Cart"),
+                ("EventAttribute", "Search"),
+            }
+        # Lifting the parent in a new policy brings the children's own flags back.
+        lifted = [
+            DataPointFilter(name="transaction", type="EventType", enabled=True),
+            *(p for p in policy if p.type != "EventType"),
+        ]
+        third = await mp.bulk.sync_datapoint_filters([1], SERVICE, lifted)
+        assert sorted((f.type, f.name) for f in third.results[1].enabled) == [
+            ("Event", "Add To Cart"),
+            ("EventAttribute", "Add To Cart"),
+            ("EventType", "transaction"),
+        ]
+        assert effective(emu, 1)[("event", "Add To Cart", None, "transaction")] is True
