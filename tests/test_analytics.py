@@ -232,7 +232,7 @@ async def test_no_second_sees_more_than_250_events(
     # Exactly, where the client decides; 200 at once, the last 150 one window later.
     assert sorted(w for _, w in admitted) == [50, 100, 100, 100]
     assert heaviest_window(admitted) <= 250
-    assert 1.0 <= elapsed < 3.0
+    assert 1.0 <= elapsed < 10.0  # the budget forces a wait; the ceiling only says "not stuck"
     # And at the server, whose clock reads each arrival after some scheduling delay (the
     # server shares this event loop): allow that jitter by shortening the window by 5%.
     arrivals = [(r.time, float(r.events)) for r in other_apis.state.analytics_requests if r.events]
