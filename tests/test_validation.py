@@ -31,6 +31,7 @@ from mpasync.validation import (
     validate_transformation,
     validate_transformation_id,
 )
+from tests.reference_data import CREATE_DRAFT_DEFINITION
 
 
 def fails(call: Callable[[], object], field: str, match: str) -> RequestValidationError:
@@ -289,27 +290,7 @@ def test_datapoint_of_the_wrong_kind_is_rejected() -> None:
 # ---------------------------------------------------------------- calculated attributes
 
 # The reference's create example (platform-api.md, "Create a Calculated Attribute").
-DRAFT: dict[str, Any] = {
-    "recipe_type": "event",
-    "datapoint": {
-        "type": "event",
-        "event_name": "Add To Cart",
-        "attribute_name": None,
-        "event_type": "commerce_event",
-        "custom_event_type": "add_to_cart",
-        "attribute_category": "product_attribute",
-        "use_product_quantity": True,
-    },
-    "conditions": [],
-    "calculation_type": "count",
-    "time_period": {
-        "type": "since",
-        "date": "2020-01-24T00:00:00",
-        "within": None,
-        "within_unit": None,
-    },
-    "seeding": {"cutoff_date": "2020-01-26T00:00:00"},
-}
+DRAFT: dict[str, Any] = CREATE_DRAFT_DEFINITION
 
 D = "draft_definition"
 

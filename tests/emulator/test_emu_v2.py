@@ -8,31 +8,12 @@ import aiohttp
 
 from mpasync.emulator import Emulator
 from tests.emulator.emu_helpers import Api
+from tests.reference_data import CREATE_DRAFT_DEFINITION
 
 CA = "/platform/v2/workspaces/4302/calculatedattributes"
 FT = "/platform/v2/workspaces/4302/transformations/fields"
 
-DEFINITION = {
-    "recipe_type": "event",
-    "datapoint": {
-        "type": "event",
-        "event_name": "Add To Cart",
-        "attribute_name": None,
-        "event_type": "commerce_event",
-        "custom_event_type": "add_to_cart",
-        "attribute_category": "product_attribute",
-        "use_product_quantity": True,
-    },
-    "conditions": [],
-    "calculation_type": "count",
-    "time_period": {
-        "type": "since",
-        "date": "2020-01-24T00:00:00",
-        "within": None,
-        "within_unit": None,
-    },
-    "seeding": {"cutoff_date": "2020-01-26T00:00:00"},
-}
+DEFINITION = CREATE_DRAFT_DEFINITION
 
 CA_KEYS = {
     "id",

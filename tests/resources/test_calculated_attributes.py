@@ -17,6 +17,7 @@ from mpasync.models.calculated_attributes import (
     DefinitionDataPoint,
     TimePeriod,
 )
+from tests.reference_data import CREATE_DRAFT_DEFINITION
 from tests.resources.conftest import assert_nothing_sent, sent, v2
 
 BASE_PATH = "/workspaces/1234/calculatedattributes"
@@ -67,27 +68,7 @@ CA1 = {
     "activated_by": "user@mparticle.com",
 }
 # The reference's create example.
-DRAFT: dict[str, Any] = {
-    "recipe_type": "event",
-    "datapoint": {
-        "type": "event",
-        "event_name": "Add To Cart",
-        "attribute_name": None,
-        "event_type": "commerce_event",
-        "custom_event_type": "add_to_cart",
-        "attribute_category": "product_attribute",
-        "use_product_quantity": True,
-    },
-    "conditions": [],
-    "calculation_type": "count",
-    "time_period": {
-        "type": "since",
-        "date": "2020-01-24T00:00:00",
-        "within": None,
-        "within_unit": None,
-    },
-    "seeding": {"cutoff_date": "2020-01-26T00:00:00"},
-}
+DRAFT: dict[str, Any] = CREATE_DRAFT_DEFINITION
 # What is sent for DRAFT: the checked definition, nulls left out.
 DRAFT_SENT = {
     "recipe_type": "event",

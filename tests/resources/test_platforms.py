@@ -11,21 +11,10 @@ from aioresponses import aioresponses
 
 from mpasync import Client, RequestValidationError
 from mpasync.models import AccessKey, Platform, PlatformService
+from tests.reference_data import ANDROID_PLATFORM
 from tests.resources.conftest import assert_nothing_sent, envelope, sent, v1
 
-ANDROID = {
-    "application_id": 1,
-    "os": "Android",
-    "access_keys": [{"key": "AccessKey", "secret": None, "data_type": "token"}],
-    "crash_handling": "AppDefined",
-    "network_performance": "AppDefined",
-    "social_mode": "AppDefined",
-    "profile_merging": False,
-    "push_attribution_timer": 30,
-    "last_modified_on": "2014-11-05T20:09:46.577",
-    "data_type": "platform",
-    "created_on": "2014-06-11T19:43:48.697",
-}
+ANDROID = ANDROID_PLATFORM
 SETTINGS: dict[str, Any] = {
     "profile_merging": True,
     "push_attribution_timer": 30,
