@@ -300,9 +300,10 @@ async def test_live_limiter_finds_a_hidden_budget() -> None:
 
 async def test_live_app_429_backs_off_only_that_app() -> None:
     async with Emulator(apps=2, rate_limit=1000, app_rate_limit=10) as emu:
-        limiter = AdaptiveRateLimiter(initial_rate=50.0)
-        app = f"/v1/apps/{min(emu.state.apps_of(1))}?accountId=1"
-        scope = str(min(emu.state.apps_of(1)))
+        # without headers, so that 429s (not usage readings) do the talking
+        limiter = AdaptiveRateLimiter(initial_rate=50.0, use_headers=False)
+        app_id = min(a.id for a in emu.state.apps_of(1))
+        app, scope = f"/v1/apps/{app_id}?accountId=1", str(app_id)
         statuses = await _drive(emu, limiter, 40, app, scope)
     assert 429 in statuses
     sub = limiter.scope_rate(scope)
