@@ -117,3 +117,24 @@ def test_limits_reject_bad_options() -> None:
     ):
         with pytest.raises(ValueError):
             RateLimits(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_emulator_command_limit_flags() -> None:
+    import io
+
+    from mpasync.cli import amain
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["emulator", "--port", "0", "--apps", "1", "--rate-limit", "5", "--neighbour", "0.4"]
+    task = asyncio.create_task(amain([*argv, "--acceleration-limit", "2"], out=out, err=err))
+    for _ in range(200):
+        if "token URL" in out.getvalue():
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "listening on" in out.getvalue()
+    code = await amain([*argv, "--acceleration-limit", "1"], out=out, err=err)
+    assert code != 0
+    assert "acceleration_limit" in err.getvalue()
