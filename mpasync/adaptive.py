@@ -13,8 +13,8 @@ How the law uses them:
   window and reports ``usage``; we count our own starts in the same window (``sent``).
   ``sent / usage`` is then the budget this client would have at 100 %, whatever the
   window's fill, so one answer tells how far we are from the limit, and the target is
-  ``target_usage * sent / usage``. Above the target the rate drops to it at once (we slow
-  down *before* a 429); below it the rate rises to it. Usage is account-wide, so traffic
+  ``target_usage * sent / usage``. When usage is above ``target_usage`` the rate drops
+  to it at once (we slow down *before* a 429); below, the rate only rises to it. Usage is account-wide, so traffic
   we do not see counts too: with a neighbour sending ``n``/s the iteration
   ``r <- target_usage * r * B / (r + n)`` settles at ``r + n = target_usage * B``.
   Integer percentages are read as an upper bound (``usage + 1 %``), so the estimate errs
@@ -283,8 +283,12 @@ class ControlLaw:
         if self.use_headers and usage is not None:
             ours = float(sent) if sent is not None and sent > 0 else state.rate
             target = self.target_usage * ours / (usage + _USAGE_RESOLUTION)
-            if target < state.rate:
-                rate = target  # slow down before a 429
+            if usage > self.target_usage:
+                rate = min(target, state.rate)  # slow down before a 429
+            elif target <= state.rate:
+                # Below the target usage nothing asks us to slow down; a low estimate
+                # here comes from a window still filling beside traffic we do not see.
+                rate = state.rate
             elif state.last_decrease is None and sent is not None:
                 # No 429 yet and the reading is ours: the best estimate there is.
                 rate = target

@@ -15,8 +15,8 @@ The model (documented for tests and benchmarks; mParticle does not publish its o
   faster than ``factor`` per second (above the floor) is refused: 429 ``acceleration``,
   ``Retry-After: 1``.
 - **Neighbour** (`neighbour`, a share of `rate`): another consumer of each account,
-  sending ``neighbour * rate`` requests per second from the account's first request on,
-  evenly spaced. Its requests are always admitted and count in the account's windows
+  sending ``neighbour * rate`` requests per second, evenly spaced, already running when
+  the account's first request arrives (the two seconds before it are filled). Its requests are always admitted and count in the account's windows
   (speed and acceleration), so the client sees their effect only through usage and 429s.
 - Rejected requests do not count. Every admitted request reports
   ``X-mp-rate-limit-percentage-used``: the highest usage, in whole percent (floor), of the
@@ -155,7 +155,7 @@ class RateLimits:
         spacing = 1.0 / (self.neighbour * self.rate)
         at = account.neighbour_next
         if at is None:
-            at = now
+            at = now - 2 * _WINDOW  # it was already running (its seconds are full)
         elif at < now - 2 * _WINDOW:  # idle for a while: only the last two seconds matter
             at += math.floor((now - 2 * _WINDOW - at) / spacing) * spacing
         while at <= now:
