@@ -67,6 +67,7 @@ class Sizes:
     bulk_items: int = 100_000
     decode_repeat: int = 30
     capacity_seconds: float = 1.0
+    budget_requests: int = 3000
 
 
 FULL = Sizes()
@@ -83,6 +84,7 @@ TINY = Sizes(
     bulk_items=1_000,
     decode_repeat=2,
     capacity_seconds=0.1,
+    budget_requests=40,
 )
 
 
@@ -801,3 +803,7 @@ BENCHMARKS: dict[str, Bench] = {
     "bulk": bench_bulk,
     "decode": bench_decode,
 }
+
+from benchmarks.budget import bench_budget  # noqa: E402  (it imports this module's names)
+
+BENCHMARKS["budget"] = bench_budget

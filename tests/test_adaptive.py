@@ -312,3 +312,14 @@ async def test_live_app_429_backs_off_only_that_app() -> None:
     assert sub is not None and sub < 50.0
     assert limiter.rate >= 50.0  # the account was not slowed
     assert limiter.scope_rate("999") is None
+
+
+async def test_client_auto_converges_without_a_429_storm() -> None:
+    """`Client(rate_limit="auto")` through the transport, against a budget it is not told."""
+    async with Emulator(apps=1, rate_limit=40, acceleration_limit=2.0, acceleration_floor=20) as emu:
+        app_id = min(a.id for a in emu.state.apps_of(emu.account_id))
+        async with emu.client(rate_limit="auto", max_concurrency=8) as mp:
+            await asyncio.gather(*(mp.apps.get(app_id) for _ in range(80)))
+        statuses = [e.status for e in emu.journal if e.path.startswith("/v1/")]
+    assert statuses.count(200) == 80
+    assert statuses.count(429) <= 2
