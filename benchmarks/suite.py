@@ -68,6 +68,7 @@ class Sizes:
     decode_repeat: int = 30
     capacity_seconds: float = 1.0
     budget_requests: int = 3000
+    retention_lists: int = 2000
 
 
 FULL = Sizes()
@@ -85,6 +86,7 @@ TINY = Sizes(
     decode_repeat=2,
     capacity_seconds=0.1,
     budget_requests=40,
+    retention_lists=20,
 )
 
 
@@ -805,5 +807,7 @@ BENCHMARKS: dict[str, Bench] = {
 }
 
 from benchmarks.budget import bench_budget  # noqa: E402  (it imports this module's names)
+from benchmarks.retention import bench_retention  # noqa: E402
 
 BENCHMARKS["budget"] = bench_budget
+BENCHMARKS["retention"] = bench_retention

@@ -11,14 +11,18 @@ How the law uses them:
 
 - **Usage on 2xx** (with ``use_headers``). The server counts requests in a one-second
   window and reports ``usage``; we count our own starts in the same window (``sent``).
-  ``sent / usage`` is then the budget this client would have at 100 %, whatever the
-  window's fill, so one answer tells how far we are from the limit, and the target is
-  ``target_usage * sent / usage``. When usage is above ``target_usage`` the rate drops
-  to it at once (we slow down *before* a 429); below, the rate only rises to it. Usage is account-wide, so traffic
-  we do not see counts too: with a neighbour sending ``n``/s the iteration
-  ``r <- target_usage * r * B / (r + n)`` settles at ``r + n = target_usage * B``.
-  Integer percentages are read as an upper bound (``usage + 1 %``), so the estimate errs
-  low.
+  Usage is account-wide: ``usage = (sent + others) / B``. Alone, ``B >= sent / usage``
+  (a bound that holds whatever the window's fill, so the first answers already say
+  roughly how far the limit is). Readings at different ``sent`` (the ramp, a decrease)
+  separate the two: a decaying least-squares fit of usage against ``sent`` gives the
+  slope ``1 / B``, and then ``others = usage * B - sent`` at each answer. The target is
+  ``target_usage`` of what the others leave us: ``target_usage * (B - others)``
+  (``target_usage * B`` when we are alone). The rate rises to the target (while usage
+  is below the midpoint between ``target_usage`` and 100 %), and when usage is above
+  ``target_usage`` it drops to the target at once: we slow down *before* a 429. Below
+  ``target_usage`` nothing lowers it (a low estimate there comes from a window still
+  filling beside traffic we do not see). Integer percentages are read as their middle
+  (``usage + 0.5 %``).
 - **Speed 429** (any id but ``acceleration``): multiplicative decrease, ``rate = beta *
   min(rate, what we really sent)``, once per congestion event (answers to requests sent
   before the last decrease do not decrease again). Afterwards the rate may grow back
@@ -214,9 +218,10 @@ class ControlLaw:
     >>> law = ControlLaw(initial_rate=10.0, min_rate=0.5, max_rate=None, target_usage=0.9)
     >>> s = law.initial(now=0.0)
     >>> s = law.on_success(s, usage=0.30, now=0.5, sent=5)     # 5 sent were 30 %
-    >>> round(s.rate, 1)   # 0.9 * 5 / 0.31
-    14.5
-    >>> s = law.on_throttle(s, "account", now=0.6).rate        # multiplicative decrease
+    >>> round(s.rate, 1)   # 0.9 * 5 / 0.305: B is at least 16.4
+    14.8
+    >>> law.on_throttle(s, "account", now=0.6).rate < s.rate   # multiplicative decrease
+    True
     """
 
     __slots__ = ("beta", "c", "initial_rate", "max_rate", "min_rate", "target_usage", "use_headers")
