@@ -25,11 +25,14 @@ How the law uses them:
   (``usage + 0.5 %``).
 - **Speed 429** (any id but ``acceleration``): multiplicative decrease, ``rate = beta *
   min(rate, what we really sent)``, once per congestion event (answers to requests sent
-  before the last decrease do not decrease again). Afterwards the rate may grow back
-  only along botocore's CUBIC curve from that decrease, even when headers say there is
-  room, so a 429 is never undone by the next answer.
+  before the last decrease do not decrease again). For one second (the server's window)
+  the rate does not rise, so a 429 is never undone by the next answer; then headers may
+  bring it back up to where the 429 came (``w_max``), and above that only along
+  botocore's CUBIC curve from the decrease. Without headers: CUBIC alone.
 - **Acceleration 429**: the rate is kept and the curve is re-anchored on its plateau at
   the current rate (``w_max = rate``, epoch ``K`` seconds ago): CUBIC's slowest growth.
+  With headers (which report acceleration usage too): no rise for one second, then at
+  most a doubling per second from ``w_max``.
 - **No header** (servers that send none, or ``use_headers=False``): pure 429-driven
   control as botocore's adaptive retry mode (CUBIC, ``beta = 0.7``, ``C = 0.4``, rate
   capped at twice the measured response rate), with an exponential slow start
@@ -84,6 +87,8 @@ _FIT_SECONDS = 2.0
 _FIT_MIN_READINGS = 8.0
 _FIT_MIN_SPREAD = 3.0
 _FIT_MIN_R2 = 0.8
+#: After a 429, usage readings may not raise the rate for this long (the server's window).
+_HOLD_SECONDS = 1.0
 #: The pacer's own margin: small, since `target_usage` is the margin that matters here
 #: (a fixed `RateLimiter` keeps 1 % because its rate is the user's hard limit).
 _PACER_SAFETY = 0.002
@@ -164,6 +169,7 @@ class RateState:
         last_decrease: when the CUBIC curve starts (None: no 429 yet, slow start).
         decreased_at: when the last multiplicative decrease happened (None: never);
             answers to requests sent before it do not decrease again.
+        accelerated_at: when the last acceleration 429 came (None: never).
         last_update: time of the last step (slow start grows with elapsed time).
         measured: the smoothed response rate (botocore's `RateClocker`).
         bucket, count: the rate clock's current half-second bucket and its count.
@@ -175,6 +181,7 @@ class RateState:
     w_max: float = 0.0
     last_decrease: float | None = None
     decreased_at: float | None = None
+    accelerated_at: float | None = None
     last_update: float = 0.0
     measured: float = 0.0
     bucket: float = 0.0
@@ -313,13 +320,11 @@ class ControlLaw:
             # Our target share: target_usage of what the others leave us.
             target = self.target_usage * (ours + budget * (1.0 - y))
             if target > state.rate and usage < (1.0 + self.target_usage) / 2:
-                if state.last_decrease is None and sent is not None:
-                    # No 429 yet and the reading is ours: the best estimate there is.
-                    rate = target
-                else:
-                    # After a 429 (or when we cannot tell what we sent): regrow along
-                    # the slow-start / CUBIC curve, up to what the header allows.
+                if sent is None:
+                    # We cannot tell what we sent: grow along slow start / CUBIC.
                     rate = min(target, max(ceiling, state.rate))
+                else:
+                    rate = min(target, max(self._after_429(state, now, ceiling), state.rate))
             elif usage > self.target_usage:
                 rate = min(target, state.rate)  # slow down before a 429
             else:
@@ -331,6 +336,18 @@ class ControlLaw:
             # not accumulate a rate it has never tried), but never below the start.
             rate = min(ceiling, max(2.0 * new.measured, self.initial_rate))
         return replace(new, rate=self._clamp(rate))
+
+    def _after_429(self, state: RateState, now: float, cubic: float) -> float:
+        """How high usage readings may lift the rate after 429s (``inf``: no limit)."""
+        events = [t for t in (state.decreased_at, state.accelerated_at) if t is not None]
+        if not events:
+            return math.inf  # no 429 yet: the reading is the best estimate there is
+        if now - max(events) < _HOLD_SECONDS:
+            return state.rate  # the server's window still holds what caused it
+        if state.accelerated_at is not None and state.accelerated_at >= max(events):
+            doubling = (now - state.accelerated_at - _HOLD_SECONDS) / _SLOW_START_DOUBLING
+            return max(cubic, state.w_max * math.pow(2.0, doubling))
+        return max(cubic, state.w_max)
 
     def _fit(self, state: RateState, x: float, y: float, now: float) -> RateState:
         """Fold one reading into the least-squares fit ``usage = (sent + others) / B``.
@@ -393,7 +410,7 @@ class ControlLaw:
         if kind == ACCELERATION:
             # Keep the rate; put it on the flat top of a CUBIC curve (slowest growth).
             k = cubic_zero_point(state.rate, beta=self.beta, c=self.c)
-            return replace(new, w_max=state.rate, last_decrease=now - k)
+            return replace(new, w_max=state.rate, last_decrease=now - k, accelerated_at=now)
         if sent_at is not None and state.decreased_at is not None and sent_at < state.decreased_at:
             return new
         reference = state.rate

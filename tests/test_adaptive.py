@@ -206,10 +206,22 @@ def test_speed_429_decreases_once_per_event_and_caps_regrowth() -> None:
     assert again.rate == state.rate
     # a 429 for a request sent after it: a new event
     assert law.on_throttle(state, "account", 1.5, sent=77, sent_at=1.2).rate < state.rate
-    # a roomy header right after the 429 does not undo it: growth follows CUBIC
-    after = law.on_success(state, 0.30, 1.1, sent=60)
-    assert after.rate <= cubic_rate(110.0, 1.0, 1.1) + 1e-9
-    assert after.rate < 110.0
+    # a roomy header within a second of the 429 does not undo it
+    assert law.on_success(state, 0.30, 1.9, sent=60).rate == state.rate
+    # later, headers may bring it back to where the 429 came, above only along CUBIC
+    assert law.on_success(state, 0.30, 2.1, sent=60).rate == pytest.approx(110.0)
+    above = law.on_success(state, 0.30, 8.0, sent=60).rate
+    assert above == pytest.approx(cubic_rate(110.0, 1.0, 8.0))
+    assert above > 110.0
+
+
+def test_acceleration_429_with_headers_holds_then_doubles_per_second() -> None:
+    law = ControlLaw(target_usage=0.9)
+    state = RateState(rate=60.0, last_update=0.0)
+    state = law.on_throttle(state, "acceleration", 1.0, sent=60, sent_at=0.99)
+    assert state.rate == 60.0
+    assert law.on_success(state, 0.10, 1.5, sent=60).rate == 60.0  # held
+    assert law.on_success(state, 0.10, 2.5, sent=60).rate == pytest.approx(60 * 2**0.5)
 
 
 def test_acceleration_429_keeps_the_rate_and_slows_growth() -> None:
