@@ -313,7 +313,7 @@ async def test_live_limiter_finds_a_hidden_budget() -> None:
 
 
 async def test_live_app_429_backs_off_only_that_app() -> None:
-    async with Emulator(apps=2, rate_limit=1000, app_rate_limit=10) as emu:
+    async with Emulator(apps=2, rate_limit=1000, app_rate_limit=20) as emu:
         # without headers, so that 429s (not usage readings) do the talking
         limiter = AdaptiveRateLimiter(initial_rate=50.0, use_headers=False)
         app_id = min(a.id for a in emu.state.apps_of(1))
@@ -328,7 +328,7 @@ async def test_live_app_429_backs_off_only_that_app() -> None:
 
 async def test_client_auto_converges_without_a_429_storm() -> None:
     """`Client(rate_limit="auto")` through the transport, against a budget it is not told."""
-    async with Emulator(apps=1, rate_limit=40, acceleration_limit=2.0, acceleration_floor=20) as emu:
+    async with Emulator(apps=1, rate_limit=60, acceleration_limit=2.0, acceleration_floor=30) as emu:
         app_id = min(a.id for a in emu.state.apps_of(emu.account_id))
         async with emu.client(rate_limit="auto", max_concurrency=8) as mp:
             await asyncio.gather(*(mp.apps.get(app_id) for _ in range(80)))
