@@ -411,7 +411,11 @@ class ControlLaw:
             # Keep the rate; put it on the flat top of a CUBIC curve (slowest growth).
             k = cubic_zero_point(state.rate, beta=self.beta, c=self.c)
             return replace(new, w_max=state.rate, last_decrease=now - k, accelerated_at=now)
-        if sent_at is not None and state.decreased_at is not None and sent_at < state.decreased_at:
+        if state.decreased_at is not None and (
+            (sent_at is not None and sent_at < state.decreased_at)
+            or now - state.decreased_at < _HOLD_SECONDS
+        ):
+            # The same congestion event: the server's window still holds its excess.
             return new
         reference = state.rate
         if sent is not None and sent > 0:
@@ -459,6 +463,13 @@ class _Window:
         starts.append(now)
         return len(starts)
 
+    def forget(self, start: float) -> None:
+        """Un-count a start the server refused (a 429 does not count in its window)."""
+        try:
+            self._starts.remove(start)
+        except ValueError:
+            pass  # already out of the window
+
     def count(self, now: float) -> int:
         cutoff = now - 1.0
         return sum(1 for t in self._starts if t > cutoff)
@@ -503,6 +514,10 @@ class AdaptiveRateLimiter:
     creates a limiter for that scope (at most ``max_scopes``, least recently used
     dropped), which requests to that app pass as well as the account's; from then on
     that app's usage readings steer its own limiter, since they may measure its limit.
+    With headers such a limiter is also made before any 429, when an app reads above
+    ``target_usage`` while another scope read the account at least 10 points lower
+    within the last second (usage is the highest of the limits that apply, so the app
+    limit is what is nearly full).
 
     Args:
         initial_rate: requests/s before any signal.
@@ -532,6 +547,8 @@ class AdaptiveRateLimiter:
         # Recent starts per scope before it has a limiter, to know what it sent.
         self._scope_windows: OrderedDict[str, _Window] = OrderedDict()
         self._other_reading_at = -math.inf
+        # The last usage reading at or below target_usage of the last few scopes.
+        self._low_readings: OrderedDict[str | None, tuple[float, float]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -589,6 +606,10 @@ class AdaptiveRateLimiter:
         sub = self._scopes.get(scope) if scope is not None else None
         law = self.law
         if status == 429:
+            if sent_at is not None:
+                self._account.window.forget(sent_at)
+                if scope is not None and scope in self._scope_windows:
+                    self._scope_windows[scope].forget(sent_at)
             kind = _exceeded(headers)
             if kind == APP and scope is not None:
                 if sub is None:
@@ -602,6 +623,13 @@ class AdaptiveRateLimiter:
         if status < 200 or status >= 300:
             return  # says nothing about the budget
         usage = parse_usage(headers)
+        if (
+            sub is None
+            and scope is not None
+            and usage is not None
+            and self._app_limited(scope, usage, now)
+        ):
+            sub = self._new_scope(scope, now)
         if sub is not None:
             sub.update(law.on_success(sub.state, usage, now, sent=scope_sent))
             # An app with its own limiter may be reading its app limit, not the
@@ -611,8 +639,25 @@ class AdaptiveRateLimiter:
                 return
         elif usage is not None:
             self._other_reading_at = now
+            if usage <= law.target_usage:
+                lows = self._low_readings
+                lows[scope] = (now, usage)
+                lows.move_to_end(scope)
+                if len(lows) > 4:
+                    lows.popitem(last=False)
         account = self._account
         account.update(law.on_success(account.state, usage, now, sent=sent))
+
+    def _app_limited(self, scope: str, usage: float, now: float) -> bool:
+        """Is this app's high reading its own (app) limit? Yes when, within the last
+        second, another scope read the account at least 10 points lower and below
+        ``target_usage``: the account is not what is nearly full."""
+        if usage <= self.law.target_usage:
+            return False
+        return any(
+            other != scope and now - at <= 1.0 and usage - low >= 0.1
+            for other, (at, low) in self._low_readings.items()
+        )
 
     def _new_scope(self, scope: str, now: float) -> _Scope:
         window = self._scope_windows.get(scope)
