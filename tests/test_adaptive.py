@@ -132,6 +132,9 @@ def test_law_decrease_is_the_sdk_vector_without_headers() -> None:
     after = law.on_throttle(state, None, 7.0)
     assert after.rate == pytest.approx(6.754255206761999)
     assert (after.w_max, after.last_decrease, after.decreased_at) == (9.64893600966, 7.0, 7.0)
+    # case 2's second throttle, a second later
+    second = law.on_throttle(replace_measured(after, 100.0), None, 8.0)
+    assert second.rate == pytest.approx(4.727978644733399)
     # and regrows along CUBIC from there (capped at 2x measured, here the initial rate)
     later = law.on_success(replace_measured(after, 50.0), None, 9.0)
     assert later.rate == pytest.approx(cubic_rate(9.64893600966, 7.0, 9.0))
