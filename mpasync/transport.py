@@ -427,6 +427,9 @@ class Transport:
                 if attempt < policy.max_attempts and safe:
                     if await self._pause(method, url, attempt, last, failure.delay, deadline_at):
                         continue
+                    if failure.final is None:  # the deadline, not the policy, ended it
+                        error = self._deadline_error(method, url, attempt, last, not failure.sent)
+                        raise error from None
                 if failure.final is not None:
                     raise failure.final from None
                 maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
