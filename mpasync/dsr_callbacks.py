@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import logging
 import ssl
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,10 @@ def _system_store() -> Store | None:
         if not candidate:
             continue
         try:
-            with open(candidate, "rb") as handle:
+            with open(candidate, "rb") as handle, warnings.catch_warnings():
+                # System bundles hold a few old roots cryptography warns about (negative
+                # serials); they are the system's choice, not the caller's problem.
+                warnings.simplefilter("ignore")
                 roots = _load_pems(handle.read())
         except (OSError, ValueError):
             continue
