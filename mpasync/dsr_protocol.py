@@ -417,7 +417,7 @@ def build_request(
             )
     # Counted before each identity is checked: 51 unknown types fail on the count.
     count = sum(
-        len(value) if isinstance(value, (list, tuple)) else 1
+        (len(value) or 1) if isinstance(value, (list, tuple)) else 1  # [] is named below
         for given in (identities, extension_identities)
         for value in (given or {}).values()
     )
