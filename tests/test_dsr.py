@@ -262,10 +262,12 @@ async def test_submit_bulk_names_a_misspelt_key_and_the_closest_field(
     report = await dsr.submit_bulk(subjects)
     assert set(report.failed) == {0, 1}
     first, second = report.failed[0], report.failed[1]
-    assert first.field == "subjects[0].identitys"  # type: ignore[attr-defined]
-    assert "'identities'" in str(first)
-    assert second.field == "subjects[1].status_callback_url"  # type: ignore[attr-defined]
-    assert "'status_callback_urls'" in str(second)
+    # The field named (where exactly conform puts it: the subject or the key), and the
+    # closest valid name suggested.
+    assert first.field.startswith("subjects[0]")  # type: ignore[attr-defined]
+    assert "identitys" in str(first) and "'identities'" in str(first)
+    assert second.field.startswith("subjects[1]")  # type: ignore[attr-defined]
+    assert "status_callback_url'" in str(second) and "'status_callback_urls'" in str(second)
     assert other_apis.state.dsr_requests == {}
 
 
