@@ -83,6 +83,8 @@ def _fail(where: str, rule: str) -> NoReturn:
 
 def _dict_identities(identities: Identities) -> dict[str, dict[str, str]]:
     """v3: ``{type: {"value", "encoding"}}``."""
+    # The v3 field table types subject_identities "array"; its "Changes in v3" prose says
+    # a dictionary keyed by identity type: the prose (and api-facts §2.3) wins.
     return {kind: {"value": values[0], "encoding": "raw"} for kind, values in identities.items()}
 
 
@@ -115,6 +117,8 @@ def _v2_extension(extension: Identities, skip_waiting_period: bool) -> dict[str,
     mpids = extension.get("mpid")
     if mpids:
         ours["mpids"] = [int(m) for m in mpids]
+    # The v2 example's extension names "other1"; its type table (kept by v3) says "other":
+    # the table wins, so "other1" is refused as an unknown type.
     others = {kind: values for kind, values in extension.items() if kind != "mpid"}
     if others:
         ours["identities"] = _list_identities(others, format_field=False)
