@@ -11,6 +11,7 @@ Sources: ``shared/reference/dsr-api-v1-v2.txt`` and ``dsr-api-v3.txt`` (prose on
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -325,6 +326,9 @@ def _identities(
         at = f"{where}.{kind}"
         if kind not in allowed:
             rule = hint if kind in other else "is not a supported identity type"
+            close = difflib.get_close_matches(str(kind), sorted(allowed), n=1)
+            if close and kind not in other:
+                rule += f" (did you mean {close[0]!r}?)"
             listed = ", ".join(sorted(allowed))
             _fail(at, f"{rule} in DSR API v{version.number}; allowed here: {listed}")
         if isinstance(raw, (list, tuple)):

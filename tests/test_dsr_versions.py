@@ -198,6 +198,17 @@ def test_version_rules(version: int, kwargs: dict[str, Any], field: str) -> None
     assert info.value.field == field
 
 
+def test_a_misspelt_identity_type_suggests_the_closest() -> None:
+    for version in (1, 2, 3):
+        with pytest.raises(RequestValidationError) as info:
+            build_request("gdpr", "erasure", {"emial": "a@b.c"}, api_version=version)
+        assert info.value.field == "identities.emial"
+        assert "did you mean 'email'?" in str(info.value)
+    with pytest.raises(RequestValidationError) as ext:
+        build_request("gdpr", "erasure", extension_identities={"other11": "x"})
+    assert "did you mean 'other" in str(ext.value)
+
+
 def test_mpid_beside_other_identities_is_fine_before_v3() -> None:
     for version in (1, 2):
         body = build_request(

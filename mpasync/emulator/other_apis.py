@@ -23,7 +23,8 @@ from aiohttp import web
 from mpasync.dsr_protocol import API_VERSIONS, V1
 from mpasync.emulator.analytics_api import AnalyticsRequest, AnalyticsRoutes
 from mpasync.emulator.api_common import encode
-from mpasync.emulator.dsr_api import DSRRecord, DSRRoutes, DSRSigner
+from mpasync.emulator.dsr_api import DSRRecord, DSRRoutes
+from mpasync.emulator.dsr_signing import DSRSigner
 from mpasync.emulator.seeding_api import MAX_SEED_BYTES, MAX_SEED_USERS, SeedingRoutes, SeedRequest
 
 __all__ = [
