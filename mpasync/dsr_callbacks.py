@@ -254,7 +254,8 @@ def verify_callback(
     `RequestValidationError`.
 
     Get the certificate from the ``processor_certificate`` URL of `DSRClient.discovery`
-    (and cache it until it expires).
+    (and cache it until it expires). If that file holds the leaf alone, append the
+    issuing CA's intermediate certificate to it: a chain with a missing link is False.
 
     >>> ok = verify_callback(request.headers, await request.read(), pem,
     ...                      allowed_domains={"opendsr.mparticle.com"})
