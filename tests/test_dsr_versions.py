@@ -14,7 +14,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from mpasync.dsr import DSRClient, build_request
-from mpasync.emulator import Emulator
+from mpasync.emulator import Emulator, FaultRule, Faults
 from mpasync.errors import (
     AuthenticationError,
     BadRequestError,
@@ -360,3 +360,19 @@ async def test_bulk_submission_speaks_the_clients_version() -> None:
     bodies = [r.body for r in emu.other_apis.dsr_requests.values()]
     assert all(b["api_version"] == "1.0" and "regulation" not in b for b in bodies)
     assert all(isinstance(b["subject_identities"], list) for b in bodies)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_emulator_faults_reach_every_version_and_retries_absorb_them(version: int) -> None:
+    faults = [FaultRule(f"/dsr/v{version}/*", Faults(error_rate=0.5, seed=3, retry_after=0))]
+    retry = RetryPolicy(max_attempts=10, backoff_base=0.01, backoff_max=0.05)
+    async with (
+        Emulator(faults=faults) as emu,
+        emu.dsr_client(api_version=version, retry=retry, rate_limit=None) as d,
+    ):
+        receipts = [await d.submit("gdpr", "erasure", {"email": f"{i}@x.io"}) for i in range(6)]
+        for receipt in receipts:
+            assert (await d.status(receipt.subject_request_id)).request_status == "pending"
+    faulted = [e for e in emu.journal if e.fault]
+    assert faulted and all(e.path.startswith(f"/dsr/v{version}/") for e in faulted)
+    assert len(emu.other_apis.dsr_requests) == 6
