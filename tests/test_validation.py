@@ -1018,3 +1018,24 @@ def test_deeply_nested_input_is_a_validation_error() -> None:
         deep = {"type": deep}
     with pytest.raises(RequestValidationError):
         coerce_filter(deep)
+
+
+# ---------------------------------------------------------------- what the docs require (issue 12)
+
+
+@pytest.mark.parametrize("kind", ["event", "event_attribute"])
+@pytest.mark.parametrize("missing", ["event_name", "event_type"])
+def test_event_datapoints_need_event_name_and_event_type(kind: str, missing: str) -> None:
+    # Both marked Required in "Data Point Object Properties" (platform-api.md line 1215).
+    given = point(type=kind, attribute_name="a", event_type="screen_view", custom_event_type=None)
+    given[missing] = None
+    fails(
+        lambda: validate_definition(draft(datapoint=given)),
+        f"{D}.datapoint.{missing}",
+        f"is required for type {kind}",
+    )
+
+
+def test_user_attribute_datapoints_need_no_event() -> None:
+    given = {"type": "user_attribute", "attribute_name": "ltv"}
+    assert validate_definition(draft(datapoint=given))["datapoint"] == given

@@ -59,6 +59,8 @@ class RequestContext:
     body: Any = None
     bad_json: bool = False
     account_id: int | None = None
+    #: Set by a handler serving one of two contradicting documented forms (see JournalEntry).
+    doc_variant: str | None = None
 
 
 #: Set by the front door for each request. A context variable rather than request storage:
