@@ -321,9 +321,7 @@ def validate_datapoints(
 # ---------------------------------------------------------------- calculated attributes
 
 _CUSTOM_EVENT_TYPE_HOSTS = frozenset({"custom_event", "commerce_event"})
-_EVENT_POINTS = frozenset(
-    {DefinitionDataPointType.EVENT, DefinitionDataPointType.EVENT_ATTRIBUTE}
-)
+_EVENT_POINTS = frozenset({DefinitionDataPointType.EVENT, DefinitionDataPointType.EVENT_ATTRIBUTE})
 _ATTRIBUTE_POINTS = frozenset(
     {DefinitionDataPointType.EVENT_ATTRIBUTE, DefinitionDataPointType.USER_ATTRIBUTE}
 )

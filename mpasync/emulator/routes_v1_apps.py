@@ -19,7 +19,7 @@ from mpasync.emulator.routes_v1_shared import (
     request_app,
     text_field,
 )
-from mpasync.emulator.runtime import account_id, now, path_int, state_of
+from mpasync.emulator.runtime import CURRENT, account_id, now, path_int, state_of
 from mpasync.emulator.seed import make_platform
 from mpasync.emulator.state import (
     Account,
@@ -268,9 +268,12 @@ async def get_platform(request: web.Request) -> web.Response:
 async def create_platform(request: web.Request) -> web.Response:
     """`POST /v1/apps/{id}/platforms` and `POST /v1/apps/{id}` with `{"os": ...}`.
 
-    The reference's heading and curl show `POST /apps/1` (the same URL as the app itself);
-    the client posts to `/apps/{id}/platforms`, which reads as the collection. Both work.
+    The newer Apps page documents `POST /apps/{id}/platforms`; the older reference
+    (platform-api.md line 650) shows `POST /apps/{id}`. Both are served, and the journal's
+    `doc_variant` says which one a request used ("platform_create:newer" / ":older").
     """
+    newer = request.path.rstrip("/").endswith("/platforms")
+    CURRENT.get().doc_variant = "platform_create:" + ("newer" if newer else "older")
     state = state_of(request)
     body = object_body(request)
     try:

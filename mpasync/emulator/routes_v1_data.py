@@ -20,7 +20,7 @@ from mpasync.emulator.routes_v1_shared import (
     request_app,
     request_workspace,
 )
-from mpasync.emulator.runtime import account_id, json_body, now, path_int, state_of
+from mpasync.emulator.runtime import CURRENT, account_id, json_body, now, path_int, state_of
 from mpasync.emulator.state import (
     App,
     Audience,
@@ -151,7 +151,9 @@ def _set_service_filtering(app: App, service: str, body: dict[str, Any]) -> web.
 
 
 async def update_service_filtering(request: web.Request) -> web.Response:
-    """`PUT /v1/apps/{id}/{service}` with `{"sendNewDataPointsByDefault": bool}`."""
+    """`PUT /v1/apps/{id}/{service}` with `{"sendNewDataPointsByDefault": bool}`: the path of
+    the reference's heading (and of the GET); journaled as "service_filtering:heading"."""
+    CURRENT.get().doc_variant = "service_filtering:heading"
     app = request_app(request)
     service = _service_name(request, status=422)
     return _set_service_filtering(app, service, object_body(request))
@@ -175,6 +177,8 @@ async def update_filters(request: web.Request) -> web.Response:
     service = _service_name(request, status=422)
     body = json_body(request)
     if isinstance(body, dict) and "sendNewDataPointsByDefault" in body:
+        # The reference's curl (platform-api.md line 1801) contradicts its heading (line 1794).
+        CURRENT.get().doc_variant = "service_filtering:curl"
         return _set_service_filtering(app, service, body)
     result = filtering.apply_filters(app, service, body, now())
     return json_response([filtering.filter_json(f, listing=False) for f in result], 202)

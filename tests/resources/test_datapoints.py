@@ -376,7 +376,9 @@ async def test_commerce_datapoint_without_event_type_is_sent(
 ) -> None:
     url = v1("/apps/1/datapoints")
     mocked.put(url, status=202)
-    await mp.datapoints.add(1, [{"name": "cart", "type": "CommerceAttribute", "attribute_name": "a"}])
+    await mp.datapoints.add(
+        1, [{"name": "cart", "type": "CommerceAttribute", "attribute_name": "a"}]
+    )
     assert sent(mocked, "PUT", url) == [
         {"name": "cart", "type": "CommerceAttribute", "attribute_name": "a"}
     ]

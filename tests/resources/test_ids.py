@@ -92,7 +92,9 @@ BAD_IDS: list[Any] = ["²", "٣", "１", "१", " 3", "3 ", "+3", "-3", "", "3.0
 
 
 @pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
-@pytest.mark.parametrize(("field", "call"), CALLS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CALLS)])
+@pytest.mark.parametrize(
+    ("field", "call"), CALLS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CALLS)]
+)
 async def test_id_arguments_refuse_anything_but_ascii_digits(
     mocked: aioresponses, mp: Client, field: str, call: Call, bad: Any
 ) -> None:
@@ -110,7 +112,9 @@ def test_entity_id_accepts_ints_and_ascii_digit_strings() -> None:
     assert entity_id(0, "app_id") == 0
 
 
-async def test_arabic_indic_digit_never_reaches_the_server(mocked: aioresponses, mp: Client) -> None:
+async def test_arabic_indic_digit_never_reaches_the_server(
+    mocked: aioresponses, mp: Client
+) -> None:
     with pytest.raises(RequestValidationError, match="app_id"):
         await mp.apps.get("٣")  # type: ignore[arg-type]
     assert_nothing_sent(mocked)
