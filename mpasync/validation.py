@@ -93,14 +93,14 @@ def _plain(obj: object) -> object:
     return obj
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _type_info(model: type[msgspec.Struct]) -> msgspec.inspect.StructType:
     info = msgspec.inspect.type_info(model)
     assert isinstance(info, msgspec.inspect.StructType)
     return info
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _field_names(model: type[msgspec.Struct]) -> dict[str, msgspec.inspect.Field]:
     """Every accepted key of a struct: the Python attribute name and the wire name."""
     names: dict[str, msgspec.inspect.Field] = {}

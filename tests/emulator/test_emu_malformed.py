@@ -80,5 +80,5 @@ async def test_plain_bad_json_is_still_a_400_after_auth(
 
 
 async def test_an_account_id_in_other_digits_is_refused(emu: Emulator, api: Api) -> None:
-    reply = await api.get("/v1/apps", account=False, params={"accountId": "١"})
+    reply = await api.get("/v1/apps", account=False, params={"accountId": "\u0661"})
     assert reply.status == 401

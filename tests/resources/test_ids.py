@@ -15,7 +15,7 @@ from aioresponses import aioresponses
 
 from mpasync import Client, RequestValidationError
 from mpasync.resources._args import entity_id
-from tests.resources.conftest import assert_nothing_sent, envelope, sent, v1, v2
+from tests.resources.conftest import assert_nothing_sent, sent, v2
 
 Call = Callable[[Client, Any], Coroutine[Any, Any, Any]]
 
@@ -88,7 +88,22 @@ CALLS: list[tuple[str, Call]] = [
 
 # Superscript two, Arabic-Indic three, full-width one, a Devanagari digit, whitespace, signs,
 # floats, bools, an empty string, a list.
-BAD_IDS: list[Any] = ["²", "٣", "１", "१", " 3", "3 ", "+3", "-3", "", "3.0", 3.0, True, -1, [3]]
+BAD_IDS: list[Any] = [
+    "\u00b2",
+    "\u0663",
+    "\uff11",
+    "\u0967",
+    " 3",
+    "3 ",
+    "+3",
+    "-3",
+    "",
+    "3.0",
+    3.0,
+    True,
+    -1,
+    [3],
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
@@ -112,16 +127,14 @@ def test_entity_id_accepts_ints_and_ascii_digit_strings() -> None:
     assert entity_id(0, "app_id") == 0
 
 
-async def test_arabic_indic_digit_never_reaches_the_server(
+async def test_an_arabic_indic_digit_never_reaches_the_server(
     mocked: aioresponses, mp: Client
 ) -> None:
     with pytest.raises(RequestValidationError, match="app_id"):
-        await mp.apps.get("٣")  # type: ignore[arg-type]
+        await mp.apps.get("\u0663")  # type: ignore[arg-type]
+    with pytest.raises(RequestValidationError, match="app_id"):
+        await mp.apps.get("\u00b2")  # type: ignore[arg-type]
     assert_nothing_sent(mocked)
-    mocked.get(v1("/apps/3"), payload=envelope([], "application"))
-    with pytest.raises(Exception):  # noqa: B017,PT011 - an empty envelope, not the point here
-        await mp.apps.get("3")  # type: ignore[arg-type]
-    sent(mocked, "GET", v1("/apps/3"))
 
 
 async def test_digit_string_ids_are_sent_as_numbers(mocked: aioresponses, mp: Client) -> None:
