@@ -62,8 +62,9 @@ def setting_list(settings: Any, field: str = "settings") -> list[dict[str, Any]]
     elif isinstance(settings, (list, tuple)):
         items = []
         for i, entry in enumerate(settings):
-            if isinstance(entry, Mapping) and "name" in entry:
+            if isinstance(entry, Mapping):
                 check_keys(entry, _SETTING_KEYS, f"{field}[{i}]")
+            if isinstance(entry, Mapping) and "name" in entry:
                 items.append({"name": entry["name"], "value": entry.get("value")})
             elif hasattr(entry, "name") and hasattr(entry, "value"):
                 items.append({"name": entry.name, "value": entry.value})

@@ -106,11 +106,11 @@ BAD_IDS: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+@pytest.mark.parametrize("bad", ["\u00b2", "\u0663"], ids=["superscript", "arabic-indic"])
 @pytest.mark.parametrize(
     ("field", "call"), CALLS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(CALLS)]
 )
-async def test_id_arguments_refuse_anything_but_ascii_digits(
+async def test_every_id_argument_refuses_non_ascii_digits(
     mocked: aioresponses, mp: Client, field: str, call: Call, bad: Any
 ) -> None:
     with pytest.raises(RequestValidationError) as info:
@@ -118,6 +118,13 @@ async def test_id_arguments_refuse_anything_but_ascii_digits(
     assert info.value.field == field
     assert field in str(info.value)
     assert_nothing_sent(mocked)
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=repr)
+def test_ids_refuse_anything_but_ascii_digits(bad: Any) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        entity_id(bad, "feed_id")
+    assert info.value.field == "feed_id"
 
 
 def test_entity_id_accepts_ints_and_ascii_digit_strings() -> None:
