@@ -87,10 +87,10 @@ def json_body(request: web.Request) -> Any:
 
 def path_int(request: web.Request, name: str) -> int:
     """An integer path parameter; anything else names no entity, so 404."""
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise not_found() from None
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit()):  # int() would read "٣" as 3
+        raise not_found()
+    return int(raw)
 
 
 def now() -> str:

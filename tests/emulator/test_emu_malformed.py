@@ -82,3 +82,11 @@ async def test_plain_bad_json_is_still_a_400_after_auth(
 async def test_an_account_id_in_other_digits_is_refused(emu: Emulator, api: Api) -> None:
     reply = await api.get("/v1/apps", account=False, params={"accountId": "\u0661"})
     assert reply.status == 401
+
+
+@pytest.mark.parametrize("digit", ["%D9%A3", "%C2%B2", "%EF%BC%91"])
+async def test_ids_in_other_digits_name_no_entity(api: Api, digit: str) -> None:
+    # "\u0663" (Arabic-Indic three) must not address app 3; "\u00b2" must not fail.
+    reply = await api.get(f"/v1/apps/{digit}")
+    assert reply.status == 404
+    assert reply.body["errors"][0]["code"] == "NOT_FOUND"
