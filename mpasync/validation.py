@@ -258,12 +258,12 @@ def _check_point(point: P, allowed_types: frozenset[str], where: str, *, is_filt
         event_type = _one_of(event_type, EventType.ALL, et_field, f"event type for {kind}")
     elif kind in _COMMERCE_TYPES:
         # Only Event/EventAttribute require it, for filters and DataPoints alike
-        # (platform-api.md line 1988); when given it must be a commerce event type (line 1971).
+        # (platform-api.md line 1990); when given it must be a commerce event type (line 1971).
         if event_type is not None:
             what = f"commerce event type for {kind}"
             event_type = _one_of(event_type, CommerceEventType.ALL, et_field, what)
     else:
-        # "ignored for other types" (platform-api.md line 1988): dropped rather than refused,
+        # "ignored for other types" (platform-api.md line 1990): dropped rather than refused,
         # so what is sent is what the server keeps.
         event_type = None
     if kind in _ATTRIBUTE_TYPES:
@@ -339,7 +339,7 @@ def _check_datapoint(point: DefinitionDataPoint, where: str) -> None:
     if point.event_type == "custom_event":
         _require(point.event_name, f"{where}.event_name", "is required for custom_event")
     if kind in _EVENT_POINTS:
-        # Both marked Required in "Data Point Object Properties" (platform-api.md line 1215).
+        # Both marked Required in "Data Point Object Properties" (platform-api.md line 1217).
         _require(point.event_name, f"{where}.event_name", f"is required for type {kind}")
         _require(point.event_type, f"{where}.event_type", f"is required for type {kind}")
     if point.attribute_category is not None:

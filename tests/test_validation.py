@@ -141,7 +141,7 @@ def test_event_filters_need_an_app_event_type(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["Commerce", "CommerceAttribute"])
 def test_commerce_filters_without_event_type_are_sent(kind: str) -> None:
-    # Issue 12: only Event/EventAttribute require event_type (platform-api.md line 1988).
+    # Issue 12: only Event/EventAttribute require event_type (platform-api.md line 1990).
     flt: dict[str, Any] = {"name": "c", "type": kind, "attribute_name": "a"}
     assert coerce_filter(flt).event_type is None
     assert coerce_datapoint(flt).event_type is None
@@ -153,7 +153,7 @@ def test_commerce_filters_without_event_type_are_sent(kind: str) -> None:
 
 
 def test_event_type_on_other_filter_types_is_dropped_not_refused() -> None:
-    # "The event_type field is ignored for other types" (platform-api.md line 1988).
+    # "The event_type field is ignored for other types" (platform-api.md line 1990).
     flt = coerce_filter({"name": "home", "type": "ScreenView", "event_type": "navigation"})
     assert flt.event_type is None
     point = coerce_datapoint({"name": "home", "type": "ScreenView", "event_type": "whatever"})
@@ -1026,7 +1026,7 @@ def test_deeply_nested_input_is_a_validation_error() -> None:
 @pytest.mark.parametrize("kind", ["event", "event_attribute"])
 @pytest.mark.parametrize("missing", ["event_name", "event_type"])
 def test_event_datapoints_need_event_name_and_event_type(kind: str, missing: str) -> None:
-    # Both marked Required in "Data Point Object Properties" (platform-api.md line 1215).
+    # Both marked Required in "Data Point Object Properties" (platform-api.md line 1217).
     given = point(type=kind, attribute_name="a", event_type="screen_view", custom_event_type=None)
     given[missing] = None
     fails(

@@ -102,7 +102,7 @@ def _check_datapoint(point: Any) -> None:
     ):
         raise unprocessable("Invalid data point custom event type")
     if kind in _EVENT_POINTS:
-        # Both marked Required (platform-api.md line 1215).
+        # Both marked Required (platform-api.md line 1217).
         if not isinstance(point.get("event_name"), str) or not point["event_name"].strip():
             raise unprocessable("Invalid data point event name")  # ours
         if not isinstance(event_type, str) or not event_type.strip():
@@ -121,7 +121,7 @@ def _check_time_period(period: Any) -> None:
     if kind not in ("all", "since", "within"):
         raise unprocessable("Invalid 'type' time period specification")
     if kind == "since" and not (isinstance(period.get("date"), str) and period["date"].strip()):
-        # "date: Conditionally Required ... Optional for type all" (line 1266).
+        # "date: Conditionally Required ... Optional for type all" (line 1268).
         raise unprocessable("Invalid time period specification")
     if kind == "within":
         within = period.get("within")

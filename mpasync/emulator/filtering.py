@@ -181,7 +181,7 @@ def parse_datapoint(obj: Any, vocabulary: dict[str, str]) -> FilterKey:
     event_type: str | None = None
     if canonical in _CUSTOM_TYPED or canonical in _COMMERCE_TYPED:
         raw_event_type = _optional_str(obj, "event_type")
-        # Only Event/EventAttribute must name it (platform-api.md line 1988); a Commerce
+        # Only Event/EventAttribute must name it (platform-api.md line 1990); a Commerce
         # datapoint or filter without one is accepted.
         if raw_event_type is None and canonical in _CUSTOM_TYPED:
             raise unprocessable("Event type must be specified.")

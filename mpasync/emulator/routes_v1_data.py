@@ -177,7 +177,7 @@ async def update_filters(request: web.Request) -> web.Response:
     service = _service_name(request, status=422)
     body = json_body(request)
     if isinstance(body, dict) and "sendNewDataPointsByDefault" in body:
-        # The reference's curl (platform-api.md line 1801) contradicts its heading (line 1794).
+        # The reference's curl (platform-api.md line 1802) contradicts its heading (line 1794).
         CURRENT.get().doc_variant = "service_filtering:curl"
         return _set_service_filtering(app, service, body)
     result = filtering.apply_filters(app, service, body, now())

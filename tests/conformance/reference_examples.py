@@ -51,7 +51,7 @@ def _curl_body(curl: str) -> Any:
 
 
 def _loads(text: str) -> Any:
-    """JSON as the reference writes it: its audiences example (line 907) has a doubled
+    """JSON as the reference writes it: its audiences example (line 928) has a doubled
     comma, read as one."""
     try:
         return json.loads(text)

@@ -233,7 +233,7 @@ async def test_service_filtering(api: Api, emu: Emulator) -> None:
 
 
 async def test_commerce_filters_and_datapoints_need_no_event_type(api: Api, emu: Emulator) -> None:
-    # Issue 12: only Event/EventAttribute require event_type (platform-api.md line 1988).
+    # Issue 12: only Event/EventAttribute require event_type (platform-api.md line 1990).
     reply = await api.put(PATH, [{"name": "cart", "type": "Commerce", "enabled": False}])
     assert reply.status == 202
     assert reply.body == [

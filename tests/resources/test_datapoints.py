@@ -356,7 +356,7 @@ async def test_the_enabeld_typo_is_refused_with_a_suggestion(
 
 
 async def test_filters_the_docs_allow_are_sent(mocked: aioresponses, mp: Client) -> None:
-    # Issue 12: Commerce filters need no event_type (platform-api.md line 1988), and an
+    # Issue 12: Commerce filters need no event_type (platform-api.md line 1990), and an
     # event_type on a type that does not use it is ignored by the API: it is dropped.
     url = v1(f"/apps/1/{GA}/datapoints")
     mocked.put(url, status=202, payload=[])
