@@ -233,7 +233,6 @@ async def test_bad_events_fail_alone(analytics: AnalyticsClient, other_apis: Oth
     assert [r.events for r in other_apis.state.analytics_requests] == [3]
 
 
-@pytest.mark.xfail(reason="needs conform's _convert", strict=False)
 async def test_a_misspelt_event_key_fails_naming_the_closest_field(
     analytics: AnalyticsClient, other_apis: OtherApis
 ) -> None:

@@ -244,7 +244,6 @@ async def test_submit_bulk(dsr: DSRClient, other_apis: OtherApis) -> None:
     assert len(other_apis.state.dsr_requests) == 5
 
 
-@pytest.mark.xfail(reason="needs conform's _convert", strict=False)
 async def test_submit_bulk_names_a_misspelt_key_and_the_closest_field(
     dsr: DSRClient, other_apis: OtherApis
 ) -> None:

@@ -664,3 +664,9 @@ def test_unknown_option_names_the_closest() -> None:
     with pytest.raises(RequestValidationError) as caught:
         Client(CLIENT_ID, CLIENT_SECRET, 1, max_concurency=4)  # type: ignore[call-arg]
     assert "max_concurrency" in str(caught.value)
+
+
+@pytest.mark.parametrize("account", ["٣", "²", "1.0", "-1", " ", "0x1"])
+def test_account_id_is_ascii_digits_only(account: str) -> None:
+    with pytest.raises(RequestValidationError):
+        Client(CLIENT_ID, CLIENT_SECRET, account)
