@@ -409,6 +409,7 @@ class Transport:
         scope = _scope(request) if self._observe is not None else None
         policy = self.retry
         deadline_at = time.monotonic() + self.deadline if self.deadline is not None else None
+        call = _Call(session, method, url, data, headers, scope, deadline_at)
         self.stats.requests += 1
         attempt = 0
         replayed = False
@@ -418,9 +419,7 @@ class Transport:
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 raise self._deadline_error(method, url, attempt - 1, last, idempotent)
             try:
-                status, resp_headers, body = await self._attempt(
-                    session, method, url, data, headers, attempt, scope, deadline_at
-                )
+                status, resp_headers, body = await self._attempt(call, attempt)
             except _Retryable as failure:
                 last = failure.reason
                 safe = idempotent or not failure.sent or policy.retry_unsafe
@@ -481,17 +480,13 @@ class Transport:
             url=_safe_url(url),
         )
 
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        data: bytes | None,
-        headers: dict[str, str],
-        attempt: int,
-        scope: str | None,
-        deadline_at: float | None,
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+    async def _attempt(self, call: _Call, attempt: int) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        session, headers, scope, deadline_at = (
+            call.session,
+            call.headers,
+            call.scope,
+            call.deadline_at,
+        )
         wait = self.timeout
         if deadline_at is not None:
             wait = min(wait, max(0.001, deadline_at - time.monotonic()))
@@ -520,9 +515,7 @@ class Transport:
         else:
             await self._acquire_within(scope, deadline_at)
         try:
-            result = await self._exchange(
-                session, method, url, data, headers, attempt, scope, deadline_at
-            )
+            result = await self._exchange(call, headers, attempt)
         finally:
             self.concurrency.release()
         if result[0] == 401 and credential:
@@ -545,16 +538,10 @@ class Transport:
         )
 
     async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        data: bytes | None,
-        headers: dict[str, str],
-        attempt: int,
-        scope: str | None,
-        deadline_at: float | None,
+        self, call: _Call, headers: dict[str, str], attempt: int
     ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        session, method, url, data = call.session, call.method, call.url, call.data
+        deadline_at = call.deadline_at
         timeout = self._client_timeout
         if deadline_at is not None:
             left = deadline_at - time.monotonic()
@@ -602,7 +589,7 @@ class Transport:
             self.stats.rate_limit_usage = usage
         self._report(method, url, status, attempt, elapsed, usage, None)
         if self._observe is not None:
-            await self._observe(scope, status, resp_headers)
+            await self._observe(call.scope, status, resp_headers)
         return status, resp_headers, body
 
     def _report(
@@ -714,6 +701,19 @@ class Transport:
                 status, errors, location=redacted_location(headers.get("Location")), **common
             )
         return cls(status, errors, **common)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What stays the same across the attempts of one call."""
+
+    session: aiohttp.ClientSession
+    method: str
+    url: URL
+    data: bytes | None
+    headers: dict[str, str]
+    scope: str | None
+    deadline_at: float | None
 
 
 class _Unauthorized(Exception):
