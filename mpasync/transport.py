@@ -50,10 +50,11 @@ from mpasync.errors import (
     error_for_status,
 )
 from mpasync.hooks import Attempt, Hooks, RetryEvent
-from mpasync.limits import ConcurrencyLimiter, RateControl, RateLimiter
+from mpasync.limits import ConcurrencyLimiter, rate_control
 from mpasync.options import DEFAULT_MAX_RESPONSE_BYTES, TransportOptions, check_option_names
 from mpasync.request import Request
 from mpasync.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
+from mpasync.session import SessionPool
 
 __all__ = ["USER_AGENT", "Root", "Transport", "TransportStats"]
 
@@ -120,65 +121,6 @@ class _Retryable(Exception):
         self.final = final
 
 
-class _Pool:
-    """The session a transport and its `with_options` views share, bound to one loop."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession | None,
-        *,
-        connections: int,
-        trust_env: bool,
-        trace_configs: list[aiohttp.TraceConfig] | None,
-    ) -> None:
-        self.session = session
-        self.owned = session is None
-        self.closed = False
-        self._connections = connections
-        self._trust_env = trust_env
-        self._trace_configs = trace_configs
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def get(self) -> aiohttp.ClientSession:
-        if self.closed:
-            raise TransportError("the client is closed")
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                # Sessions, semaphores and timers belong to the loop they were made in;
-                # reusing them from another loop fails deep inside asyncio.
-                raise MParticleError(
-                    "this client was first used in another event loop; create one client "
-                    "per event loop (e.g. inside the coroutine given to asyncio.run)"
-                )
-            self._loop = loop
-        session = self.session
-        if session is None:
-            connector = aiohttp.TCPConnector(
-                # The semaphore bounds requests in flight; the pool only has to hold them
-                # (plus a token fetch), so requests never queue inside aiohttp, where
-                # waiting would count against the per-attempt timeout. TLS verification
-                # is aiohttp's default and is never turned off.
-                limit=self._connections,
-                limit_per_host=0,
-                ttl_dns_cache=300,
-                keepalive_timeout=30.0,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=self._trust_env,
-                trace_configs=self._trace_configs,
-            )
-            self.session = session
-        return session
-
-    async def aclose(self) -> None:
-        self.closed = True
-        session, self.session = self.session, None
-        if session is not None and self.owned and not session.closed:
-            await session.close()
-
-
 def _number(value: object, name: str, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -190,32 +132,6 @@ def _number(value: object, name: str, *, allow_none: bool = False) -> float | No
     ):
         raise RequestValidationError(f"{name} must be a number > 0", field=name)
     return float(value)
-
-
-def rate_control(value: object) -> RateControl | None:
-    """The limiter a ``rate_limit`` option stands for (None, a number, "auto", a limiter)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value != "auto":
-            raise RequestValidationError(
-                f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
-                field="rate_limit",
-            )
-        import importlib
-
-        # TODO(integration): a plain import once mpasync.adaptive lands.
-        adaptive: Any = importlib.import_module("mpasync.adaptive")
-        limiter: RateControl = adaptive.AdaptiveRateLimiter()
-        return limiter
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return RateLimiter(value)
-    if isinstance(value, RateControl):
-        return value
-    raise RequestValidationError(
-        f"rate_limit must be a number, 'auto' or a rate limiter, got {type(value).__name__}",
-        field="rate_limit",
-    )
 
 
 class _Keep:
@@ -303,7 +219,7 @@ class Transport:
                     "borrowed session instead",
                     field="trace_configs",
                 )
-        self._pool = _Pool(
+        self._pool = SessionPool(
             session,
             connections=self.concurrency.capacity + 2,
             trust_env=trust_env,
