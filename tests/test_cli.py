@@ -172,7 +172,8 @@ async def test_missing_credentials(monkeypatch: pytest.MonkeyPatch, filters_file
         "filters", "apply", "--service", SERVICE, "--apps", "1", "--file", str(filters_file)
     )
     assert code == 2
-    assert "missing credentials" in err and "MPARTICLE_CLIENT_ID" in err
+    assert err.count("\n") == 1
+    assert "MPARTICLE_CLIENT_ID, MPARTICLE_CLIENT_SECRET, MPARTICLE_ACCOUNT_ID" in err
 
 
 def test_parse_app_ids() -> None:
