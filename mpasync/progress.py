@@ -246,8 +246,18 @@ class Progress:
             return f"{self.completed} {self.unit}"
         return f"{self.completed}/{self.total} {self.unit}"
 
+    def _uncounted(self, final: bool) -> str | None:
+        """The line of a phase that counts nothing ("checking service"), else None."""
+        if self.total is not None or self.done or self.failed:
+            return None
+        took = _duration(time.monotonic() - self._started)
+        return f"{self.phase or 'working'}: done in {took}" if final else f"{self.phase} ..."
+
     def line(self, *, final: bool = False) -> str:
         """The current state as one line without a bar (plain mode)."""
+        uncounted = self._uncounted(final)
+        if uncounted is not None:
+            return uncounted
         head = f"{self.phase}: " if self.phase else ""
         percent = ""
         if self.total:
@@ -258,6 +268,9 @@ class Progress:
         """The bar for a terminal ``width`` columns wide: at most ``width - 1`` characters,
         so the cursor never reaches the last column and the line never wraps."""
         usable = max(width - 1, 1)
+        uncounted = self._uncounted(final)
+        if uncounted is not None:
+            return uncounted[:usable]
         head = f"{self.phase} " if self.phase else ""
         counts = self._counts()
         extras = self._extras(final)
