@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from mpasync._version import __version__
-from mpasync.bulk import BulkReport, FilterChange
+from mpasync.bulk import BulkReport, FilterChange, RevertConflict
 from mpasync.cli_input import (
     CLIError,
     FiltersFile,
@@ -29,11 +29,12 @@ from mpasync.cli_input import (
     filters_to_json,
     load_filters,
     parse_app_ids,
-    write_json,
+    snapshot_text,
+    write_text,
 )
 from mpasync.cli_report import error_text, print_capped, print_table, write_report
 from mpasync.client import Client
-from mpasync.errors import MParticleError, NotFoundError, RequestValidationError
+from mpasync.errors import JournalError, MParticleError, NotFoundError, RequestValidationError
 from mpasync.progress import MODES, Progress, ProgressLogHandler
 from mpasync.progress import is_tty as _is_tty
 
@@ -64,7 +65,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (raised as `CLIError`) instead of usage + exit."""
 
     def error(self, message: str) -> NoReturn:
-        raise CLIError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise CLIError(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -313,6 +314,13 @@ def _parser() -> argparse.ArgumentParser:
     revert.add_argument(
         "--force", action="store_true", help="restore apps changed since the run too"
     )
+    revert.add_argument(
+        "--revert-journal",
+        metavar="FILE",
+        default=None,
+        help="the revert's own journal, so an interrupted revert resumes "
+        "(default: NAME.revert.jsonl beside --journal NAME.jsonl)",
+    )
     _client_options(revert)
     _report_option(revert)
     _progress_option(revert)
@@ -328,6 +336,7 @@ class _Run:
 
     progress: Progress | None = None
     journal: str | None = None
+    resume_hint: str | None = None
 
     def interrupted(self, err: TextIO) -> int:
         progress = self.progress
@@ -335,9 +344,13 @@ class _Run:
         if not ended_line and _is_tty(err):
             err.write("\n")  # past the terminal's "^C"
         line = "interrupted"
-        if progress is not None and progress.total is not None:
-            line += f": {progress.completed}/{progress.total} {progress.unit} done"
-            if self.journal:
+        counted = progress is not None and (progress.total is not None or progress.completed)
+        if progress is not None and counted:
+            of = f"/{progress.total}" if progress.total is not None else ""
+            line += f": {progress.completed}{of} {progress.unit} done"
+            if self.resume_hint:
+                line += f"; {self.resume_hint}"
+            elif self.journal:
                 line += f"; rerun with --journal {self.journal} to resume"
             elif progress.completed:
                 line += "; without --journal a rerun starts over"
@@ -375,11 +388,13 @@ async def _app_ids(mp: Client, args: argparse.Namespace, progress: Progress) -> 
 
 
 def _tracker(progress: Progress, mp: Client) -> Any:
-    """An ``on_progress`` that also counts the items a journal let the run skip."""
+    """The bulk helpers' ``on_progress(finished, failed)`` (``finished`` includes the items
+    a journal let the run skip), shown with the skipped ones counted apart."""
 
-    def on_progress(done: int, failed: int, *_: Any) -> None:
+    def on_progress(finished: int, failed: int, *_: Any) -> None:
         last = mp.bulk.last_report
-        progress.update(done, failed, skipped=len(last.skipped) if last is not None else None)
+        skipped = len(last.skipped) if last is not None else 0
+        progress.update(finished - skipped, failed, skipped=skipped)
 
     return on_progress
 
@@ -449,7 +464,7 @@ async def _filters_apply(
     if report_file:
         check_output_path(report_file, "--report")
     run.journal = args.journal
-    sync = args.sync or args.dry_run
+    sync = args.sync or args.dry_run or snapshot is not None  # a snapshot is always synced
     async with client_from_env(**_client_overrides(args)) as mp:
         progress.start("checking service")
         await _check_service(mp, args.service)
@@ -463,7 +478,8 @@ async def _filters_apply(
                 app_ids = wanted
         else:
             app_ids = await _app_ids(mp, args, progress)
-        phase = "dry run" if args.dry_run else ("syncing filters" if sync else "applying filters")
+        phase = "dry run" if args.dry_run else "applying filters"
+        phase = "restoring snapshot" if snapshot is not None and not args.dry_run else phase
         progress.start(phase, len(app_ids), unit="apps")
         report: BulkReport[int] | None = None
         try:
@@ -505,17 +521,13 @@ async def _apply(
 ) -> BulkReport[int]:
     on_progress = _tracker(progress, mp)
     if isinstance(policy, dict):
-        restore = getattr(mp.bulk, "apply_datapoint_filter_snapshot", None)
-        if restore is None:  # pragma: no cover - until the snapshot helper lands
-            raise CLIError("this mpasync cannot apply snapshots yet; pass a policy (a list)")
-        result: BulkReport[int] = await restore(
+        return await mp.bulk.apply_datapoint_filter_snapshot(
             {a: policy[a] for a in app_ids},
             args.service,
             dry_run=args.dry_run,
             on_progress=on_progress,
             journal=journal,
         )
-        return result
     if sync:
         return await mp.bulk.sync_datapoint_filters(
             app_ids,
@@ -579,24 +591,16 @@ async def _filters_export(
         app_ids = await _app_ids(mp, args, progress)
         progress.start("exporting filters", len(app_ids), unit="apps")
         on_progress = _tracker(progress, mp)
-        export = getattr(mp.bulk, "export_datapoint_filters", None)
-        if export is not None:
-            report: BulkReport[int] = await export(app_ids, args.service, on_progress=on_progress)
-        else:  # the same read, for an mpasync without the export helper
-            resource = mp.datapoint_filters
-            service = args.service
-
-            async def read(app_id: int) -> Any:
-                return await resource.list(app_id, service)
-
-            report = await mp.bulk.map(read, app_ids, on_progress=on_progress)
+        report = await mp.bulk.export_datapoint_filters(
+            app_ids, args.service, on_progress=on_progress
+        )
         _finish(progress, report)
     snapshot = {
         str(app_id): filters_to_json(report.results.get(app_id) or [])
         for app_id in app_ids
         if app_id in report.succeeded
     }
-    write_json(out_path, snapshot)
+    write_text(out_path, snapshot_text(snapshot))
     if args.report:
         write_report(
             Path(args.report),
@@ -608,7 +612,11 @@ async def _filters_export(
     if progress.mode == "json":
         progress.summary(_json_summary(report, command="filters export", out=args.out))
     else:
-        print_table([*_summary_rows(report), ("written to", args.out)], out)
+        written = f"{args.out} ({len(snapshot)} apps"
+        written += (
+            f"; the {len(report.failed)} failed apps are not in it)" if report.failed else ")"
+        )
+        print_table([*_summary_rows(report), ("written to", written)], out)
         _print_failures(report, out, args.report)
     return 0 if report.ok else 1
 
@@ -617,30 +625,61 @@ async def _filters_revert(
     args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
 ) -> int:
     journal = check_input_file(args.journal, "--journal")
+    revert_journal = args.revert_journal or str(
+        journal.with_name(f"{journal.stem}.revert{journal.suffix}")
+    )
+    check_output_path(revert_journal, "--revert-journal")
     if args.report:
         check_output_path(args.report, "--report")
+    run.journal = args.journal
+    run.resume_hint = f"rerun with --journal {args.journal} to resume the revert"
     async with client_from_env(**_client_overrides(args)) as mp:
-        revert = getattr(mp.bulk, "revert_datapoint_filters", None)
-        if revert is None:  # pragma: no cover - until the revert helper lands
-            raise CLIError("this mpasync cannot revert runs yet")
         progress.start("reverting", unit="apps")
-        report: BulkReport[int] = await revert(
-            str(journal), force=args.force, on_progress=_tracker(progress, mp)
+        report = await mp.bulk.revert_datapoint_filters(
+            journal,
+            force=args.force,
+            on_progress=_tracker(progress, mp),
+            revert_journal=revert_journal,
         )
+        progress.total = report.total
         _finish(progress, report)
+    conflicts = {a: e for a, e in report.failed.items() if isinstance(e, RevertConflict)}
+    restored = [a for a, c in report.results.items() if c.changes]
     if args.report:
         write_report(
             Path(args.report),
             command="filters revert",
             report=report,
-            items=[*report.succeeded, *report.failed, *report.skipped],
+            items=[*report.succeeded, *report.failed, *report.skipped, *report.not_done],
+            changed="restored",
             extra={"journal": args.journal, "force": args.force},
         )
     if progress.mode == "json":
-        progress.summary(_json_summary(report, command="filters revert"))
+        progress.summary(
+            _json_summary(report, command="filters revert")
+            | {"restored": len(restored), "conflicts": len(conflicts)}
+        )
     else:
-        print_table(_summary_rows(report), out)
-        _print_failures(report, out, args.report)
+        rows = _summary_rows(report)
+        rows[2:2] = [
+            ("restored", str(len(restored))),
+            ("already as before", str(len(report.succeeded) - len(restored))),
+            ("conflicts", str(len(conflicts))),
+        ]
+        print_table(rows, out)
+        print_capped(
+            "conflicts (changed since the run; left alone, --force reverts them)",
+            [str(e) for _, e in sorted(conflicts.items())],
+            out,
+            report=args.report,
+        )
+        others = {a: e for a, e in report.failed.items() if a not in conflicts}
+        print_capped(
+            "failed apps",
+            [f"{a}: {error_text(e)}" for a, e in sorted(others.items())],
+            out,
+            report=args.report,
+        )
     return 0 if report.ok else 1
 
 
@@ -740,9 +779,11 @@ async def amain(
         return 2
     except MParticleError as exc:
         progress.interrupt()
-        status = 2 if _is_input_error(exc) else 1
+        if _is_input_error(exc):
+            err.write(f"mpasync: error: {exc}\n")
+            return 2
         err.write(f"mpasync: {error_text(exc)}\n")
-        return status
+        return 1
     finally:
         if handler is not None:
             logger.removeHandler(handler)
@@ -750,8 +791,9 @@ async def amain(
 
 
 def _is_input_error(exc: MParticleError) -> bool:
-    """A journal that belongs to another job is the operator's input, not a run failure."""
-    return type(exc).__name__ == "JournalError" and "write" not in str(exc).lower()
+    """A journal refused before anything was sent (another job's, locked, unreadable) is
+    the operator's input, not a run failure."""
+    return isinstance(exc, JournalError) and exc.report is None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,8 @@ __all__ = [
     "filters_to_json",
     "load_filters",
     "parse_app_ids",
-    "write_json",
+    "snapshot_text",
+    "write_text",
 ]
 
 #: A policy (the same filters for every app) or a snapshot (each app's own filters).
@@ -174,10 +175,19 @@ def check_input_file(file: str, flag: str) -> Path:
     return path
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, replacing the file only once it is complete."""
+def snapshot_text(snapshot: Mapping[str, list[dict[str, Any]]]) -> str:
+    """A snapshot as JSON with one filter per line, so files read and diff well."""
+    apps = []
+    for app_id, filters in snapshot.items():
+        rows = ",\n".join(f"    {json.dumps(f, ensure_ascii=False)}" for f in filters)
+        apps.append(f"  {json.dumps(app_id)}: [\n{rows}\n  ]" if filters else f'  "{app_id}": []')
+    return "{\n" + ",\n".join(apps) + "\n}\n" if apps else "{}\n"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text``, replacing the file only once it is complete."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

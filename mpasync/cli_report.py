@@ -53,7 +53,11 @@ def _not_done(report: BulkReport[Any], items: Iterable[Any]) -> list[Any]:
 
 
 def outcomes(
-    report: BulkReport[Any], items: Iterable[Any], *, dry_run: bool = False
+    report: BulkReport[Any],
+    items: Iterable[Any],
+    *,
+    dry_run: bool = False,
+    changed: str = "changed",
 ) -> dict[str, dict[str, Any]]:
     """Each item's outcome, keyed by the item as text: ``changed`` / ``unchanged`` (a
     sync: `FilterChange` results; ``would change`` in a dry run), ``written`` (a write
@@ -66,7 +70,7 @@ def outcomes(
         if isinstance(value, FilterChange):
             if value.changes:
                 entry = {
-                    "outcome": "would change" if dry_run else "changed",
+                    "outcome": "would change" if dry_run else changed,
                     "changes": value.describe(),
                 }
             else:
@@ -79,7 +83,8 @@ def outcomes(
             entry = {"outcome": "written"}
         result[str(item)] = entry
     for item, exc in report.failed.items():
-        result[str(item)] = {"outcome": "failed", "error": error_text(exc)}
+        outcome = "conflict" if type(exc).__name__ == "RevertConflict" else "failed"
+        result[str(item)] = {"outcome": outcome, "error": error_text(exc)}
     for item in report.skipped:
         result[str(item)] = {"outcome": "skipped", "reason": "done by an earlier run (journal)"}
     for item in _not_done(report, items):
@@ -94,12 +99,13 @@ def write_report(
     report: BulkReport[Any] | None,
     items: Sequence[Any],
     dry_run: bool = False,
+    changed: str = "changed",
     interrupted: bool = False,
     extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``--report FILE``: the run's figures and every item's outcome, as JSON."""
     report = report if report is not None else BulkReport()
-    apps = outcomes(report, items, dry_run=dry_run)
+    apps = outcomes(report, items, dry_run=dry_run, changed=changed)
     counts: dict[str, int] = {}
     for entry in apps.values():
         counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1

@@ -166,7 +166,9 @@ class Progress:
         if self.mode == "bar":
             self._draw(final=True)
         elif self.mode == "plain":
-            self._write_line(self.line(final=True))
+            quick = time.monotonic() - self._started < self.interval
+            if not (quick and self._uncounted(True) is not None):  # said when it started
+                self._write_line(self.line(final=True))
         elif self.mode == "json":
             self._json_progress(final=True)
 
