@@ -78,7 +78,9 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
             "default" in text
             or not action.option_strings
             or action.required
-            or default in (None, False, argparse.SUPPRESS)
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
         ):
             return text
         return f"{text} (default: %(default)s)"
@@ -181,7 +183,10 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 
 def _targets(parser: argparse.ArgumentParser, *, required: bool) -> None:
     target = parser.add_mutually_exclusive_group(required=required)
-    target.add_argument("--apps", help="comma-separated app ids, e.g. 1,2,3")
+    apps_help = "comma-separated app ids, e.g. 1,2,3"
+    if not required:
+        apps_help += " (default: a policy needs --apps or --all-apps; a snapshot, its own apps)"
+    target.add_argument("--apps", help=apps_help)
     target.add_argument("--all-apps", action="store_true", help="every app in the account")
 
 
