@@ -206,12 +206,39 @@ async def test_emulator_command_prints_urls_and_serves() -> None:
 
 async def test_demo_runs_and_verifies() -> None:
     out, err = io.StringIO(), io.StringIO()
-    code = await amain(["demo", "--apps", "25"], out=out, err=err)
+    code = await amain(["demo", "--apps", "25", "--progress", "plain"], out=out, err=err)
     text = out.getvalue()
     assert code == 0, text
     assert "every app holds exactly the policy" in text
     assert "nothing left to change" in text
     assert "25 (25 succeeded, 0 failed)" in text
+    # Each figure under its own label: requests/s is requests, attempts/s is attempts.
+    requests = int(re.search(r"^  requests\s+(\d+) ", text, re.M).group(1))  # type: ignore[union-attr]
+    attempts = int(re.search(r"^  attempts\s+(\d+) ", text, re.M).group(1))  # type: ignore[union-attr]
+    elapsed = float(re.search(r"^  elapsed\s+([\d.]+)s", text, re.M).group(1))  # type: ignore[union-attr]
+    rates = re.search(r"^  throughput\s+(\d+) requests/s, (\d+) attempts/s", text, re.M)
+    assert rates and attempts >= requests
+    assert abs(int(rates.group(1)) - requests / elapsed) <= max(2, 0.1 * requests / elapsed)
+    # Every phase reports progress (no silent stretch after the first 100%).
+    progress = err.getvalue()
+    for phase in ("applying policy", "second pass (read back)", "checking the emulator's state"):
+        assert re.search(rf"^{re.escape(phase)}: 25/25 apps \(100%\)", progress, re.M), progress
+    assert "seeding 25 apps" in progress
+
+
+async def test_demo_json_progress() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = await amain(["demo", "--apps", "5", "--progress", "json"], out=out, err=err)
+    assert code == 0, err.getvalue()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    ends = [e["phase"] for e in events if e["event"] == "progress" and e["phase_done"]]
+    assert ends == [
+        "seeding 5 apps",
+        "applying policy",
+        "second pass (read back)",
+        "checking the emulator's state",
+    ]
+    assert events[-1]["event"] == "summary" and events[-1]["ok"] is True
 
 
 async def test_verbose_logs_retries_to_stderr(
