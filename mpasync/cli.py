@@ -342,6 +342,8 @@ class _Run:
     progress: Progress | None = None
     journal: str | None = None
     resume_hint: str | None = None
+    #: False for runs a journal cannot resume (the demo): no advice about one.
+    resumable: bool = True
 
     def interrupted(self, err: TextIO) -> int:
         progress = self.progress
@@ -357,7 +359,7 @@ class _Run:
                 line += f"; {self.resume_hint}"
             elif self.journal:
                 line += f"; rerun with --journal {self.journal} to resume"
-            elif progress.completed:
+            elif progress.completed and self.resumable:
                 line += "; without --journal a rerun starts over"
         err.write(f"{line}\n")
         err.flush()
@@ -416,9 +418,8 @@ def _summary_rows(report: BulkReport[Any], label: str = "apps") -> list[tuple[st
         ("failed", str(len(report.failed))),
         ("skipped (journal)", str(len(report.skipped))),
     ]
-    not_done = getattr(report, "not_done", None)
-    if not_done:
-        rows.append(("not done", str(len(not_done))))
+    if report.not_done:
+        rows.append(("not done", str(len(report.not_done))))
     rows += [
         ("requests", str(report.requests)),
         ("retries", str(report.retries)),
@@ -442,7 +443,7 @@ def _json_summary(report: BulkReport[Any], **extra: Any) -> dict[str, Any]:
         "succeeded": len(report.succeeded),
         "failed": len(report.failed),
         "skipped": len(report.skipped),
-        "not_done": len(getattr(report, "not_done", None) or []),
+        "not_done": len(report.not_done),
         "requests": report.requests,
         "retries": report.retries,
         "elapsed": round(report.elapsed, 3),
@@ -777,6 +778,7 @@ async def amain(
             return await _services_list(out)
         if args.command == "emulator":
             return await _emulator(args, out)
+        run.resumable = False
         return await _demo(args, out, progress)
     except (CLIError, RequestValidationError) as exc:
         progress.interrupt()

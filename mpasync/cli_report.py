@@ -45,11 +45,10 @@ def error_text(exc: BaseException) -> str:
 
 
 def _not_done(report: BulkReport[Any], items: Iterable[Any]) -> list[Any]:
-    listed = getattr(report, "not_done", None)
-    if listed:
-        return list(listed)
+    """Items neither succeeded, failed nor skipped: the report's ``not_done`` (taken but
+    cut short) and the items a stopped run never took from the input."""
     accounted = {*report.succeeded, *report.failed, *report.skipped}
-    return [item for item in items if item not in accounted]
+    return list(dict.fromkeys([*report.not_done, *(i for i in items if i not in accounted)]))
 
 
 def outcomes(

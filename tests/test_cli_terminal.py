@@ -188,6 +188,7 @@ async def test_ctrl_c_prints_how_far_the_run_got_and_resumes(
     filters_file: Path, tmp_path: Path
 ) -> None:
     journal = tmp_path / "run.jsonl"
+    report = tmp_path / "report.json"
     slow = Faults(latency=(0.15, 0.2), seed=1)
     async with Emulator(apps=30, faults={"PUT *": slow}) as emulator:
         argv = [
@@ -208,6 +209,8 @@ async def test_ctrl_c_prints_how_far_the_run_got_and_resumes(
         proc = await asyncio.create_subprocess_exec(
             *CLI,
             *argv,
+            "--report",
+            str(report),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=cli_env(emulator),
@@ -230,6 +233,11 @@ async def test_ctrl_c_prints_how_far_the_run_got_and_resumes(
         assert match, text
         done = int(match.group(1))
         assert 0 < done < 30
+        # The report says what happened to every app, the interrupted ones included.
+        body = json.loads(report.read_text())
+        assert body["interrupted"] is True and len(body["apps"]) == 30
+        outcomes = [entry["outcome"] for entry in body["apps"].values()]
+        assert outcomes.count("not done") == 30 - outcomes.count("written") > 0
         # The rerun skips what was done and still ends at 30/30.
         proc = await asyncio.create_subprocess_exec(
             *CLI,
