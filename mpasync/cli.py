@@ -385,9 +385,10 @@ async def _check_service(mp: Client, service: str) -> None:
         raise CLIError(f"unknown service {service!r} ({hint}see mpasync services list)") from None
 
 
-async def _app_ids(mp: Client, args: argparse.Namespace, progress: Progress) -> list[int]:
-    if args.apps:
-        return parse_app_ids(args.apps)
+async def _app_ids(mp: Client, listed: list[int] | None, progress: Progress) -> list[int]:
+    """The ``--apps`` given, or every app of the account (``--all-apps``)."""
+    if listed is not None:
+        return listed
     progress.start("listing apps", unit="apps")
     ids = [app.id for app in await mp.apps.list()]
     progress.update(len(ids))
@@ -428,10 +429,15 @@ def _summary_rows(report: BulkReport[Any], label: str = "apps") -> list[tuple[st
     return rows
 
 
+def _order(item: object) -> tuple[int, Any]:
+    """Sort key: app ids numerically, anything else after them as text."""
+    return (0, item) if isinstance(item, int) else (1, str(item))
+
+
 def _print_failures(report: BulkReport[Any], out: TextIO, report_file: str | None) -> None:
     lines = [
         f"{app_id}: {error_text(exc)}"
-        for app_id, exc in sorted(report.failed.items(), key=lambda kv: str(kv[0]))
+        for app_id, exc in sorted(report.failed.items(), key=lambda kv: _order(kv[0]))
     ]
     print_capped("failed apps", lines, out, report=report_file)
 
@@ -458,6 +464,7 @@ async def _filters_apply(
     args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
 ) -> int:
     policy: FiltersFile = load_filters(args.file)
+    listed = parse_app_ids(args.apps) if args.apps else None
     snapshot = policy if isinstance(policy, dict) else None
     if snapshot is None and not (args.apps or args.all_apps):
         raise CLIError(
@@ -476,14 +483,14 @@ async def _filters_apply(
         await _check_service(mp, args.service)
         if snapshot is not None:
             app_ids = list(snapshot)
-            if args.apps:
-                wanted = parse_app_ids(args.apps)
+            if listed is not None:
+                wanted = listed
                 unknown = [a for a in wanted if a not in snapshot]
                 if unknown:
                     raise CLIError(f"--apps: app {unknown[0]} is not in the snapshot {args.file}")
                 app_ids = wanted
         else:
-            app_ids = await _app_ids(mp, args, progress)
+            app_ids = await _app_ids(mp, listed, progress)
         phase = "dry run" if args.dry_run else "applying filters"
         phase = "restoring snapshot" if snapshot is not None and not args.dry_run else phase
         progress.start(phase, len(app_ids), unit="apps")
@@ -589,12 +596,13 @@ async def _filters_export(
     args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
 ) -> int:
     out_path = check_output_path(args.out, "--out")
+    listed = parse_app_ids(args.apps) if args.apps else None
     if args.report:
         check_output_path(args.report, "--report")
     async with client_from_env(**_client_overrides(args)) as mp:
         progress.start("checking service")
         await _check_service(mp, args.service)
-        app_ids = await _app_ids(mp, args, progress)
+        app_ids = await _app_ids(mp, listed, progress)
         progress.start("exporting filters", len(app_ids), unit="apps")
         on_progress = _tracker(progress, mp)
         report = await mp.bulk.export_datapoint_filters(

@@ -155,6 +155,7 @@ async def test_bad_app_ids(emu: Emulator, filters_file: Path, apps: str, message
         "filters", "apply", "--service", SERVICE, "--apps", apps, "--file", str(filters_file)
     )
     assert code == 2 and message in one_line(err)
+    assert not emu.journal
 
 
 async def test_unknown_service_suggests_the_closest(emu: Emulator, filters_file: Path) -> None:
