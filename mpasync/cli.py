@@ -363,6 +363,11 @@ class _Run:
                 line += "; without --journal a rerun starts over"
         err.write(f"{line}\n")
         err.flush()
+        if progress is not None:
+            progress.event(
+                "interrupted",
+                {"done": progress.completed, "total": progress.total, "journal": self.journal},
+            )
         return 130
 
 
@@ -789,20 +794,23 @@ async def amain(
         run.resumable = False
         return await _demo(args, out, progress)
     except (CLIError, RequestValidationError) as exc:
-        progress.interrupt()
-        err.write(f"mpasync: error: {exc}\n")
-        return 2
+        return _fail(progress, err, f"mpasync: error: {exc}", 2)
     except MParticleError as exc:
-        progress.interrupt()
         if _is_input_error(exc):
-            err.write(f"mpasync: error: {exc}\n")
-            return 2
-        err.write(f"mpasync: {error_text(exc)}\n")
-        return 1
+            return _fail(progress, err, f"mpasync: error: {exc}", 2)
+        return _fail(progress, err, f"mpasync: {error_text(exc)}", 1)
     finally:
         if handler is not None:
             logger.removeHandler(handler)
         logger.setLevel(saved_level)
+
+
+def _fail(progress: Progress, err: TextIO, line: str, status: int) -> int:
+    """End the bar's line, print the error as one line (and as a JSON event in json mode)."""
+    progress.interrupt()
+    err.write(line + "\n")
+    progress.event("error", {"message": line, "exit": status})
+    return status
 
 
 def _is_input_error(exc: MParticleError) -> bool:

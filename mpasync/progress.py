@@ -191,8 +191,12 @@ class Progress:
 
     def summary(self, data: Mapping[str, Any]) -> None:
         """The run's final figures: one ``{"event": "summary", ...}`` line in json mode."""
+        self.event("summary", data)
+
+    def event(self, name: str, data: Mapping[str, Any]) -> None:
+        """One ``{"event": name, ...}`` line in json mode (errors, interruptions)."""
         if self.mode == "json":
-            self._json({"event": "summary", **data})
+            self._json({"event": name, **data})
 
     def interrupt(self) -> bool:
         """Leave the terminal clean after Ctrl-C or an error: end the bar's line without

@@ -276,3 +276,20 @@ async def test_verbose_logs_retries_to_stderr(
             logger.handlers, logger.level = handlers, level
     assert code == 1  # the service lookup keeps failing with 503
     assert "WARNING GET /v1/services/" in err and "HTTP 503; retry 1/3" in err
+
+
+def test_interrupt_message_names_the_journal_and_emits_a_json_event() -> None:
+    from mpasync.cli import _Run
+    from mpasync.progress import Progress
+
+    out, err = io.StringIO(), io.StringIO()
+    progress = Progress("json", stream=err, json_stream=out)
+    progress.start("applying filters", 300, unit="apps")
+    progress.update(40, 1, skipped=6)
+    run = _Run(progress=progress, journal="run.jsonl")
+    assert run.interrupted(err) == 130
+    assert err.getvalue() == (
+        "interrupted: 46/300 apps done; rerun with --journal run.jsonl to resume\n"
+    )
+    event = json.loads(out.getvalue().splitlines()[-1])
+    assert event == {"event": "interrupted", "done": 46, "total": 300, "journal": "run.jsonl"}

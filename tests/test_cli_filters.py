@@ -274,3 +274,15 @@ async def test_example_filters_file_is_what_export_writes_for_one_app(
         # ...and it is a filters file `apply` accepts.
         code, _, err = await run("filters", "apply", "--service", SERVICE, "--file", str(EXAMPLE))
         assert code == 0, err
+
+
+async def test_json_mode_reports_errors_as_events_too(emu: Emulator, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    code, out, err = await run(
+        "filters", "apply", "--service", SERVICE, "--apps", "1", "--file", str(bad),
+        "--progress", "json",
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    event = json.loads(out)
+    assert event["event"] == "error" and event["exit"] == 2 and "non-empty" in event["message"]
