@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def writes(emu: Emulator) -> list[str]:
     return [e.path for e in emu.journal if e.method == "PUT"]
 
 
-async def ok(item: int) -> None:
+async def ok(item: object) -> None:
     return None
 
 
@@ -75,21 +76,21 @@ async def test_a_journal_from_another_job_is_refused_before_anything_is_sent(
         before = path.read_bytes()
         emu.reset_journal()
         service = str(second.get("service", SERVICE))
-        filters = second.get("filters", POLICY)
+        filters: Any = second.get("filters", POLICY)
         with pytest.raises(JournalError) as caught:
             if second.get("operation") == "update":
                 await mp.bulk.update_datapoint_filters(
                     [1, 2, 3, 4],
                     service,
                     filters,
-                    journal=path,  # type: ignore[arg-type]
+                    journal=path,
                 )
             else:
                 await mp.bulk.sync_datapoint_filters(
                     [1, 2, 3, 4],
                     service,
                     filters,
-                    journal=path,  # type: ignore[arg-type]
+                    journal=path,
                 )
         message = str(caught.value)
         assert "\n" not in message and names in message and str(path) in message
@@ -242,7 +243,12 @@ def test_records_are_flushed_and_fsynced_on_close_and_every_few_seconds(
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(journal_mod, "_clock", lambda: now[0])
-    monkeypatch.setattr(journal_mod.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     path = tmp_path / "j.jsonl"
     book = Journal(path, JournalJob("map"))
     book.open()
