@@ -58,6 +58,9 @@ FSYNC_INTERVAL = 2.0
 
 logger = logging.getLogger("mpasync")
 
+# The clock that paces fsyncs (a module attribute so tests can drive it).
+_clock = time.monotonic
+
 
 def policy_hash(policy: Any) -> str:
     """sha256 (hex) of a policy's canonical JSON: msgspec models become dicts, keys sorted.
@@ -304,7 +307,7 @@ class Journal:
             self._fd = None
             os.close(fd)  # also releases the lock
             raise
-        self._last_sync = time.monotonic()
+        self._last_sync = _clock()
 
     def _read_fd(self, fd: int) -> bytes:
         chunks: list[bytes] = []
@@ -354,7 +357,7 @@ class Journal:
         if error is not None:
             entry["error"] = f"{type(error).__name__}: {error}"
         entry.update(fields)
-        self._append(entry, sync=time.monotonic() - self._last_sync >= FSYNC_INTERVAL)
+        self._append(entry, sync=_clock() - self._last_sync >= FSYNC_INTERVAL)
 
     def _append(self, entry: Mapping[str, Any], *, sync: bool) -> None:
         try:
@@ -368,15 +371,18 @@ class Journal:
             self._sync()
 
     def _write(self, data: bytes) -> None:
-        assert self._fd is not None
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            self._write_bytes(data)
         except OSError as exc:
             self.broken = self._error("cannot write to", exc)
             raise self.broken from None
+
+    def _write_bytes(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
 
     def _sync(self) -> None:
         assert self._fd is not None
@@ -386,7 +392,7 @@ class Journal:
             if exc.errno != errno.EINVAL:  # some special files cannot be synced
                 self.broken = self._error("cannot sync", exc)
                 raise self.broken from None
-        self._last_sync = time.monotonic()
+        self._last_sync = _clock()
 
     def close(self) -> None:
         """fsync, unlock and close. Safe to call twice."""
