@@ -602,6 +602,7 @@ async def _filters_export(
 ) -> int:
     out_path = check_output_path(args.out, "--out")
     listed = parse_app_ids(args.apps) if args.apps else None
+    run.resumable = False  # an export only reads: rerunning it is the way to resume
     if args.report:
         check_output_path(args.report, "--report")
     async with client_from_env(**_client_overrides(args)) as mp:
