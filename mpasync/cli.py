@@ -800,6 +800,9 @@ async def amain(
         if _is_input_error(exc):
             return _fail(progress, err, f"mpasync: error: {exc}", 2)
         return _fail(progress, err, f"mpasync: {error_text(exc)}", 1)
+    except OSError as exc:  # writing the snapshot or the report: disk full, read-only, ...
+        where = f" {exc.filename}" if exc.filename else ""
+        return _fail(progress, err, f"mpasync: error:{where}: {exc.strerror or exc}", 1)
     finally:
         if handler is not None:
             logger.removeHandler(handler)
@@ -809,6 +812,7 @@ async def amain(
 def _fail(progress: Progress, err: TextIO, line: str, status: int) -> int:
     """End the bar's line, print the error as one line (and as a JSON event in json mode)."""
     progress.interrupt()
+    line = " ".join(line.split())  # one line, whatever the message holds
     err.write(line + "\n")
     progress.event("error", {"message": line, "exit": status})
     return status

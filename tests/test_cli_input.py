@@ -354,3 +354,17 @@ async def test_rate_auto_reaches_the_client(
     code, _, err = await run(*apply(filters_file, "--rate", "auto", "--concurrency", "3"))
     assert code == 0, err
     assert seen["rate_limit"] == "auto" and seen["max_concurrency"] == 3
+
+
+async def test_an_unwritable_report_is_one_line(
+    emu: Emulator, filters_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mpasync import cli_report
+
+    def disk_full(self: Path, *args: object, **kwargs: object) -> int:
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr(cli_report.Path, "write_text", disk_full)
+    code, _, err = await run(*apply(filters_file, "--report", str(tmp_path / "r.json")))
+    assert code == 1
+    assert one_line(err) == f"mpasync: error: {tmp_path / 'r.json'}: No space left on device"
