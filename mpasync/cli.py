@@ -235,33 +235,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     emu.add_argument(
         "--rate",
-        "--rate-limit",
-        dest="rate",
         type=_positive_float,
         default=None,
         metavar="R",
         help="requests per second per account before 429s (default: unlimited)",
     )
     emu.add_argument(
+        "--rate-limit",
+        dest="rate",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        help="the same as --rate (default: unlimited)",
+    )
+    emu.add_argument(
         "--app-rate-limit",
         type=_positive_float,
         default=None,
         metavar="R",
-        help="requests per second per app before 429s",
+        help="requests per second per app before 429s (default: unlimited)",
     )
     emu.add_argument(
         "--acceleration-limit",
         type=_positive_float,
         default=None,
         metavar="F",
-        help="a second may hold F x the previous second's requests (above 50)",
+        help="a second may hold F x the previous second's requests, or 50 "
+        "(default: no acceleration limit)",
     )
     emu.add_argument(
         "--neighbour",
         type=_fraction,
         default=0.0,
         metavar="S",
-        help="share of --rate-limit an unseen consumer uses, e.g. 0.4",
+        help="share of --rate-limit an unseen consumer uses, e.g. 0.4 (default: 0)",
     )
     emu.add_argument(
         "--fault-rate",
