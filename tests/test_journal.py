@@ -178,7 +178,8 @@ async def test_two_runs_on_one_journal_at_once_the_second_refuses(tmp_path: Path
     first = asyncio.create_task(run_bulk(slow, range(5), concurrency=5, journal=path))
     await asyncio.sleep(0.05)
     with pytest.raises(JournalError, match="in use by another run"):
-        await run_bulk(slow, range(5), concurrency=5, journal=path)
+        # (wait_for only guards against a hang if the lock were missing)
+        await asyncio.wait_for(run_bulk(slow, range(5), concurrency=5, journal=path), 10)
     release.set()
     report = await first
     assert report.ok and sorted(calls) == list(range(5))
