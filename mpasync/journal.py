@@ -311,16 +311,13 @@ class Journal:
 
     def _read_fd(self, fd: int) -> bytes:
         chunks: list[bytes] = []
-        offset = 0
         try:
-            while True:
-                chunk = os.pread(fd, 1 << 20, offset)
-                if not chunk:
-                    return b"".join(chunks)
+            os.lseek(fd, 0, os.SEEK_SET)  # writes still append: the file is O_APPEND
+            while chunk := os.read(fd, 1 << 20):
                 chunks.append(chunk)
-                offset += len(chunk)
         except OSError as exc:
             raise self._error("cannot read", exc) from None
+        return b"".join(chunks)
 
     def _load(self, data: bytes, *, writable: bool) -> None:
         contents = _parse(data, self.path)
