@@ -95,9 +95,19 @@ def item_key(item: object) -> str:
         ) from None
 
 
+# Operations that are one job: applying a policy by PUT or by sync converges on the same
+# state, so a sync run may be resumed with an update run and vice versa.
+_SAME_JOB = {
+    "update_datapoint_filters": "apply_datapoint_filters",
+    "sync_datapoint_filters": "apply_datapoint_filters",
+}
+
+
 @dataclass(frozen=True)
 class JournalJob:
-    """What a journal is for. Two runs are the same job when all three fields match.
+    """What a journal is for. Two runs are the same job when all three fields match
+    (``update_datapoint_filters`` and ``sync_datapoint_filters`` count as one operation:
+    both apply the policy).
 
     ``policy`` is a `policy_hash` (or None for jobs without one, like a plain
     ``mp.bulk.map``). The mpasync version is recorded in the header but not compared: a
@@ -126,7 +136,11 @@ class JournalJob:
             ("policy", "policy (filters)"),
         ):
             theirs, ours = header.get(name), getattr(self, name)
+            if name == "operation":
+                theirs, ours = _SAME_JOB.get(theirs, theirs), _SAME_JOB.get(ours, ours)
             if theirs != ours:
+                theirs = header.get(name)
+                ours = getattr(self, name)
                 if name == "policy":
                     return (
                         "it was started with a different policy (the filters changed since);"
