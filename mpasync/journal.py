@@ -130,23 +130,16 @@ class JournalJob:
 
     def mismatch(self, header: Mapping[str, Any]) -> str | None:
         """Why a journal with ``header`` belongs to another job, or None."""
-        for name, label in (
-            ("operation", "operation"),
-            ("service", "service"),
-            ("policy", "policy (filters)"),
-        ):
-            theirs, ours = header.get(name), getattr(self, name)
-            if name == "operation":
-                theirs, ours = _SAME_JOB.get(theirs, theirs), _SAME_JOB.get(ours, ours)
-            if theirs != ours:
-                theirs = header.get(name)
-                ours = getattr(self, name)
-                if name == "policy":
-                    return (
-                        "it was started with a different policy (the filters changed since);"
-                        " use a new journal for the new policy"
-                    )
-                return f"its {label} is {theirs!r}, this run's is {ours!r}"
+        theirs, ours = header.get("operation"), self.operation
+        if _SAME_JOB.get(theirs, theirs) != _SAME_JOB.get(ours, ours):
+            return f"its operation is {theirs!r}, this run's is {ours!r}"
+        if header.get("service") != self.service:
+            return f"its service is {header.get('service')!r}, this run's is {self.service!r}"
+        if header.get("policy") != self.policy:
+            return (
+                "it was started with a different policy (the filters changed since);"
+                " use a new journal for the new policy"
+            )
         return None
 
 
