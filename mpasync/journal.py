@@ -130,7 +130,7 @@ class JournalJob:
 
     def mismatch(self, header: Mapping[str, Any]) -> str | None:
         """Why a journal with ``header`` belongs to another job, or None."""
-        theirs, ours = header.get("operation"), self.operation
+        theirs, ours = str(header.get("operation")), self.operation
         if _SAME_JOB.get(theirs, theirs) != _SAME_JOB.get(ours, ours):
             return f"its operation is {theirs!r}, this run's is {ours!r}"
         if header.get("service") != self.service:
