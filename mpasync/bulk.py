@@ -719,7 +719,9 @@ class Bulk:
         """Read each app's filters, PUT only what differs, and report per app what changed.
 
         ``report.results[app_id]`` is a `FilterChange`. With ``dry_run`` nothing is
-        written (not even the journal): the report says what *would* change.
+        written (not even the journal): the report says what *would* change. With a
+        journal, each app written is read once more after the PUT, to record what it
+        holds (`revert_datapoint_filters` needs it).
         """
         checked = _checked_filters(filters, service)
         job = JournalJob("sync_datapoint_filters", service, policy_hash(_policy_of(checked)))
