@@ -217,16 +217,40 @@ def _parse(data: bytes, path: Path) -> JournalContents:
 
 
 def read_journal(path: str | Path) -> JournalContents:
-    """Read a journal without locking or changing it (e.g. to plan a revert).
+    """Read a journal without changing it (e.g. to plan a revert).
 
-    Raises `JournalError` when the file cannot be read or is not a journal.
+    Raises `JournalError` when the file cannot be read, is not a journal, or is still
+    being written by a running job (its lock is held).
     """
     p = Path(path)
     try:
-        data = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY)
     except OSError as exc:
         raise JournalError(f"cannot read journal {p}: {exc.strerror or exc}", path=str(p)) from None
-    contents = _parse(data, p)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise JournalError(
+                        f"cannot lock journal {p}: {exc.strerror or exc}", path=str(p)
+                    ) from None
+                raise JournalError(
+                    f"journal {p} is in use by a running job; wait for it to finish",
+                    path=str(p),
+                ) from None
+        chunks: list[bytes] = []
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot read journal {p}: {exc.strerror or exc}", path=str(p)
+            ) from None
+    finally:
+        os.close(fd)
+    contents = _parse(b"".join(chunks), p)
     if contents.header is None:
         raise JournalError(f"journal {p} is empty (no header)", path=str(p))
     return contents
