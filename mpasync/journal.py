@@ -27,6 +27,8 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,9 @@ __all__ = [
     "FSYNC_INTERVAL",
     "Journal",
     "JournalJob",
+    "collecting_notes",
     "item_key",
+    "note",
     "policy_hash",
     "read_journal",
 ]
@@ -60,6 +64,33 @@ logger = logging.getLogger("mpasync")
 
 # The clock that paces fsyncs (a module attribute so tests can drive it).
 _clock = time.monotonic
+
+
+# Extra fields an item function adds to its own record. A context variable, because the
+# item function runs in its bulk worker's task and context.
+_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("mpasync_journal_notes", default=None)
+
+
+def note(**fields: Any) -> None:
+    """Add JSON-encodable fields to the journal record of the bulk item being processed.
+
+    Called from inside an item function run by `mpasync.bulk.run_bulk`; a no-op
+    elsewhere. The filter helpers note ``before`` and ``after`` this way.
+    """
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.update(fields)
+
+
+@contextmanager
+def collecting_notes() -> Iterator[dict[str, Any]]:
+    """Collect the `note` calls made inside the block (by one item function) in a dict."""
+    notes: dict[str, Any] = {}
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
 
 
 def policy_hash(policy: Any) -> str:
