@@ -285,3 +285,14 @@ async def test_errors_in_records_carry_the_error_text(tmp_path: Path) -> None:
     await run_bulk(fails, [7], concurrency=1, journal=path)
     record = read_journal(path).records[0]
     assert record["ok"] is False and record["error"] == "ValueError: bad 7"
+
+
+async def test_an_item_function_can_add_fields_to_its_record(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+
+    async def fn(item: int) -> None:
+        journal_mod.note(square=item * item)
+
+    await run_bulk(fn, [3, 4], concurrency=2, journal=path)
+    assert sorted(r["square"] for r in read_journal(path).records) == [9, 16]
+    journal_mod.note(ignored=True)  # outside a run: a no-op
