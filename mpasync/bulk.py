@@ -463,13 +463,17 @@ class Bulk:
         fail_fast: bool,
         on_progress: Progress | None,
         journal: str | Path | None,
+        *,
+        complete: bool = False,
     ) -> BulkReport[int, FilterChange]:
         resource = self._client.datapoint_filters
         book = self._book(journal, job, dry_run=dry_run)
         journaled = book is not None and not dry_run
 
         async def one(app_id: int) -> FilterChange:
-            return await sync_one(resource, app_id, service, desired(app_id), dry_run, journaled)
+            return await sync_one(
+                resource, app_id, service, desired(app_id), dry_run, journaled, complete
+            )
 
         return await self.map(one, app_ids, concurrency, fail_fast, on_progress, book)
 
@@ -598,6 +602,7 @@ class Bulk:
             fail_fast,
             on_progress,
             journal,
+            complete=True,
         )
 
     async def revert_datapoint_filters(

@@ -275,9 +275,25 @@ async def sync_one(
     desired: list[DataPointFilter],
     dry_run: bool,
     journaled: bool,
+    complete: bool = False,
 ) -> FilterChange:
-    """Sync one app; with a journal, note what it held before and after the write."""
+    """Sync one app; with a journal, note what it held before and after the write.
+
+    ``complete``: ``desired`` is everything the app should show (a snapshot), so a
+    datapoint it shows now but the list leaves out goes back to forwarded (enabled), as
+    an absent filter means; a policy, by contrast, leaves datapoints it omits alone.
+    """
     current = await resource.list(app_id, service)
+    if complete:
+        named = {f.key() for f in desired}
+        desired = [
+            *desired,
+            *(
+                msgspec.structs.replace(f, enabled=True)
+                for f in current
+                if not f.enabled and f.key() not in named
+            ),
+        ]
     change = diff_filters(app_id, current, desired)
     if change.changes and not dry_run:
         if journaled:
