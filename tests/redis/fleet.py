@@ -1,0 +1,58 @@
+"""Runs `tests.redis.worker` jobs as separate OS processes, started together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_fleet(jobs: list[dict[str, Any]], *, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Start one process per job, release them all at once, return their JSON results."""
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.redis.worker",
+            json.dumps(job),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for job in jobs
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+            assert line.strip() == b"ready", line
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        results = []
+        for proc in procs:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+            assert proc.returncode == 0, out
+            results.append(json.loads(out.decode().strip().splitlines()[-1]))
+        return results
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+def busiest_window(times: list[float], width: float = 1.0) -> int:
+    """The most events in any window ``[t, t + width)``."""
+    times = sorted(times)
+    best = lo = 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - width:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best

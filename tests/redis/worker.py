@@ -1,0 +1,76 @@
+"""One process of a test fleet: ``python -m tests.redis.worker '<json job>'``.
+
+Prints ``ready`` once set up, waits for ``go`` on stdin (so every process starts cold
+at the same moment), runs the job against the emulator, then prints one JSON line:
+``{"ok": calls that succeeded, "failed": [error names], "fetches": token requests made}``.
+
+Jobs (all share `emulator`, `token_url`, `redis`):
+- ``{"mode": "burst", "calls": 250}``: that many concurrent calls at once.
+- ``{"mode": "steady", "seconds": 6, "concurrency": 8}``: calls back to back for a while.
+- ``{"mode": "paced", "calls": 75, "rate": 100, "key": "k"}``: calls through a shared
+  `RedisRateLimiter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from mpasync import Client
+from mpasync.emulator.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from mpasync.errors import MParticleError
+from mpasync.redis import RedisRateLimiter, RedisTokenCache
+
+
+async def _call(mp: Client, limiter: RedisRateLimiter | None, failed: list[str]) -> bool:
+    try:
+        if limiter is not None:
+            await limiter.acquire()
+        await mp.apps.list()
+    except MParticleError as exc:
+        failed.append(type(exc).__name__)
+        return False
+    return True
+
+
+async def run(job: dict[str, Any]) -> dict[str, Any]:
+    cache = RedisTokenCache(
+        job["redis"], DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, token_url=job["token_url"]
+    )
+    limiter = None
+    if job["mode"] == "paced":
+        limiter = RedisRateLimiter(job["redis"], job["key"], job["rate"])
+    failed: list[str] = []
+    ok = 0
+    async with Client(
+        account_id=1, base_url=job["emulator"], token_cache=cache, max_concurrency=256
+    ) as mp:
+        loop = asyncio.get_running_loop()
+        print("ready", flush=True)
+        await loop.run_in_executor(None, sys.stdin.readline)
+        if job["mode"] in ("burst", "paced"):
+            results = await asyncio.gather(
+                *(_call(mp, limiter, failed) for _ in range(job["calls"]))
+            )
+            ok = sum(results)
+        else:
+            until = time.monotonic() + job["seconds"]
+
+            async def caller() -> int:
+                done = 0
+                while time.monotonic() < until:
+                    done += await _call(mp, limiter, failed)
+                return done
+
+            ok = sum(await asyncio.gather(*(caller() for _ in range(job["concurrency"]))))
+    await cache.aclose()
+    if limiter is not None:
+        await limiter.aclose()
+    return {"ok": ok, "failed": failed, "fetches": cache.fetch_count}
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run(json.loads(sys.argv[1])))), flush=True)
