@@ -8,7 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mpasync.emulator import Emulator
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def job_for(emu: Emulator, redis_url: str, **job: Any) -> dict[str, Any]:
+    """A worker job against ``emu`` and the Redis at ``redis_url``."""
+    return {
+        "emulator": emu.base_url,
+        "token_url": emu.token_url,
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "redis": redis_url,
+        **job,
+    }
 
 
 async def run_fleet(jobs: list[dict[str, Any]], *, timeout: float = 60.0) -> list[dict[str, Any]]:

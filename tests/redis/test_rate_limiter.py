@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 
 from mpasync.emulator import Emulator
 from mpasync.errors import RequestValidationError
 from mpasync.redis import RedisRateLimiter
-from tests.redis.fleet import busiest_window, run_fleet
+from tests.redis.fleet import busiest_window, job_for, run_fleet
 from tests.redis.server import RedisServer, free_port
 
 
@@ -22,15 +23,7 @@ async def test_four_processes_share_one_budget(redis_server: RedisServer) -> Non
     # 4 processes x 75 calls at a fleet rate of 100/s: measured at the server, no 1-s
     # window holds more than 100 starts, and the fleet gets most of the budget.
     async with Emulator() as emu:
-        job = {
-            "mode": "paced",
-            "calls": 75,
-            "rate": 100,
-            "key": "shared",
-            "emulator": emu.base_url,
-            "token_url": emu.token_url,
-            "redis": redis_server.url,
-        }
+        job = job_for(emu, redis_server.url, mode="paced", calls=75, rate=100, key="shared")
         results = await run_fleet([job] * 4)
         times = _api_times(emu)
     assert [r["failed"] for r in results] == [[]] * 4
@@ -56,6 +49,34 @@ async def test_starts_are_spaced_within_one_process(redis_server: RedisServer) -
     assert max(starts) - min(starts) >= 19 * 1.02 / 50 - 0.01
     assert busiest_window(starts) <= 50
     assert len(starts) == 20
+
+
+async def test_loop_stalls_do_not_bunch_starts(redis_server: RedisServer) -> None:
+    # Eight limiters on one key stand for eight processes, each holding a booked slot. A
+    # stalled loop wakes them all late at once: those late by more than safety / 2 book
+    # again rather than start together, so no one-second window exceeds the rate.
+    limiters = [RedisRateLimiter(redis_server.url, "stall", rate=50) for _ in range(8)]
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+    done = False
+
+    async def caller(limiter: RedisRateLimiter) -> None:
+        while not done:
+            await limiter.acquire()
+            starts.append(loop.time())
+
+    async def stall() -> None:
+        nonlocal done
+        for _ in range(6):
+            await asyncio.sleep(0.25)
+            time.sleep(0.12)  # noqa: ASYNC251 - the stall is the point
+        done = True
+
+    await asyncio.gather(stall(), *(caller(x) for x in limiters))
+    for limiter in limiters:
+        await limiter.aclose()
+    assert busiest_window(starts) <= 50
+    assert len(starts) > 50  # and it kept going
 
 
 async def test_budgets_with_different_keys_are_independent(redis_server: RedisServer) -> None:

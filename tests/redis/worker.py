@@ -4,7 +4,7 @@ Prints ``ready`` once set up, waits for ``go`` on stdin (so every process starts
 at the same moment), runs the job against the emulator, then prints one JSON line:
 ``{"ok": calls that succeeded, "failed": [error names], "fetches": token requests made}``.
 
-Jobs (all share `emulator`, `token_url`, `redis`):
+Jobs (all share `emulator`, `token_url`, `client_id`, `client_secret`, `redis`):
 - ``{"mode": "burst", "calls": 250}``: that many concurrent calls at once.
 - ``{"mode": "steady", "seconds": 6, "concurrency": 8}``: calls back to back for a while.
 - ``{"mode": "paced", "calls": 75, "rate": 100, "key": "k"}``: calls through a shared
@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 from mpasync import Client
-from mpasync.emulator.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from mpasync.errors import MParticleError
 from mpasync.redis import RedisRateLimiter, RedisTokenCache
 
@@ -38,7 +37,7 @@ async def _call(mp: Client, limiter: RedisRateLimiter | None, failed: list[str])
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
     cache = RedisTokenCache(
-        job["redis"], DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, token_url=job["token_url"]
+        job["redis"], job["client_id"], job["client_secret"], token_url=job["token_url"]
     )
     limiter = None
     if job["mode"] == "paced":
@@ -63,6 +62,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
                 done = 0
                 while time.monotonic() < until:
                     done += await _call(mp, limiter, failed)
+                    await asyncio.sleep(0.01)  # steady traffic, not a CPU race
                 return done
 
             ok = sum(await asyncio.gather(*(caller() for _ in range(job["concurrency"]))))
