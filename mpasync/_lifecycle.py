@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
-import aiohttp
-
 from mpasync.auth import BasicAuth
 from mpasync.errors import RequestValidationError
+from mpasync.options import TransportOptions
 from mpasync.retry import RetryPolicy
-from mpasync.transport import Root, Transport
+from mpasync.transport import Root, Transport, _Keep
 
 __all__ = ["TransportOwner", "basic_auth_transport", "each"]
 
@@ -31,6 +31,29 @@ class TransportOwner:
     async def aclose(self) -> None:
         """Close the session (unless borrowed). Same as leaving ``async with``."""
         await self._transport.aclose()
+
+    def with_options(
+        self: C,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        deadline: float | type[_Keep] | None = _Keep,
+    ) -> C:
+        """A view of this client with other per-call options, sharing its pool, token,
+        limits and stats (no new session; closing the view closes nothing).
+
+        >>> patient = mp.with_options(timeout=120, deadline=600)
+        >>> await patient.apps.list()
+        """
+        view = copy.copy(self)
+        view._transport = self._transport.with_options(
+            timeout=timeout, retry=retry, deadline=deadline
+        )
+        view._bind(view._transport)
+        return view
+
+    def _bind(self, transport: Transport) -> None:
+        """Attach whatever holds a transport (resources) to ``transport``."""
 
     async def __aenter__(self: C) -> C:
         return self
@@ -59,11 +82,7 @@ def basic_auth_transport(
     api_secret: str,
     *,
     base_url: str,
-    max_concurrency: int,
-    rate_limit: float | None,
-    retry: RetryPolicy | None,
-    timeout: float,
-    session: aiohttp.ClientSession | None,
+    options: TransportOptions,
 ) -> Transport:
     """The transport of a workspace-key API (seeding, DSR): HTTP Basic, paths from the base."""
     if not isinstance(api_key, str) or not api_key:
@@ -74,9 +93,5 @@ def basic_auth_transport(
         base_url=base_url,
         auth=BasicAuth(api_key, api_secret),
         roots={"": Root("", {})},
-        max_concurrency=max_concurrency,
-        rate_limit=rate_limit,
-        retry=retry,
-        timeout=timeout,
-        session=session,
+        options=options,
     )

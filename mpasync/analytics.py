@@ -15,9 +15,8 @@ import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import aiohttp
 import msgspec
 
 from mpasync._lifecycle import TransportOwner, each
@@ -27,10 +26,13 @@ from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
 from mpasync.limits import ConcurrencyLimiter, WindowLimiter
 from mpasync.models.base import Model
+from mpasync.options import TransportOptions
 from mpasync.request import Request, path
-from mpasync.retry import RetryPolicy
 from mpasync.transport import Root, Transport
 from mpasync.validation import parse_datetime
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_ANALYTICS_URL",
@@ -235,11 +237,7 @@ class AnalyticsClient(TransportOwner):
         *,
         base_url: str = DEFAULT_ANALYTICS_URL,
         events_per_second: float = EVENTS_PER_SECOND,
-        max_concurrency: int = 32,
-        rate_limit: float | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        session: aiohttp.ClientSession | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise RequestValidationError("api_key is required", field="api_key")
@@ -252,28 +250,27 @@ class AnalyticsClient(TransportOwner):
                 "events_per_second must be a number >= 1", field="events_per_second"
             )
         self._api_key = api_key
+        rate_limit = options.get("rate_limit")
+        requests_per_second: float | None = None
+        if isinstance(rate_limit, (int, float)) and not isinstance(rate_limit, bool):
+            # A fixed request rate is applied at admission, together with the events
+            # budget; "auto" or a limiter object goes to the transport.
+            if not math.isfinite(rate_limit) or rate_limit <= 0:
+                raise RequestValidationError("rate_limit must be a number > 0", field="rate_limit")
+            requests_per_second = float(rate_limit)
+            options = {**options, "rate_limit": None}
         self._transport = Transport(
-            base_url=base_url,
-            auth=NoAuth(),
-            roots={"": Root("", {})},
-            max_concurrency=max_concurrency,
-            rate_limit=None,  # applied at admission, together with the events budget
-            retry=retry,
-            timeout=timeout,
-            session=session,
+            base_url=base_url, auth=NoAuth(), roots={"": Root("", {})}, options=options
         )
-        if rate_limit is not None and (
-            isinstance(rate_limit, bool)
-            or not isinstance(rate_limit, (int, float))
-            or not math.isfinite(rate_limit)
-            or rate_limit <= 0
-        ):
-            raise RequestValidationError("rate_limit must be a number > 0", field="rate_limit")
-        self._gate = ConcurrencyLimiter(max_concurrency)
+        self._gate = ConcurrencyLimiter(self._transport.concurrency.capacity)
         #: The events budget (shared by every call of this client).
         self.events = WindowLimiter(events_per_second)
         #: The requests-per-second cap, when ``rate_limit`` is set.
-        self.requests = WindowLimiter(rate_limit, period=1.0) if rate_limit is not None else None
+        self.requests = (
+            WindowLimiter(requests_per_second, period=1.0)
+            if requests_per_second is not None
+            else None
+        )
         self._admission = asyncio.Lock()
 
     def __repr__(self) -> str:

@@ -12,13 +12,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
+import re
 import time
 from typing import Protocol
 
 import aiohttp
 import msgspec
+from multidict import CIMultiDictProxy
+from yarl import URL
 
-from mpasync.errors import TokenError
+from mpasync._reading import BodyTooLarge, read_limited
+from mpasync.errors import RequestValidationError, TokenError
+from mpasync.retry import parse_retry_after
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -36,13 +42,17 @@ DEFAULT_AUDIENCE = "https://api.mparticle.com"
 logger = logging.getLogger("mpasync")
 
 
-class _TokenResponse(msgspec.Struct):
-    access_token: str
-    expires_in: float = 28800.0
-    token_type: str = "Bearer"
-
-
-_token_decoder = msgspec.json.Decoder(_TokenResponse, strict=False)
+# A token goes into an HTTP header verbatim: visible ASCII only (no CR, LF, NUL, space).
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+_MIN_LIFETIME = 60.0
+_MAX_LIFETIME = 365 * 24 * 3600.0
+_DEFAULT_LIFETIME = 28800.0
+_MAX_TOKEN_BODY = 1 << 16
+# Fields of a token-endpoint body whose values must never be echoed anywhere.
+_TOKEN_FIELDS = re.compile(
+    r'("(?:access_token|refresh_token|id_token|token|client_secret)"\s*:\s*)"[^"]*"?',
+    re.IGNORECASE,
+)
 
 
 def refresh_margin(lifetime: float) -> float:
@@ -53,6 +63,17 @@ def refresh_margin(lifetime: float) -> float:
     return min(300.0, max(0.0, lifetime) * 0.1)
 
 
+def safe_url(url: str) -> str:
+    """``url`` for reprs, messages and logs: any ``user:password@`` removed."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return "(invalid URL)"
+    if parsed.user is not None or parsed.password is not None:
+        return str(parsed.with_user(None))
+    return url
+
+
 class TokenCache:
     """Single-flight cache of an OAuth2 client-credentials access token.
 
@@ -60,6 +81,16 @@ class TokenCache:
     token request. Once a token is within its refresh margin, callers keep getting it
     while one background fetch replaces it. Share one cache between several `Client`s
     (``Client(token_cache=cache)``) to share the token.
+
+    What the endpoint answers is checked before it is cached: a token that is empty, not
+    a string or not header-safe is a `TokenError`; an ``expires_in`` that is not positive
+    and finite, or longer than a year, is clamped (with a WARNING). Redirects are never
+    followed (the secret would go to another origin). A 429/503 with ``Retry-After``
+    makes the cache refuse new fetches until then (each caller gets a `TokenError` with
+    ``retry_after``, which the transport waits out) instead of hammering the endpoint.
+
+    Subclasses change *where* a token comes from by overriding `_acquire_token` (see
+    `mpasync.redis.RedisTokenCache`); the single flight stays here.
 
     >>> cache = TokenCache("id", "secret")
     >>> token = await cache.get()
@@ -74,39 +105,54 @@ class TokenCache:
         audience: str = DEFAULT_AUDIENCE,
         timeout: float = 30.0,
     ) -> None:
-        if not client_id or not client_secret:
-            from mpasync.errors import RequestValidationError
-
-            raise RequestValidationError(
-                "client_id and client_secret are required", field="client_secret"
-            )
+        if not isinstance(client_id, str) or not client_id:
+            raise RequestValidationError("client_id is required", field="client_id")
+        if not isinstance(client_secret, str) or not client_secret:
+            raise RequestValidationError("client_secret is required", field="client_secret")
+        if not isinstance(token_url, str) or not token_url.startswith(("http://", "https://")):
+            raise RequestValidationError("token_url must be an http(s) URL", field="token_url")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise RequestValidationError("timeout must be a number > 0", field="timeout")
         self.client_id = client_id
         self._client_secret = client_secret
         self.token_url = token_url
         self.audience = audience
-        self.timeout = timeout
+        self.timeout = float(timeout)
         self._token: str | None = None
         self._expires_at = 0.0
         self._refresh_at = 0.0
         self._inflight: asyncio.Task[str] | None = None
         self._background_after = 0.0
+        self._blocked_until = 0.0
+        self._blocked_error: TokenError | None = None
         #: Token requests made so far (successful or not).
         self.fetch_count = 0
 
     def __repr__(self) -> str:
         state = "cached" if self._token is not None else "empty"
-        return f"TokenCache(client_id={self.client_id!r}, token_url={self.token_url!r}, {state})"
+        return (
+            f"{type(self).__name__}(client_id={self.client_id!r}, "
+            f"token_url={safe_url(self.token_url)!r}, {state})"
+        )
 
     @property
     def expires_at(self) -> float:
         """`time.monotonic()` at which the cached token expires (0 when empty)."""
         return self._expires_at if self._token is not None else 0.0
 
-    async def get(self, session: aiohttp.ClientSession | None = None) -> str:
+    async def get(
+        self, session: aiohttp.ClientSession | None = None, *, timeout: float | None = None
+    ) -> str:
         """Return a valid bearer token, fetching one if needed (at most one fetch at a time).
 
         ``session`` is used for the fetch if one starts; without it a short-lived session
-        is made (a fetch happens once per token lifetime).
+        is made (a fetch happens once per token lifetime). ``timeout`` bounds how long
+        this caller waits for a fetch in flight (the fetch itself goes on for the others).
         """
         token = self._token
         if token is not None:
@@ -114,10 +160,24 @@ class TokenCache:
             if now < self._refresh_at:
                 return token
             if now < self._expires_at:
-                if now >= self._background_after:
+                if now >= self._background_after and now >= self._blocked_until:
                     self._start_fetch(session)  # refresh ahead, keep serving the valid token
                 return token
-        return await asyncio.shield(self._start_fetch(session))
+        if self._inflight is None:
+            wait = self._blocked_until - time.monotonic()
+            if wait > 0 and self._blocked_error is not None:
+                blocked = self._blocked_error
+                raise TokenError(str(blocked), status=blocked.status, retry_after=wait)
+        task = asyncio.shield(self._start_fetch(session))
+        if timeout is None:
+            return await task
+        try:
+            return await asyncio.wait_for(task, timeout)
+        except asyncio.TimeoutError:
+            pass
+        raise TokenError(
+            f"token endpoint {safe_url(self.token_url)} did not answer within {timeout:g}s"
+        )
 
     def invalidate(self, token: str) -> bool:
         """Drop ``token`` if it is still the cached one; True when it was dropped.
@@ -132,6 +192,8 @@ class TokenCache:
 
     def _start_fetch(self, session: aiohttp.ClientSession | None) -> asyncio.Task[str]:
         task = self._inflight
+        if task is not None and task.get_loop() is not asyncio.get_running_loop():
+            task = None  # left over from a loop that is gone: it can never finish here
         if task is None:
             task = asyncio.get_running_loop().create_task(self._fetch(session))
             task.add_done_callback(self._fetch_done)
@@ -150,6 +212,19 @@ class TokenCache:
             self._background_after = time.monotonic() + 1.0
 
     async def _fetch(self, session: aiohttp.ClientSession | None) -> str:
+        started = time.monotonic()
+        token, lifetime = await self._acquire_token(session)
+        self._token = token
+        self._expires_at = started + lifetime
+        self._refresh_at = self._expires_at - refresh_margin(lifetime)
+        return token
+
+    async def _acquire_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
+        """Where a token comes from: ``(token, lifetime in seconds)``. Here, the endpoint."""
+        return await self._request_token(session)
+
+    async def _request_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
+        """POST to the token endpoint once; return a checked ``(token, lifetime)``."""
         self.fetch_count += 1
         payload = {
             "client_id": self.client_id,
@@ -157,67 +232,136 @@ class TokenCache:
             "audience": self.audience,
             "grant_type": "client_credentials",
         }
-        started = time.monotonic()
+        where = safe_url(self.token_url)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
+        failure: str | None = None
         try:
             if session is not None and not session.closed:
-                status, body = await self._post(session, payload, timeout)
+                status, headers, body = await self._post(session, payload, timeout)
             else:
-                async with aiohttp.ClientSession() as own:
-                    status, body = await self._post(own, payload, timeout)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                async with aiohttp.ClientSession(trust_env=True) as own:
+                    status, headers, body = await self._post(own, payload, timeout)
+        except asyncio.TimeoutError:
+            failure = f"token endpoint {where} did not answer within {self.timeout:g}s"
+        except BodyTooLarge:
+            failure = f"token endpoint {where} sent a body over {_MAX_TOKEN_BODY} bytes"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            failure = f"token endpoint {where} unreachable: {type(exc).__name__}"
+        if failure is not None:
+            # Raised outside the handler so no aiohttp exception (with its request
+            # details) stays reachable through __context__.
+            raise TokenError(failure)
+        if 300 <= status < 400:
+            location = headers.get("Location")
             raise TokenError(
-                f"token endpoint {self.token_url} unreachable: {type(exc).__name__}"
-            ) from None
-        if not 200 <= status < 300:
-            raise TokenError(
-                f"token endpoint {self.token_url} returned {status}: {self._scrub(body)}",
+                f"token endpoint {where} answered {status} "
+                f"(Location: {redacted_location(location)}); redirects are not followed",
                 status=status,
             )
-        try:
-            parsed = _token_decoder.decode(body)
-        except msgspec.MsgspecError:
-            raise TokenError(
-                f"token endpoint {self.token_url} returned an unreadable body: {self._scrub(body)}",
+        if not 200 <= status < 300:
+            retry_after = (
+                parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
+            )
+            error = TokenError(
+                f"token endpoint {where} returned {status}: {self._scrub(body)}",
                 status=status,
+                retry_after=retry_after,
+            )
+            if retry_after:
+                self._blocked_until = time.monotonic() + retry_after
+                self._blocked_error = error
+            raise error
+        return self._checked(body, where)
+
+    def _checked(self, body: bytes, where: str) -> tuple[str, float]:
+        """The token and lifetime of a 2xx body, or a `TokenError` that echoes none of it."""
+        try:
+            data = msgspec.json.decode(body)
+        except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError):
+            data = None
+        if not isinstance(data, dict):
+            raise TokenError(f"token endpoint {where} returned a body that is not a JSON object")
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise TokenError(f"token endpoint {where} returned no access_token string")
+        if _TOKEN_CHARS.fullmatch(token) is None:
+            raise TokenError(
+                f"token endpoint {where} returned an access_token with characters "
+                "not allowed in an HTTP header"
+            )
+        raw = data.get("expires_in", _DEFAULT_LIFETIME)
+        try:
+            lifetime = float(raw) if not isinstance(raw, bool) else math.nan
+        except (TypeError, ValueError, OverflowError):
+            raise TokenError(
+                f"token endpoint {where} returned an expires_in that is not a number"
             ) from None
-        lifetime = max(0.0, float(parsed.expires_in))
-        self._token = parsed.access_token
-        self._expires_at = started + lifetime
-        self._refresh_at = self._expires_at - refresh_margin(lifetime)
+        if not math.isfinite(lifetime) or lifetime <= 0:
+            logger.warning(
+                "token endpoint %s returned expires_in=%r; using %gs", where, raw, _MIN_LIFETIME
+            )
+            lifetime = _MIN_LIFETIME
+        elif lifetime > _MAX_LIFETIME:
+            logger.warning(
+                "token endpoint %s returned expires_in=%r (over a year); using one year",
+                where,
+                raw,
+            )
+            lifetime = _MAX_LIFETIME
         logger.debug("token fetched (expires in %.0fs)", lifetime)
-        return parsed.access_token
+        return token, lifetime
 
     async def _post(
         self,
         session: aiohttp.ClientSession,
         payload: dict[str, str],
         timeout: aiohttp.ClientTimeout,
-    ) -> tuple[int, bytes]:
-        async with session.post(self.token_url, json=payload, timeout=timeout) as resp:
-            return resp.status, await resp.read()
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        async with session.post(
+            self.token_url, json=payload, timeout=timeout, allow_redirects=False
+        ) as resp:
+            return resp.status, resp.headers, await read_limited(resp, _MAX_TOKEN_BODY)
 
     def _scrub(self, body: bytes) -> str:
-        """A short, secret-free excerpt of a token-endpoint body for error messages."""
-        text = body[:300].decode("utf-8", "replace").strip()
+        """A short, secret-free excerpt of a token-endpoint error body."""
         try:
             data = msgspec.json.decode(body)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError):
             data = None
+        text = ""
         if isinstance(data, dict):
             for key in ("error_description", "message", "error"):
                 value = data.get(key)
                 if isinstance(value, str) and value:
                     text = value[:300]
                     break
-        return text.replace(self._client_secret, "***") or "(empty body)"
+        if not text:
+            text = _TOKEN_FIELDS.sub(r'\1"***"', body[:300].decode("utf-8", "replace"))
+            text = " ".join(text.split())
+        text = text.replace(self._client_secret, "***")
+        return text or "(empty body)"
+
+
+def redacted_location(location: str | None) -> str:
+    """A redirect's ``Location`` for messages: no userinfo, no query, no fragment."""
+    if not location:
+        return "(none)"
+    try:
+        url = URL(location)
+        return str(url.with_user(None).with_query(None).with_fragment(None))
+    except (ValueError, TypeError):
+        return "(unreadable)"
 
 
 class Auth(Protocol):
     """What the transport needs from an auth scheme."""
 
-    async def authorize(self, session: aiohttp.ClientSession) -> tuple[str, str]:
-        """The ``Authorization`` header value, and the credential it carries."""
+    async def authorize(
+        self, session: aiohttp.ClientSession, timeout: float | None = None
+    ) -> tuple[str, str]:
+        """The ``Authorization`` header value, and the credential it carries.
+
+        ``timeout`` bounds the wait for credentials that must be fetched first."""
         ...
 
     def unauthorized(self, credential: str) -> bool:
@@ -236,8 +380,10 @@ class BearerAuth:
     def __repr__(self) -> str:
         return f"BearerAuth({self.cache!r})"
 
-    async def authorize(self, session: aiohttp.ClientSession) -> tuple[str, str]:
-        token = await self.cache.get(session)
+    async def authorize(
+        self, session: aiohttp.ClientSession, timeout: float | None = None
+    ) -> tuple[str, str]:
+        token = await self.cache.get(session, timeout=timeout)
         return "Bearer " + token, token
 
     def unauthorized(self, credential: str) -> bool:
@@ -258,7 +404,9 @@ class BasicAuth:
     def __repr__(self) -> str:
         return f"BasicAuth(key={self.key!r})"
 
-    async def authorize(self, session: aiohttp.ClientSession) -> tuple[str, str]:
+    async def authorize(
+        self, session: aiohttp.ClientSession, timeout: float | None = None
+    ) -> tuple[str, str]:
         return self._header, ""
 
     def unauthorized(self, credential: str) -> bool:
@@ -273,7 +421,9 @@ class NoAuth:
     def __repr__(self) -> str:
         return "NoAuth()"
 
-    async def authorize(self, session: aiohttp.ClientSession) -> tuple[str, str]:
+    async def authorize(
+        self, session: aiohttp.ClientSession, timeout: float | None = None
+    ) -> tuple[str, str]:
         return "", ""
 
     def unauthorized(self, credential: str) -> bool:

@@ -10,11 +10,10 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from mpasync._lifecycle import TransportOwner
-from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, BearerAuth, TokenCache
+from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, BearerAuth, TokenCache, safe_url
 from mpasync.errors import RequestValidationError
+from mpasync.options import TransportOptions
 from mpasync.resources import (
     Accounts,
     Apps,
@@ -30,10 +29,11 @@ from mpasync.resources import (
     Users,
     Workspaces,
 )
-from mpasync.retry import RetryPolicy
 from mpasync.transport import Root, Transport
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from mpasync.bulk import Bulk
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
@@ -46,9 +46,11 @@ class Client(TransportOwner):
 
     One pooled aiohttp session (created lazily inside the running loop, closed by
     `aclose()` or leaving ``async with``; a borrowed ``session=`` is never closed), a
-    semaphore of ``max_concurrency`` requests in flight, an optional ``rate_limit`` in
-    requests per second, retries per ``retry``, and ``timeout`` seconds per attempt.
-    ``token_cache`` shares one `TokenCache` between several clients.
+    semaphore of ``max_concurrency`` requests in flight, an optional ``rate_limit``
+    (requests per second, ``"auto"`` or a limiter), retries per ``retry``, ``timeout``
+    seconds per attempt and an optional total ``deadline`` per call; the other transport
+    options are listed in `mpasync.options.TransportOptions`. ``token_cache`` shares one
+    `TokenCache` between several clients (or processes: `mpasync.redis.RedisTokenCache`).
     """
 
     def __init__(
@@ -60,12 +62,8 @@ class Client(TransportOwner):
         base_url: str = DEFAULT_BASE_URL,
         token_url: str = DEFAULT_TOKEN_URL,
         audience: str = DEFAULT_AUDIENCE,
-        max_concurrency: int = 32,
-        rate_limit: float | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        session: aiohttp.ClientSession | None = None,
         token_cache: TokenCache | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
         if token_cache is None:
             if not client_id or not client_secret:
@@ -74,7 +72,12 @@ class Client(TransportOwner):
                     field="client_id" if not client_id else "client_secret",
                 )
             token_cache = TokenCache(
-                client_id, client_secret, token_url=token_url, audience=audience
+                client_id,
+                client_secret,
+                token_url=token_url,
+                audience=audience,
+                # The client's timeout bounds its token fetch too.
+                timeout=options.get("timeout", 30.0),
             )
         elif not isinstance(token_cache, TokenCache):
             raise RequestValidationError("token_cache must be a TokenCache", field="token_cache")
@@ -89,13 +92,12 @@ class Client(TransportOwner):
             base_url=base_url,
             auth=BearerAuth(token_cache),
             roots={"v1": v1, "v2": Root("/platform/v2", {})},
-            max_concurrency=max_concurrency,
-            rate_limit=rate_limit,
-            retry=retry,
-            timeout=timeout,
-            session=session,
+            options=options,
         )
-        t = self._transport
+        self._bind(self._transport)
+
+    def _bind(self, t: Transport) -> None:
+        self.__dict__.pop("bulk", None)  # a view gets its own bulk helper
         self.accounts = Accounts(t, self.account_id)
         self.apps = Apps(t)
         self.platforms = Platforms(t)
@@ -141,9 +143,15 @@ class Client(TransportOwner):
 
         return Bulk(self)
 
+    @property
+    def rate_limit_usage(self) -> int | None:
+        """The last ``X-mp-rate-limit-percentage-used`` the API sent (0-100), or None."""
+        return self._transport.stats.rate_limit_usage
+
     def __repr__(self) -> str:
         return (
-            f"Client(account_id={self.account_id!r}, base_url={self._transport.base_url!r}, "
+            f"Client(account_id={self.account_id!r}, "
+            f"base_url={safe_url(self._transport.base_url)!r}, "
             f"client_id={self.token_cache.client_id!r}, "
             f"max_concurrency={self._transport.concurrency.capacity})"
         )

@@ -15,10 +15,8 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
 from mpasync.bulk import BulkReport, Progress, run_bulk
@@ -32,9 +30,12 @@ from mpasync.models.dsr import (
     DSRSubject,
     IdentityInput,
 )
+from mpasync.options import TransportOptions
 from mpasync.request import Request, path
-from mpasync.retry import RetryPolicy
 from mpasync.validation import parse_datetime
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_DSR_URL",
@@ -429,21 +430,11 @@ class DSRClient(TransportOwner):
         api_secret: str,
         *,
         base_url: str = DEFAULT_DSR_URL,
-        max_concurrency: int = 32,
-        rate_limit: float | None = DSR_RATE_LIMIT,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        session: aiohttp.ClientSession | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
+        options.setdefault("rate_limit", DSR_RATE_LIMIT)
         self._transport = basic_auth_transport(
-            api_key,
-            api_secret,
-            base_url=base_url,
-            max_concurrency=max_concurrency,
-            rate_limit=rate_limit,
-            retry=retry,
-            timeout=timeout,
-            session=session,
+            api_key, api_secret, base_url=base_url, options=options
         )
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "DeadlineExceededError",
     "DecodeError",
     "ErrorItem",
     "MParticleError",
@@ -22,7 +23,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "ServerError",
     "TokenError",
     "TransportError",
@@ -57,20 +60,51 @@ class RequestValidationError(MParticleError, ValueError):
 
 
 class TransportError(MParticleError):
-    """A connection failure or timeout that persisted after every retry."""
+    """A connection failure or timeout that persisted after every retry.
 
-    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+    ``maybe_applied`` is True when the last attempt may have reached the server (the
+    connection broke or the clock ran out after the request was sent): a write may then
+    have been applied although no answer came back. The message says so.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", url: str = "", maybe_applied: bool = False
+    ) -> None:
         super().__init__(message)
+        self.method = method
+        self.url = url
+        self.maybe_applied = maybe_applied
+
+
+class DeadlineExceededError(TransportError):
+    """The call's total ``deadline`` (attempts, waits and retries together) ran out."""
+
+
+class ResponseTooLargeError(MParticleError):
+    """A response body grew past ``max_response_bytes`` (counted after decompression).
+
+    The body was not kept: reading stopped at the limit and the connection was dropped.
+    """
+
+    def __init__(self, message: str, *, limit: int, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.limit = limit
         self.method = method
         self.url = url
 
 
 class TokenError(MParticleError):
-    """The OAuth token endpoint failed. Carries its status and message, never the secret."""
+    """The OAuth token endpoint failed. Carries its status and message, never the secret.
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    ``retry_after`` is the endpoint's ``Retry-After`` (seconds) on a 429/503, if it sent one.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 class DecodeError(MParticleError):
@@ -172,6 +206,29 @@ class ServerError(APIError):
     """5xx after every retry."""
 
 
+class RedirectError(APIError):
+    """A 3xx: mpasync never follows redirects (a redirect could carry credentials to another
+    origin). ``location`` is the ``Location`` header without userinfo or query."""
+
+    def __init__(
+        self,
+        status: int,
+        errors: Sequence[ErrorItem] = (),
+        *,
+        method: str = "",
+        url: str = "",
+        body_excerpt: str = "",
+        location: str = "",
+    ) -> None:
+        self.location = location
+        super().__init__(status, errors, method=method, url=url, body_excerpt=body_excerpt)
+
+    def _format(self) -> str:
+        head = f"{self.status} {type(self).__name__} for {self.method} {self.url}"
+        where = self.location or "(no Location header)"
+        return f"{head}: redirects are not followed (Location: {where})"
+
+
 _BY_STATUS: dict[int, type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -188,4 +245,6 @@ def error_for_status(status: int) -> type[APIError]:
     """The `APIError` subclass for an HTTP status."""
     if status >= 500:
         return ServerError
+    if 300 <= status < 400:
+        return RedirectError
     return _BY_STATUS.get(status, APIError)

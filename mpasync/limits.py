@@ -1,6 +1,10 @@
 """Limits the transport consults before each attempt: a concurrency cap and a rate cap;
 and a weighted window limit for budgets that count units other than requests.
 
+The transport does not know which rate limiter it holds: anything with the small
+`RateControl` protocol will do (the fixed GCRA here, `mpasync.adaptive`'s adaptive one,
+`mpasync.redis`'s fleet-wide one).
+
 All are plain objects so the bulk engine and several callers of one client share them
 (one budget per client), and tests can read how much of each is in use.
 """
@@ -11,11 +15,35 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 from mpasync.errors import RequestValidationError
 
-__all__ = ["ConcurrencyLimiter", "RateLimiter", "WindowLimiter"]
+__all__ = ["ConcurrencyLimiter", "RateControl", "RateLimiter", "WindowLimiter"]
+
+
+@runtime_checkable
+class RateControl(Protocol):
+    """What the transport needs from a rate limiter.
+
+    ``scope`` is the app id (as a string) when the request targets one app, else None,
+    so a limiter can slow one app's requests without slowing the account's.
+    """
+
+    @property
+    def rate(self) -> float:
+        """The requests per second currently allowed."""
+        ...
+
+    async def acquire(self, scope: str | None = None) -> None:
+        """Wait for this attempt's turn to start."""
+        ...
+
+    async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from a response (its status and rate-limit headers)."""
+        ...
 
 
 class ConcurrencyLimiter:
@@ -46,6 +74,16 @@ class ConcurrencyLimiter:
     def available(self) -> int:
         """Permits free right now."""
         return self.capacity - self._in_use
+
+    async def acquire(self) -> None:
+        """Take a permit (pair with `release`; a cancelled wait takes nothing)."""
+        await self._sem.acquire()
+        self._in_use += 1
+
+    def release(self) -> None:
+        """Give a permit back."""
+        self._in_use -= 1
+        self._sem.release()
 
     async def __aenter__(self) -> None:
         await self._sem.acquire()
@@ -85,6 +123,9 @@ class RateLimiter:
 
     __slots__ = ("_interval", "_next", "_timer", "_tolerance", "_waiters", "rate")
 
+    # A fixed limit learns nothing from responses (`RateControl.observe`).
+    observes = False
+
     def __init__(self, rate: float, *, safety: float = 0.01) -> None:
         if (
             isinstance(rate, bool)
@@ -100,8 +141,14 @@ class RateLimiter:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
 
-    async def acquire(self) -> None:
-        """Wait for this caller's turn."""
+    def __repr__(self) -> str:
+        return f"RateLimiter(rate={self.rate:g})"
+
+    async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
+        """A fixed rate ignores feedback."""
+
+    async def acquire(self, scope: str | None = None) -> None:
+        """Wait for this caller's turn (``scope`` is ignored: one timeline for all)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._waiters and now >= self._next:

@@ -13,9 +13,8 @@ import math
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import aiohttp
 import msgspec
 
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
@@ -31,9 +30,12 @@ from mpasync.models.seeding import (
     SeedUser,
     UserKey,
 )
+from mpasync.options import TransportOptions
 from mpasync.request import Request, path
-from mpasync.retry import RetryPolicy
 from mpasync.validation import _convert
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_SEEDING_URL",
@@ -314,21 +316,10 @@ class SeedingClient(TransportOwner):
         api_secret: str,
         *,
         base_url: str = DEFAULT_SEEDING_URL,
-        max_concurrency: int = 32,
-        rate_limit: float | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        session: aiohttp.ClientSession | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
         self._transport = basic_auth_transport(
-            api_key,
-            api_secret,
-            base_url=base_url,
-            max_concurrency=max_concurrency,
-            rate_limit=rate_limit,
-            retry=retry,
-            timeout=timeout,
-            session=session,
+            api_key, api_secret, base_url=base_url, options=options
         )
 
     def __repr__(self) -> str:

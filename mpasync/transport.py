@@ -1,18 +1,24 @@
 """The transport: every request's path from a `Request` to a decoded result.
 
 All policy lives here, once: URL building, auth (with one replay after a 401), the
-concurrency and rate limits, per-attempt timeouts, retries with backoff and
-``Retry-After``, error mapping and decoding. Resource methods only describe requests.
+concurrency and rate limits, per-attempt timeouts and the call's total deadline, retries
+with backoff and ``Retry-After``, the response size cap, error mapping and decoding.
+Resource methods only describe requests.
 
 Order of an attempt: credentials → concurrency permit → rate slot → HTTP (the
 per-attempt timeout starts here, so queueing for a permit or a slot never eats it)
-→ read body → release. Everything is released on every path, cancellation included.
+→ read the body, at most ``max_response_bytes`` of it → release. Everything is released
+on every path, cancellation included. Redirects are never followed: a 3xx is a
+`RedirectError`. No exception from aiohttp leaves this module, not even as the
+``__context__`` of ours (aiohttp's request details carry the ``Authorization`` header).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -21,24 +27,31 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+import anyio
 import msgspec
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from mpasync._reading import BodyTooLarge, read_limited
 from mpasync._version import __version__
-from mpasync.auth import Auth
+from mpasync.auth import Auth, redacted_location, safe_url
 from mpasync.decoding import excerpt, parse_errors
 from mpasync.errors import (
     APIError,
+    DeadlineExceededError,
     DecodeError,
     MParticleError,
     RateLimitError,
+    RedirectError,
     RequestValidationError,
+    ResponseTooLargeError,
     TokenError,
     TransportError,
     error_for_status,
 )
-from mpasync.limits import ConcurrencyLimiter, RateLimiter
+from mpasync.hooks import Attempt, Hooks, RetryEvent
+from mpasync.limits import ConcurrencyLimiter, RateControl, RateLimiter
+from mpasync.options import DEFAULT_MAX_RESPONSE_BYTES, TransportOptions, check_option_names
 from mpasync.request import Request
 from mpasync.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
 
@@ -58,7 +71,8 @@ _NOT_SENT: tuple[type[BaseException], ...] = (
     *(getattr(aiohttp, n) for n in ("ConnectionTimeoutError",) if hasattr(aiohttp, n)),
 )
 # Failures after which it may have: the connection broke or the clock ran out mid-flight.
-_MAYBE_SENT = (aiohttp.ClientError, asyncio.TimeoutError)
+# (ValueError/OSError: aiohttp refusing a header or a socket error outside ClientError.)
+_MAYBE_SENT = (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +88,17 @@ class Root:
 
 @dataclass(slots=True)
 class TransportStats:
-    """Counters for what the transport did; the bulk engine reports deltas of ``retries``."""
+    """Counters for what the transport did; the bulk engine reports deltas of ``retries``.
+
+    ``rate_limit_usage`` is the last ``X-mp-rate-limit-percentage-used`` the server sent
+    (0-100), None until one arrives.
+    """
 
     requests: int = 0
     attempts: int = 0
     retries: int = 0
     replays_401: int = 0
+    rate_limit_usage: int | None = None
 
 
 class _Retryable(Exception):
@@ -101,11 +120,114 @@ class _Retryable(Exception):
         self.final = final
 
 
+class _Pool:
+    """The session a transport and its `with_options` views share, bound to one loop."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        connections: int,
+        trust_env: bool,
+        trace_configs: list[aiohttp.TraceConfig] | None,
+    ) -> None:
+        self.session = session
+        self.owned = session is None
+        self.closed = False
+        self._connections = connections
+        self._trust_env = trust_env
+        self._trace_configs = trace_configs
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self.closed:
+            raise TransportError("the client is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                # Sessions, semaphores and timers belong to the loop they were made in;
+                # reusing them from another loop fails deep inside asyncio.
+                raise MParticleError(
+                    "this client was first used in another event loop; create one client "
+                    "per event loop (e.g. inside the coroutine given to asyncio.run)"
+                )
+            self._loop = loop
+        session = self.session
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                # The semaphore bounds requests in flight; the pool only has to hold them
+                # (plus a token fetch), so requests never queue inside aiohttp, where
+                # waiting would count against the per-attempt timeout. TLS verification
+                # is aiohttp's default and is never turned off.
+                limit=self._connections,
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                keepalive_timeout=30.0,
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=self._trust_env,
+                trace_configs=self._trace_configs,
+            )
+            self.session = session
+        return session
+
+    async def aclose(self) -> None:
+        self.closed = True
+        session, self.session = self.session, None
+        if session is not None and self.owned and not session.closed:
+            await session.close()
+
+
+def _number(value: object, name: str, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise RequestValidationError(f"{name} must be a number > 0", field=name)
+    return float(value)
+
+
+def rate_control(value: object) -> RateControl | None:
+    """The limiter a ``rate_limit`` option stands for (None, a number, "auto", a limiter)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "auto":
+            raise RequestValidationError(
+                f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
+                field="rate_limit",
+            )
+        import importlib
+
+        # TODO(integration): a plain import once mpasync.adaptive lands.
+        adaptive: Any = importlib.import_module("mpasync.adaptive")
+        limiter: RateControl = adaptive.AdaptiveRateLimiter()
+        return limiter
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return RateLimiter(value)
+    if isinstance(value, RateControl):
+        return value
+    raise RequestValidationError(
+        f"rate_limit must be a number, 'auto' or a rate limiter, got {type(value).__name__}",
+        field="rate_limit",
+    )
+
+
+class _Keep:
+    """Sentinel: `with_options` leaves an option as it is."""
+
+
 class Transport:
     """Sends `Request`s over one pooled aiohttp session under one set of limits.
 
     Owns its session unless one is borrowed (``session=``); a borrowed session is used
-    as is and never closed. The session is created lazily inside the running loop.
+    as is and never closed. The session is created lazily inside the running loop. The
+    options are those of `mpasync.options.TransportOptions`.
     """
 
     def __init__(
@@ -114,33 +236,81 @@ class Transport:
         base_url: str,
         auth: Auth,
         roots: Mapping[str, Root],
-        max_concurrency: int = 32,
-        rate_limit: float | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        session: aiohttp.ClientSession | None = None,
         user_agent: str = USER_AGENT,
+        options: TransportOptions | None = None,
     ) -> None:
+        opts: Mapping[str, Any] = options or {}
+        check_option_names(opts)
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise RequestValidationError("base_url must be an http(s) URL", field="base_url")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise RequestValidationError("timeout must be a number > 0", field="timeout")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise RequestValidationError("retry must be a RetryPolicy", field="retry")
+        try:
+            parsed = URL(base_url)
+        except (ValueError, TypeError):
+            raise RequestValidationError("base_url is not a valid URL", field="base_url") from None
+        if parsed.user is not None or parsed.password is not None:
+            # Credentials in a URL end up in logs and in aiohttp's own Authorization
+            # header; the client authenticates with its own credentials instead.
+            raise RequestValidationError(
+                "base_url must not contain user:password@ credentials", field="base_url"
+            )
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self._roots = {
             name: (self.base_url + root.prefix, _query_string(root.query), root.unavailable)
             for name, root in roots.items()
         }
-        self.concurrency = ConcurrencyLimiter(max_concurrency)
-        self.rate = RateLimiter(rate_limit) if rate_limit is not None else None
+        self.concurrency = ConcurrencyLimiter(opts.get("max_concurrency", 32))
+        self.rate = rate_control(opts.get("rate_limit"))
+        self._observe = (
+            self.rate.observe
+            if self.rate is not None and getattr(self.rate, "observes", True)
+            else None
+        )
+        retry = opts.get("retry")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise RequestValidationError("retry must be a RetryPolicy", field="retry")
         self.retry = retry if retry is not None else RetryPolicy()
-        self.timeout = float(timeout)
+        self.timeout = _number(opts.get("timeout", 30.0), "timeout") or 30.0
+        self.deadline = _number(opts.get("deadline"), "deadline", allow_none=True)
+        limit = opts.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise RequestValidationError(
+                "max_response_bytes must be an integer >= 1", field="max_response_bytes"
+            )
+        self.max_response_bytes = limit
+        trust_env = opts.get("trust_env", True)
+        if not isinstance(trust_env, bool):
+            raise RequestValidationError("trust_env must be True or False", field="trust_env")
+        hooks = opts.get("hooks")
+        if hooks is not None and not isinstance(hooks, Hooks):
+            raise RequestValidationError("hooks must be a mpasync.hooks.Hooks", field="hooks")
+        self.hooks = hooks
+        session = opts.get("session")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise RequestValidationError(
+                "session must be an aiohttp.ClientSession", field="session"
+            )
+        traces = opts.get("trace_configs")
+        if traces is not None:
+            traces = list(traces)
+            if not all(isinstance(t, aiohttp.TraceConfig) for t in traces):
+                raise RequestValidationError(
+                    "trace_configs must be aiohttp.TraceConfig objects", field="trace_configs"
+                )
+            if session is not None:
+                raise RequestValidationError(
+                    "trace_configs apply to the client's own session; add them to the "
+                    "borrowed session instead",
+                    field="trace_configs",
+                )
+        self._pool = _Pool(
+            session,
+            connections=self.concurrency.capacity + 2,
+            trust_env=trust_env,
+            trace_configs=traces,
+        )
+        self._is_view = False
         self._client_timeout = aiohttp.ClientTimeout(total=self.timeout)
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         self._auth_value = ""
         self._auth_headers = self._headers
@@ -150,44 +320,53 @@ class Transport:
     def __repr__(self) -> str:
         return (
             f"Transport(base_url={self.base_url!r}, max_concurrency={self.concurrency.capacity}, "
-            f"rate_limit={self.rate.rate if self.rate else None}, auth={self.auth!r})"
+            f"rate_limit={self.rate!r}, auth={self.auth!r})"
         )
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        deadline: float | type[_Keep] | None = _Keep,
+    ) -> Transport:
+        """A view sharing this transport's session, token, limits and stats, with other
+        per-call options. Cheap: no new session, nothing to close."""
+        view = copy.copy(self)
+        view._is_view = True
+        if timeout is not None:
+            view.timeout = _number(timeout, "timeout") or self.timeout
+            view._client_timeout = aiohttp.ClientTimeout(total=view.timeout)
+        if retry is not None:
+            if not isinstance(retry, RetryPolicy):
+                raise RequestValidationError("retry must be a RetryPolicy", field="retry")
+            view.retry = retry
+        if deadline is not _Keep:
+            view.deadline = _number(deadline, "deadline", allow_none=True)
+        return view
 
     # -- session lifecycle -------------------------------------------------------------
 
     def session(self) -> aiohttp.ClientSession:
         """The session, created on first use inside the running loop."""
-        if self._closed:
-            raise TransportError("the client is closed")
-        session = self._session
-        if session is None:
-            connector = aiohttp.TCPConnector(
-                # The semaphore bounds requests in flight; the pool only has to hold them
-                # (plus a token fetch), so requests never queue inside aiohttp, where
-                # waiting would count against the per-attempt timeout.
-                limit=self.concurrency.capacity + 2,
-                limit_per_host=0,
-                ttl_dns_cache=300,
-                keepalive_timeout=30.0,
-            )
-            session = aiohttp.ClientSession(connector=connector)
-            self._session = session
-        return session
+        return self._pool.get()
+
+    @property
+    def _session(self) -> aiohttp.ClientSession | None:
+        return self._pool.session
 
     def connections_in_use(self) -> int:
         """Connections currently checked out of the pool (0 when idle)."""
-        session = self._session
+        session = self._pool.session
         if session is None or session.closed or session.connector is None:
             return 0
         acquired = getattr(session.connector, "_acquired", ())
         return len(acquired)
 
     async def aclose(self) -> None:
-        """Close the session if this transport owns it. Idempotent."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
+        """Close the session if this transport owns it. Idempotent; a view closes nothing."""
+        if not self._is_view:
+            await self._pool.aclose()
 
     # -- the request path ---------------------------------------------------------------
 
@@ -216,34 +395,47 @@ class Transport:
         if request.body is not None:
             try:
                 data = _encoder.encode(request.body)
-            except (TypeError, msgspec.MsgspecError) as exc:
-                raise RequestValidationError(f"request body is not JSON-encodable: {exc}") from None
+            except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                data = None
+            else:
+                reason = ""
+            if reason:
+                raise RequestValidationError(f"request body is not JSON-encodable: {reason}")
             headers = {**headers, "Content-Type": "application/json"}
         idempotent = (
             request.idempotent if request.idempotent is not None else method in IDEMPOTENT_METHODS
         )
+        scope = _scope(request) if self._observe is not None else None
         policy = self.retry
+        deadline_at = time.monotonic() + self.deadline if self.deadline is not None else None
         self.stats.requests += 1
         attempt = 0
         replayed = False
+        last = ""
         while True:
             attempt += 1
+            if deadline_at is not None and time.monotonic() >= deadline_at:
+                raise self._deadline_error(method, url, attempt - 1, last, idempotent)
             try:
                 status, resp_headers, body = await self._attempt(
-                    session, method, url, data, headers, attempt
+                    session, method, url, data, headers, attempt, scope, deadline_at
                 )
             except _Retryable as failure:
+                last = failure.reason
                 safe = idempotent or not failure.sent or policy.retry_unsafe
                 if attempt < policy.max_attempts and safe:
-                    await self._pause(method, url, attempt, failure.reason, failure.delay)
-                    continue
+                    if await self._pause(method, url, attempt, last, failure.delay, deadline_at):
+                        continue
                 if failure.final is not None:
                     raise failure.final from None
+                maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
                 raise TransportError(
-                    f"{method} {_safe_url(url)} failed after {attempt} attempt(s): "
-                    f"{failure.reason}",
+                    f"{method} {_safe_url(url)} failed after {attempt} attempt(s): {last}"
+                    + ("; the request may have been applied" if maybe else ""),
                     method=method,
                     url=_safe_url(url),
+                    maybe_applied=maybe,
                 ) from None
             except _Unauthorized as unauth:
                 if not replayed and self.auth.unauthorized(unauth.credential):
@@ -255,20 +447,36 @@ class Transport:
                 raise self._error(401, unauth.headers, unauth.body, method, url) from None
 
             if 200 <= status < 300:
-                try:
-                    return request.decode(body)
-                except DecodeError as exc:
-                    exc.method, exc.url = method, _safe_url(url)
-                    exc.args = (f"{exc.args[0]} ({method} {_safe_url(url)})",)
-                    raise
+                return self._decode(request, body, method, url)
+            last = f"HTTP {status}"
             if policy.should_retry_status(status) and attempt < policy.max_attempts:
                 # A 429 is a refusal before processing, so even a POST may be retried.
                 if idempotent or status == 429 or policy.retry_unsafe:
                     delay = parse_retry_after(resp_headers.get("Retry-After"))
                     if delay is None or delay <= policy.max_retry_after:
-                        await self._pause(method, url, attempt, f"HTTP {status}", delay)
-                        continue
+                        if await self._pause(method, url, attempt, last, delay, deadline_at):
+                            continue
             raise self._error(status, resp_headers, body, method, url)
+
+    def _decode(self, request: Request[T], body: bytes, method: str, url: URL) -> T:
+        where = f"{method} {_safe_url(url)}"
+        try:
+            return request.decode(body)
+        except DecodeError as exc:
+            exc.method, exc.url = method, _safe_url(url)
+            exc.args = (f"{exc.args[0]} ({where})",)
+            raise
+        except MParticleError:
+            raise
+        except (ValueError, TypeError, RecursionError, KeyError, IndexError) as exc:
+            # A decoder tripped over a hostile body (invalid UTF-8, absurd nesting...).
+            reason = type(exc).__name__
+        raise DecodeError(
+            f"response does not fit its model: {reason} ({where})",
+            excerpt=excerpt(body),
+            method=method,
+            url=_safe_url(url),
+        )
 
     async def _attempt(
         self,
@@ -278,12 +486,17 @@ class Transport:
         data: bytes | None,
         headers: dict[str, str],
         attempt: int,
+        scope: str | None,
+        deadline_at: float | None,
     ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        wait = self.timeout
+        if deadline_at is not None:
+            wait = min(wait, max(0.001, deadline_at - time.monotonic()))
         try:
-            authorization, credential = await self.auth.authorize(session)
+            authorization, credential = await self.auth.authorize(session, wait)
         except TokenError as exc:
             if exc.status is None or exc.status == 429 or exc.status >= 500:
-                raise _Retryable(str(exc), sent=False, final=exc) from None
+                raise _Retryable(str(exc), sent=False, delay=exc.retry_after, final=exc) from None
             raise
         if authorization:
             if headers is self._headers:  # the common case: one dict per credential
@@ -293,44 +506,156 @@ class Transport:
                 headers = self._auth_headers
             else:
                 headers = {**headers, "Authorization": authorization}
-        async with self.concurrency:
-            if self.rate is not None:
-                await self.rate.acquire()
-            self.stats.attempts += 1
-            started = time.perf_counter()
+        if deadline_at is None:
+            await self.concurrency.acquire()
             try:
-                async with session.request(
-                    method, url, data=data, headers=headers, timeout=self._client_timeout
-                ) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    resp_headers = resp.headers
-            except _NOT_SENT as exc:
-                raise _Retryable(_describe(exc), sent=False) from None
-            except _MAYBE_SENT as exc:
-                raise _Retryable(_describe(exc), sent=True) from None
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %d (attempt %d, %.3fs)",
-                method,
-                url.path,
-                status,
-                attempt,
-                time.perf_counter() - started,
+                if self.rate is not None:
+                    await self.rate.acquire(scope)
+            except BaseException:
+                self.concurrency.release()
+                raise
+        else:
+            await self._acquire_within(scope, deadline_at)
+        try:
+            result = await self._exchange(
+                session, method, url, data, headers, attempt, scope, deadline_at
             )
-        if status == 401 and credential:
-            raise _Unauthorized(credential, resp_headers, body)
+        finally:
+            self.concurrency.release()
+        if result[0] == 401 and credential:
+            raise _Unauthorized(credential, result[1], result[2])
+        return result
+
+    async def _acquire_within(self, scope: str | None, deadline_at: float) -> None:
+        """Take a permit and a rate slot, or fail with the deadline (nothing kept)."""
+        held = False
+        with anyio.move_on_after(deadline_at - time.monotonic()):
+            await self.concurrency.acquire()
+            held = True
+            if self.rate is not None:
+                await self.rate.acquire(scope)
+            return
+        if held:
+            self.concurrency.release()
+        raise DeadlineExceededError(
+            f"deadline of {self.deadline:g}s exceeded while waiting for a request slot"
+        )
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        data: bytes | None,
+        headers: dict[str, str],
+        attempt: int,
+        scope: str | None,
+        deadline_at: float | None,
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        timeout = self._client_timeout
+        if deadline_at is not None:
+            left = deadline_at - time.monotonic()
+            if left < self.timeout:
+                timeout = aiohttp.ClientTimeout(total=max(0.001, left))
+        self.stats.attempts += 1
+        started = time.perf_counter()
+        failure: _Retryable | None = None
+        too_large = False
+        status = 0
+        try:
+            async with session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                status = resp.status
+                resp_headers = resp.headers
+                body = await read_limited(resp, self.max_response_bytes)
+        except BodyTooLarge:
+            too_large = True
+        except _NOT_SENT as exc:
+            failure = _Retryable(_describe(exc), sent=False)
+        except _MAYBE_SENT as exc:
+            failure = _Retryable(_describe(exc), sent=True)
+        # Raised outside the handlers: no aiohttp exception stays in __context__.
+        if too_large:
+            where = _safe_url(url)
+            raise ResponseTooLargeError(
+                f"{method} {where}: response body over max_response_bytes="
+                f"{self.max_response_bytes} (HTTP {status})",
+                limit=self.max_response_bytes,
+                method=method,
+                url=where,
+            )
+        elapsed = time.perf_counter() - started
+        if failure is not None:
+            self._report(method, url, None, attempt, elapsed, None, failure.reason)
+            raise failure
+        usage = _usage(resp_headers)
+        if usage is not None:
+            self.stats.rate_limit_usage = usage
+        self._report(method, url, status, attempt, elapsed, usage, None)
+        if self._observe is not None:
+            await self._observe(scope, status, resp_headers)
         return status, resp_headers, body
 
-    async def _pause(
-        self, method: str, url: URL, attempt: int, reason: str, retry_after: float | None
+    def _report(
+        self,
+        method: str,
+        url: URL,
+        status: int | None,
+        attempt: int,
+        elapsed: float,
+        usage: int | None,
+        error: str | None,
     ) -> None:
+        hooks = self.hooks
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if hooks is None and not debug:
+            return
+        event = Attempt(method, url.path, status, attempt, elapsed, usage, error)
+        if debug:
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.3fs)",
+                method,
+                url.path,
+                status if status is not None else error,
+                attempt,
+                elapsed,
+                extra=event.fields(),
+            )
+        if hooks is not None:
+            hooks.attempt(event)
+
+    async def _pause(
+        self,
+        method: str,
+        url: URL,
+        attempt: int,
+        reason: str,
+        retry_after: float | None,
+        deadline_at: float | None,
+    ) -> bool:
+        """Wait before the next attempt; False when the wait would pass the deadline."""
         policy = self.retry
         if retry_after is not None:
             delay = policy.after_retry_after(retry_after, self._rng)
         else:
             delay = policy.backoff(attempt, self._rng)
+        if deadline_at is not None and time.monotonic() + delay >= deadline_at:
+            logger.warning(
+                "%s %s: %s; not retrying: a %.2fs wait would pass the deadline",
+                method,
+                url.path,
+                reason,
+                delay,
+            )
+            return False
         self.stats.retries += 1
+        event = RetryEvent(method, url.path, attempt, reason, delay)
         logger.warning(
             "%s %s: %s; retry %d/%d in %.2fs",
             method,
@@ -339,8 +664,24 @@ class Transport:
             attempt,
             policy.max_attempts - 1,
             delay,
+            extra=event.fields(),
         )
+        if self.hooks is not None:
+            self.hooks.retry(event)
         await asyncio.sleep(delay)
+        return True
+
+    def _deadline_error(
+        self, method: str, url: URL, attempts: int, last: str, idempotent: bool
+    ) -> DeadlineExceededError:
+        maybe = bool(last) and not idempotent
+        return DeadlineExceededError(
+            f"{method} {_safe_url(url)}: deadline of {self.deadline:g}s exceeded after "
+            f"{attempts} attempt(s)" + (f": {last}" if last else ""),
+            method=method,
+            url=_safe_url(url),
+            maybe_applied=maybe,
+        )
 
     def _error(
         self,
@@ -365,6 +706,10 @@ class Transport:
                 exceeded=headers.get("X-mp-rate-limit-exceeded"),
                 **common,
             )
+        if cls is RedirectError:
+            return RedirectError(
+                status, errors, location=redacted_location(headers.get("Location")), **common
+            )
         return cls(status, errors, **common)
 
 
@@ -376,16 +721,36 @@ class _Unauthorized(Exception):
         self.body = body
 
 
+def _scope(request: Request[Any]) -> str | None:
+    """The app a v1 request is for (``/apps/{id}/...``), for per-app rate control."""
+    path = request.path
+    if request.api == "v1" and path.startswith("/apps/"):
+        return path[6:].split("/", 1)[0] or None
+    return None
+
+
+def _usage(headers: CIMultiDictProxy[str]) -> int | None:
+    value = headers.get("X-mp-rate-limit-percentage-used")
+    if value is None:
+        return None
+    try:
+        return max(0, min(1000, int(value.strip())))
+    except ValueError:
+        return None
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__}: {exc.status} {exc.message}"  # not request_info
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _safe_url(url: URL) -> str:
     """The URL for messages: no userinfo (basic-auth credentials never go in URLs anyway)."""
-    return str(url.with_user(None)) if url.user or url.password else str(url)
+    return safe_url(str(url))
 
 
 def _query_string(query: Mapping[str, str]) -> str:

@@ -1,0 +1,46 @@
+"""Reading response bodies within a size limit, counted after decompression, as they stream.
+
+aiohttp inflates gzip/deflate bodies chunk by chunk (bounded per chunk since 3.13.3), so
+counting the inflated chunks as they arrive bounds memory by the limit plus one chunk:
+a gzip bomb stops at the limit instead of inflating to gigabytes first.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+__all__ = ["BodyTooLarge", "read_limited"]
+
+_CHUNK = 1 << 16
+
+
+class BodyTooLarge(Exception):
+    """Internal: the body passed the limit; the caller maps it to its own typed error."""
+
+
+async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body of ``resp``, or `BodyTooLarge` as soon as it passes ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit fails before reading anything. On
+    failure the connection is closed (not returned to the pool half-read).
+    """
+    declared = resp.content_length
+    if declared is not None and declared > limit and not resp.headers.get("Content-Encoding"):
+        resp.close()
+        raise BodyTooLarge(declared)
+    parts: list[bytes] = []
+    size = 0
+    content = resp.content
+    while True:
+        chunk = await content.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            parts.clear()
+            resp.close()
+            raise BodyTooLarge(size)
+        parts.append(chunk)
+    if len(parts) == 1:
+        return parts[0]
+    return b"".join(parts)
