@@ -448,6 +448,11 @@ class RedisRateLimiter:
         """The fleet's allowed requests per second."""
         return self._rate
 
+    @property
+    def observes(self) -> bool:
+        """Whether the transport should report responses (only an adaptive budget learns)."""
+        return self.adaptive
+
     async def aclose(self) -> None:
         """Close the Redis client if we made it."""
         if self._owns_redis:

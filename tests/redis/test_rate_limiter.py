@@ -93,10 +93,9 @@ async def test_redis_killed_mid_run_falls_back_to_a_local_limiter(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     limiter = RedisRateLimiter(redis_server.url, "k", rate=200, expected_processes=2)
-    async with Emulator() as emu, emu.client() as mp:
+    async with Emulator() as emu, emu.client(rate_limit=limiter) as mp:
 
         async def call(i: int) -> None:
-            await limiter.acquire()
             await mp.apps.list()
 
         with caplog.at_level(logging.WARNING, logger="mpasync"):

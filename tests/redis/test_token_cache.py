@@ -246,7 +246,7 @@ async def test_fleet_options(redis_server: RedisServer) -> None:
     [
         (("http://h", "id", "s"), "redis"),
         ((None, "id", "s"), "redis"),
-        (("redis://h", "", "s"), "client_secret"),
+        (("redis://h", "", "s"), "client_id"),
         (("redis://h", "id", ""), "client_secret"),
     ],
 )

@@ -24,10 +24,8 @@ from mpasync.errors import MParticleError
 from mpasync.redis import RedisRateLimiter, RedisTokenCache
 
 
-async def _call(mp: Client, limiter: RedisRateLimiter | None, failed: list[str]) -> bool:
+async def _call(mp: Client, failed: list[str]) -> bool:
     try:
-        if limiter is not None:
-            await limiter.acquire()
         await mp.apps.list()
     except MParticleError as exc:
         failed.append(type(exc).__name__)
@@ -45,15 +43,17 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     failed: list[str] = []
     ok = 0
     async with Client(
-        account_id=1, base_url=job["emulator"], token_cache=cache, max_concurrency=256
+        account_id=1,
+        base_url=job["emulator"],
+        token_cache=cache,
+        rate_limit=limiter,
+        max_concurrency=256,
     ) as mp:
         loop = asyncio.get_running_loop()
         print("ready", flush=True)
         await loop.run_in_executor(None, sys.stdin.readline)
         if job["mode"] in ("burst", "paced"):
-            results = await asyncio.gather(
-                *(_call(mp, limiter, failed) for _ in range(job["calls"]))
-            )
+            results = await asyncio.gather(*(_call(mp, failed) for _ in range(job["calls"])))
             ok = sum(results)
         else:
             until = time.monotonic() + job["seconds"]
@@ -61,7 +61,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             async def caller() -> int:
                 done = 0
                 while time.monotonic() < until:
-                    done += await _call(mp, limiter, failed)
+                    done += await _call(mp, failed)
                     await asyncio.sleep(0.01)  # steady traffic, not a CPU race
                 return done
 
