@@ -9,6 +9,7 @@ import logging
 
 from mpasync import dsr
 from mpasync._version import __version__
+from mpasync.adaptive import AdaptiveRateLimiter
 from mpasync.analytics import AnalyticsClient
 from mpasync.auth import TokenCache
 from mpasync.client import Client
@@ -38,6 +39,7 @@ logging.getLogger("mpasync").addHandler(logging.NullHandler())
 
 __all__ = [
     "APIError",
+    "AdaptiveRateLimiter",
     "AnalyticsClient",
     "AuthenticationError",
     "BadRequestError",

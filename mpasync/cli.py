@@ -55,10 +55,33 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--token-ttl", type=float, default=28800.0, metavar="S")
     emu.add_argument(
         "--rate",
+        "--rate-limit",
+        dest="rate",
         type=float,
         default=None,
         metavar="R",
         help="requests per second per account before 429s",
+    )
+    emu.add_argument(
+        "--app-rate-limit",
+        type=float,
+        default=None,
+        metavar="R",
+        help="requests per second per app before 429s",
+    )
+    emu.add_argument(
+        "--acceleration-limit",
+        type=float,
+        default=None,
+        metavar="F",
+        help="a second may hold F x the previous second's requests (above 50)",
+    )
+    emu.add_argument(
+        "--neighbour",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="share of --rate-limit an unseen consumer uses, e.g. 0.4",
     )
     emu.add_argument(
         "--fault-rate",
@@ -225,6 +248,17 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.fault_rate < 0 or args.fault_rate > 1:
         raise CLIError("--fault-rate must be between 0 and 1")
+    from mpasync.emulator.ratelimit import RateLimits
+
+    try:  # the limits' own checks, before anything listens
+        RateLimits(
+            args.rate,
+            app_rate=args.app_rate_limit,
+            acceleration=args.acceleration_limit,
+            neighbour=args.neighbour,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     await serve(
         port=args.port,
         apps=args.apps,
@@ -233,6 +267,9 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
         fault_rate=args.fault_rate,
         seed=args.seed,
         ready=ready,
+        app_rate_limit=args.app_rate_limit,
+        acceleration_limit=args.acceleration_limit,
+        neighbour=args.neighbour,
     )
     return 0
 

@@ -89,6 +89,14 @@ def _account_key(request: web.Request, rt: Runtime) -> int:
     return rt.state.primary_account_id
 
 
+def _app_key(path: str) -> int | None:
+    """The app a v1 request counts against for a per-app limit (`/v1/apps/{id}...`)."""
+    if not path.startswith("/v1/apps/"):
+        return None
+    head = path[len("/v1/apps/") :].split("/", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 def _account_param(request: web.Request) -> str | None:
     value = request.query.get("accountId")
     if value is None:  # the overview writes "AccountId"; accept any casing
@@ -134,13 +142,16 @@ async def _serve_api(
             return failure
     percent = 0
     if rt.limiter is not None:
-        verdict = rt.limiter.acquire(_account_key(request, rt), time.monotonic())
+        verdict = rt.limiter.acquire(_account_key(request, rt), _app_key(path), time.monotonic())
         if not verdict.admitted:
             return _error(
                 path,
                 429,
                 "Rate limit exceeded.",
-                **{"Retry-After": str(verdict.retry_after), "X-mp-rate-limit-exceeded": "account"},
+                **{
+                    "Retry-After": str(verdict.retry_after),
+                    "X-mp-rate-limit-exceeded": verdict.exceeded or "account",
+                },
             )
         percent = verdict.percentage_used
     if CURRENT.get().bad_json:

@@ -12,7 +12,7 @@ from aiohttp import web
 from mpasync.emulator.auth import TokenStore
 from mpasync.emulator.faults import FaultInjector
 from mpasync.emulator.journal import JournalEntry
-from mpasync.emulator.ratelimit import SlidingWindowLimiter
+from mpasync.emulator.ratelimit import RateLimits
 from mpasync.emulator.responses import not_found
 from mpasync.emulator.state import EmulatorState, format_time, utcnow
 
@@ -41,7 +41,7 @@ class Runtime:
     token_latency: float = 0.0
     faults: FaultInjector = field(default_factory=FaultInjector)
     faults_on_token: bool = False
-    limiter: SlidingWindowLimiter | None = None
+    limiter: RateLimits | None = None
     journal: list[JournalEntry] = field(default_factory=list)
     journal_limit: int | None = None
     token_requests: int = 0

@@ -22,7 +22,7 @@ from mpasync.emulator.other_apis import (
     OtherApiState,
     add_other_api_routes,
 )
-from mpasync.emulator.ratelimit import SlidingWindowLimiter
+from mpasync.emulator.ratelimit import RateLimits
 from mpasync.emulator.runtime import Runtime
 from mpasync.emulator.seed import seed_state
 from mpasync.emulator.state import EmulatorState
@@ -63,7 +63,14 @@ class Emulator:
             datapoints and configured services).
         token_ttl: bearer-token lifetime in seconds (tokens really expire).
         rate_limit: requests per second per account before 429s (sliding 1-second
-            window), None = unlimited.
+            window), None = unlimited. The limits' model is in `ratelimit.py`.
+        app_rate_limit: requests per second per app (`/v1/apps/{id}...`) before 429s
+            with `X-mp-rate-limit-exceeded: app`; None = none.
+        acceleration_limit: factor by which one second's admitted requests may exceed
+            the previous second's (above `acceleration_floor` requests), e.g. 2.0;
+            None = none. Refusals say `X-mp-rate-limit-exceeded: acceleration`.
+        neighbour: share of `rate_limit` another (unseen) consumer of each account uses,
+            e.g. 0.4; its requests always get through and count against the budget.
         faults: a `Faults` for every API route, or per-route rules (a mapping of pattern to
             `Faults`, or a list of `FaultRule`/`(pattern, Faults)`); see `faults.py`.
         token_latency: seconds the token endpoint waits before answering.
@@ -96,6 +103,10 @@ class Emulator:
         faults_on_token: bool = False,
         journal_limit: int | None = None,
         calculation_seconds: float = 2.0,
+        app_rate_limit: float | None = None,
+        acceleration_limit: float | None = None,
+        acceleration_floor: float = 50.0,
+        neighbour: float = 0.0,
     ) -> None:
         if apps < 0:
             raise ValueError("apps must be >= 0")
@@ -122,9 +133,16 @@ class Emulator:
             token_latency=token_latency,
             faults=FaultInjector(faults),
             faults_on_token=faults_on_token,
-            limiter=SlidingWindowLimiter(rate_limit) if rate_limit is not None else None,
+            limiter=None,
             journal_limit=journal_limit,
         )
+        self._limit_options: dict[str, Any] = {
+            "app_rate": app_rate_limit,
+            "acceleration": acceleration_limit,
+            "acceleration_floor": acceleration_floor,
+            "neighbour": neighbour,
+        }
+        self.rate_limit = rate_limit
         #: State of the seeding, DSR and Analytics APIs served under `SEEDING_PREFIX`,
         #: `DSR_PREFIX` and `ANALYTICS_PREFIX` (credentials, stored seeds, requests, events).
         self.other_apis = OtherApiState()
@@ -257,13 +275,22 @@ class Emulator:
 
     @property
     def rate_limit(self) -> float | None:
-        """Requests per second per account, or None; assignable."""
+        """Requests per second per account, or None; assignable (the limits restart)."""
         limiter = self._runtime.limiter
         return limiter.rate if limiter is not None else None
 
     @rate_limit.setter
     def rate_limit(self, rate: float | None) -> None:
-        self._runtime.limiter = SlidingWindowLimiter(rate) if rate is not None else None
+        options = dict(self._limit_options)
+        if rate is None:
+            options["neighbour"] = 0.0  # a share of nothing
+        limits = RateLimits(rate, **options)
+        self._runtime.limiter = limits if limits.active else None
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        """The live limits (speed, app, acceleration, neighbour), or None."""
+        return self._runtime.limiter
 
     def issue_token(self) -> str:
         """A valid bearer token without an HTTP round trip (not counted in `token_requests`)."""

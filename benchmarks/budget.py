@@ -1,0 +1,229 @@
+"""Budget efficiency: how close each rate-limit setting gets to a budget it is not told.
+
+3,000 ``apps.get`` calls through `mpasync.Client` against the emulator (its own process,
+so the two do not share a CPU) with a hidden speed budget B per account and an
+acceleration limit; wall time is compared with the physical minimum ``3,000 / B`` and
+429s are counted by the server. Contenders: ``rate_limit="auto"``; a fixed rate 2x too
+high; a fixed rate of B/2; no limit (retries only); 429-only CUBIC (the adaptive limiter
+with header use off, as botocore). Then "neighbour": another consumer takes 40 % of B.
+
+    python benchmarks/budget.py            # the table (about 3 minutes)
+    python benchmarks/budget.py --quick    # 600 requests, for a smoke run
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mpasync import AdaptiveRateLimiter, Client, RetryPolicy
+from mpasync.emulator import Emulator
+
+BUDGET = 150.0
+ACCELERATION = 2.0
+ACCELERATION_FLOOR = BUDGET / 2
+NEIGHBOUR = 0.4
+CONCURRENCY = 32
+
+
+@dataclass
+class BudgetRun:
+    """One contender's run."""
+
+    name: str
+    requests: int
+    wall: float
+    served: int
+    throttled: int
+    by_kind: dict[str, int]
+    failed: int
+    final_rate: float | None
+    budget: float
+
+    @property
+    def efficiency(self) -> float:
+        """Wall time over the physical minimum (1.0 = the whole budget, all the time)."""
+        return self.wall / (self.requests / self.budget)
+
+    @property
+    def share_429(self) -> float:
+        return self.throttled / self.served if self.served else 0.0
+
+
+def _serve(conn: Any, options: dict[str, Any]) -> None:
+    """Child process: run an emulator; report its URL; answer journal queries."""
+
+    async def main() -> None:
+        async with Emulator(apps=3, journal_limit=None, **options) as emu:
+            conn.send(
+                {
+                    "base_url": emu.base_url,
+                    "token_url": emu.token_url,
+                    "client_id": emu.client_id,
+                    "client_secret": emu.client_secret,
+                    "account_id": emu.account_id,
+                    "app_id": min(a.id for a in emu.state.apps_of(emu.account_id)),
+                }
+            )
+            loop = asyncio.get_running_loop()
+            while True:
+                msg = await loop.run_in_executor(None, conn.recv)
+                if msg == "stop":
+                    return
+                statuses: dict[str, int] = {}
+                kinds: dict[str, int] = {}
+                for entry in emu.journal:
+                    if entry.path.startswith("/v1/"):
+                        statuses[str(entry.status)] = statuses.get(str(entry.status), 0) + 1
+                emu.reset_journal()
+                conn.send({"statuses": statuses, "kinds": kinds})
+
+    asyncio.run(main())
+
+
+class EmulatorProcess:
+    """An emulator in a child process (context manager)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.info: dict[str, Any] = {}
+
+    def __enter__(self) -> EmulatorProcess:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, self.options), daemon=True)
+        self._proc.start()
+        self.info = self._conn.recv()
+        return self
+
+    def journal(self) -> dict[str, Any]:
+        """Status counts of v1 requests since the last call (and forget them)."""
+        self._conn.send("journal")
+        result: dict[str, Any] = self._conn.recv()
+        return result
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._conn.send("stop")
+        except OSError:
+            pass
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
+
+
+async def _run_one(
+    name: str, server: EmulatorProcess, rate_limit: Any, n: int, budget: float
+) -> BudgetRun:
+    info = server.info
+    limiter = rate_limit() if callable(rate_limit) else rate_limit
+    client = Client(
+        client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        account_id=info["account_id"],
+        base_url=info["base_url"],
+        token_url=info["token_url"],
+        rate_limit=limiter,
+        max_concurrency=CONCURRENCY,
+        retry=RetryPolicy(max_attempts=30, backoff_base=0.25, backoff_max=2.0),
+    )
+    failed = 0
+    app_id = info["app_id"]
+    async with client as mp:
+        await mp.apps.get(app_id)  # token fetched and connection open before the clock
+        server.journal()
+        queue = iter(range(n))
+
+        async def worker() -> None:
+            nonlocal failed
+            for _ in queue:
+                try:
+                    await mp.apps.get(app_id)
+                except Exception:
+                    failed += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        wall = time.perf_counter() - t0
+    journal = server.journal()
+    statuses: dict[str, int] = journal["statuses"]
+    served = sum(statuses.values())
+    return BudgetRun(
+        name=name,
+        requests=n,
+        wall=wall,
+        served=served,
+        throttled=statuses.get("429", 0),
+        by_kind=statuses,
+        failed=failed,
+        final_rate=getattr(limiter, "rate", None) if limiter is not None else None,
+        budget=budget,
+    )
+
+
+def contenders(budget: float) -> list[tuple[str, Any]]:
+    """(name, rate_limit option or a factory of one) for each setting compared."""
+    return [
+        ('rate_limit="auto"', "auto"),
+        (f"fixed {2 * budget:g}/s (2x too high)", 2 * budget),
+        (f"fixed {budget / 2:g}/s (half)", budget / 2),
+        ("no limit (retries only)", None),
+        ("429-only CUBIC (headers off)", lambda: AdaptiveRateLimiter(use_headers=False)),
+    ]
+
+
+async def run_budget(
+    n: int = 3000, *, budget: float = BUDGET, progress: Callable[[str], None] | None = None
+) -> dict[str, list[BudgetRun]]:
+    """Every contender on a fresh emulator, then "auto" and CUBIC beside a neighbour."""
+    results: dict[str, list[BudgetRun]] = {"budget": [], "neighbour": []}
+    limits = {
+        "rate_limit": budget,
+        "acceleration_limit": ACCELERATION,
+        "acceleration_floor": ACCELERATION_FLOOR,
+    }
+    for name, option in contenders(budget):
+        with EmulatorProcess(**limits) as server:
+            run = await _run_one(name, server, option, n, budget)
+        results["budget"].append(run)
+        if progress:
+            progress(_line(run))
+    left = budget * (1 - NEIGHBOUR)
+    for name, option in contenders(budget)[::4]:  # auto and 429-only CUBIC
+        with EmulatorProcess(**limits, neighbour=NEIGHBOUR) as server:
+            run = await _run_one(name, server, option, n, left)
+        results["neighbour"].append(run)
+        if progress:
+            progress("neighbour " + _line(run))
+    return results
+
+
+def _line(run: BudgetRun) -> str:
+    return (
+        f"{run.name:34s} {run.wall:6.1f} s  {run.efficiency:5.2f}x  "
+        f"429s {run.throttled:5d} ({100 * run.share_429:5.2f} %)  failed {run.failed}  "
+        f"rate {run.final_rate if run.final_rate is None else round(run.final_rate, 1)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    n = 600 if "--quick" in args else 3000
+    results = asyncio.run(run_budget(n, progress=print))
+    if "--json" in args:
+        print(json.dumps({k: [vars(r) for r in v] for k, v in results.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,537 @@
+"""Adaptive rate control from mParticle's rate-limit signals: a pure control law
+(`ControlLaw` over a serialisable `RateState`) and the in-process `AdaptiveRateLimiter`
+that paces requests with it (``Client(rate_limit="auto")``).
+
+The signals (api-facts §3.3): 2xx answers carry ``X-mp-rate-limit-percentage-used`` (the
+highest usage across the account's speed and acceleration limits); a 429 carries
+``Retry-After`` and ``X-mp-rate-limit-exceeded`` naming the limit (``org``, ``account``,
+``app``, ``feed``, ``workspace`` or ``acceleration``).
+
+How the law uses them:
+
+- **Usage on 2xx** (with ``use_headers``). The server counts requests in a one-second
+  window and reports ``usage``; we count our own starts in the same window (``sent``).
+  ``sent / usage`` is then the budget this client would have at 100 %, whatever the
+  window's fill, so one answer tells how far we are from the limit, and the target is
+  ``target_usage * sent / usage``. When usage is above ``target_usage`` the rate drops
+  to it at once (we slow down *before* a 429); below, the rate only rises to it. Usage is account-wide, so traffic
+  we do not see counts too: with a neighbour sending ``n``/s the iteration
+  ``r <- target_usage * r * B / (r + n)`` settles at ``r + n = target_usage * B``.
+  Integer percentages are read as an upper bound (``usage + 1 %``), so the estimate errs
+  low.
+- **Speed 429** (any id but ``acceleration``): multiplicative decrease, ``rate = beta *
+  min(rate, what we really sent)``, once per congestion event (answers to requests sent
+  before the last decrease do not decrease again). Afterwards the rate may grow back
+  only along botocore's CUBIC curve from that decrease, even when headers say there is
+  room, so a 429 is never undone by the next answer.
+- **Acceleration 429**: the rate is kept and the curve is re-anchored on its plateau at
+  the current rate (``w_max = rate``, epoch ``K`` seconds ago): CUBIC's slowest growth.
+- **No header** (servers that send none, or ``use_headers=False``): pure 429-driven
+  control as botocore's adaptive retry mode (CUBIC, ``beta = 0.7``, ``C = 0.4``, rate
+  capped at twice the measured response rate), with an exponential slow start
+  (doubling per second) until the first 429 instead of botocore's unlimited start,
+  because starts must never burst.
+
+The law is pure: every method takes the state and ``now`` and returns a new state, so the
+same code runs in-process here and with the state kept in Redis (`mpasync.redis`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from mpasync.errors import RequestValidationError
+from mpasync.limits import RateLimiter
+
+__all__ = [
+    "ACCELERATION",
+    "BETA",
+    "EXCEEDED_HEADER",
+    "SCALE_CONSTANT",
+    "USAGE_HEADER",
+    "AdaptiveRateLimiter",
+    "ControlLaw",
+    "RateState",
+    "cubic_decrease",
+    "cubic_rate",
+    "cubic_zero_point",
+    "measure_rate",
+    "parse_usage",
+]
+
+#: botocore's CUBIC constants (``botocore/retries/throttling.py``).
+BETA = 0.7
+SCALE_CONSTANT = 0.4
+#: botocore's `RateClocker`: smoothing of the measured rate, updated every half second.
+_SMOOTHING = 0.8
+_BUCKET = 0.5
+#: Slow start (no 429 yet, no header): the rate doubles every second.
+_SLOW_START_DOUBLING = 1.0
+#: Percentages are integers: 90 may mean anything in [90 %, 91 %).
+_USAGE_RESOLUTION = 0.01
+
+USAGE_HEADER = "X-mp-rate-limit-percentage-used"
+EXCEEDED_HEADER = "X-mp-rate-limit-exceeded"
+ACCELERATION = "acceleration"
+APP = "app"
+
+
+# ---- CUBIC, as botocore (pure functions; the AWS SDKs' test vectors check these) --------
+
+
+def cubic_zero_point(w_max: float, *, beta: float = BETA, c: float = SCALE_CONSTANT) -> float:
+    """Seconds after a decrease at which the CUBIC curve is back at ``w_max`` (K)."""
+    return float(math.pow(w_max * (1.0 - beta) / c, 1.0 / 3.0))
+
+
+def cubic_rate(
+    w_max: float, last_decrease: float, now: float, *, beta: float = BETA, c: float = SCALE_CONSTANT
+) -> float:
+    """The CUBIC rate ``now``: ``C * (t - K)^3 + w_max`` with ``t`` since the decrease."""
+    k = cubic_zero_point(w_max, beta=beta, c=c)
+    return c * (now - last_decrease - k) ** 3 + w_max
+
+
+def cubic_decrease(rate_to_use: float, *, beta: float = BETA) -> float:
+    """The rate after a throttle at ``rate_to_use`` (which becomes the new ``w_max``)."""
+    return rate_to_use * beta
+
+
+def measure_rate(
+    measured: float, bucket: float, count: int, now: float
+) -> tuple[float, float, int]:
+    """botocore's `RateClocker.record` as a pure step: one response at ``now``.
+
+    Returns ``(measured, bucket, count)``: responses are counted per half-second bucket
+    and the per-second rate of each finished span is smoothed into ``measured``.
+    """
+    this_bucket = math.floor(now / _BUCKET) * _BUCKET
+    count += 1
+    if this_bucket > bucket:
+        current = count / (this_bucket - bucket)
+        measured = current * _SMOOTHING + measured * (1.0 - _SMOOTHING)
+        return measured, this_bucket, 0
+    return measured, bucket, count
+
+
+def parse_usage(headers: Mapping[str, str]) -> float | None:
+    """``X-mp-rate-limit-percentage-used`` as a fraction (``"90"`` -> 0.9), else None."""
+    raw = headers.get(USAGE_HEADER)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip().strip('"'))
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return value / 100.0
+
+
+def _exceeded(headers: Mapping[str, str]) -> str | None:
+    raw = headers.get(EXCEEDED_HEADER)
+    return raw.strip().strip('"').lower() if raw is not None else None
+
+
+# ---- the control law -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateState:
+    """Everything the law remembers; JSON-able (`to_dict` / `from_dict`).
+
+    Attributes:
+        rate: the allowed requests per second now.
+        w_max: CUBIC's rate at the last decrease (0.0 before the first one).
+        last_decrease: when the CUBIC curve starts (None: no 429 yet, slow start).
+        decreased_at: when the last multiplicative decrease happened (None: never);
+            answers to requests sent before it do not decrease again.
+        last_update: time of the last step (slow start grows with elapsed time).
+        measured: the smoothed response rate (botocore's `RateClocker`).
+        bucket, count: the rate clock's current half-second bucket and its count.
+    """
+
+    rate: float
+    w_max: float = 0.0
+    last_decrease: float | None = None
+    decreased_at: float | None = None
+    last_update: float = 0.0
+    measured: float = 0.0
+    bucket: float = 0.0
+    count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (``json.dumps``-able)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RateState:
+        """The state `to_dict` returned (unknown keys ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _number(name: str, value: object, *, low: float, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= low
+    ):
+        raise RequestValidationError(f"{name} must be a number > {low:g}", field=name)
+    return float(value)
+
+
+class ControlLaw:
+    """The adaptive rate law: pure functions of (`RateState`, signal, ``now``).
+
+    >>> law = ControlLaw(initial_rate=10.0, min_rate=0.5, max_rate=None, target_usage=0.9)
+    >>> s = law.initial(now=0.0)
+    >>> s = law.on_success(s, usage=0.30, now=0.5, sent=5)     # 5 sent were 30 %
+    >>> round(s.rate, 1)   # 0.9 * 5 / 0.31
+    14.5
+    >>> s = law.on_throttle(s, "account", now=0.6).rate        # multiplicative decrease
+    """
+
+    __slots__ = ("beta", "c", "initial_rate", "max_rate", "min_rate", "target_usage", "use_headers")
+
+    def __init__(
+        self,
+        initial_rate: float = 10.0,
+        min_rate: float = 0.5,
+        max_rate: float | None = None,
+        target_usage: float = 0.9,
+        use_headers: bool = True,
+        *,
+        beta: float = BETA,
+        c: float = SCALE_CONSTANT,
+    ) -> None:
+        min_v = _number("min_rate", min_rate, low=0.0)
+        init_v = _number("initial_rate", initial_rate, low=0.0)
+        max_v = _number("max_rate", max_rate, low=0.0, allow_none=True)
+        target = _number("target_usage", target_usage, low=0.0)
+        assert min_v is not None and init_v is not None and target is not None
+        if target > 1.0:
+            raise RequestValidationError("target_usage must be in (0, 1]", field="target_usage")
+        if max_v is not None and max_v < min_v:
+            raise RequestValidationError("max_rate must be >= min_rate", field="max_rate")
+        if not isinstance(use_headers, bool):
+            raise RequestValidationError("use_headers must be a bool", field="use_headers")
+        if not 0.0 < beta < 1.0:
+            raise RequestValidationError("beta must be in (0, 1)", field="beta")
+        _number("c", c, low=0.0)
+        self.min_rate = min_v
+        self.max_rate = max_v
+        self.initial_rate = self._clamp(init_v)
+        self.target_usage = target
+        self.use_headers = use_headers
+        self.beta = float(beta)
+        self.c = float(c)
+
+    def __repr__(self) -> str:
+        return (
+            f"ControlLaw(initial_rate={self.initial_rate:g}, min_rate={self.min_rate:g}, "
+            f"max_rate={self.max_rate}, target_usage={self.target_usage:g}, "
+            f"use_headers={self.use_headers})"
+        )
+
+    def _clamp(self, rate: float) -> float:
+        if self.max_rate is not None:
+            rate = min(rate, self.max_rate)
+        return max(rate, self.min_rate)
+
+    def initial(self, now: float) -> RateState:
+        """The state at ``now`` for a fresh limiter: ``initial_rate``, slow start."""
+        return RateState(
+            rate=self.initial_rate,
+            last_update=now,
+            bucket=math.floor(now / _BUCKET) * _BUCKET,
+        )
+
+    def _clock(self, state: RateState, now: float) -> RateState:
+        measured, bucket, count = measure_rate(state.measured, state.bucket, state.count, now)
+        return replace(state, measured=measured, bucket=bucket, count=count, last_update=now)
+
+    def _ceiling(self, state: RateState, now: float) -> float:
+        """How high the rate may grow ``now`` without a header: slow start or CUBIC."""
+        if state.last_decrease is None:
+            elapsed = max(0.0, now - state.last_update)
+            return state.rate * math.pow(2.0, elapsed / _SLOW_START_DOUBLING)
+        return cubic_rate(state.w_max, state.last_decrease, now, beta=self.beta, c=self.c)
+
+    def on_success(
+        self, state: RateState, usage: float | None, now: float, sent: int | None = None
+    ) -> RateState:
+        """A non-429 answer at ``now``.
+
+        Args:
+            usage: ``X-mp-rate-limit-percentage-used`` / 100, or None when absent.
+            sent: our starts in the one-second window that ended when this request
+                started (this one included): what the server counted from us. None
+                falls back to the current rate.
+        """
+        ceiling = self._ceiling(state, now)
+        new = self._clock(state, now)
+        if self.use_headers and usage is not None:
+            ours = float(sent) if sent is not None and sent > 0 else state.rate
+            target = self.target_usage * ours / (usage + _USAGE_RESOLUTION)
+            if usage > self.target_usage:
+                rate = min(target, state.rate)  # slow down before a 429
+            elif target <= state.rate:
+                # Below the target usage nothing asks us to slow down; a low estimate
+                # here comes from a window still filling beside traffic we do not see.
+                rate = state.rate
+            elif state.last_decrease is None and sent is not None:
+                # No 429 yet and the reading is ours: the best estimate there is.
+                rate = target
+            else:
+                # After a 429 (or when we cannot tell what we sent): regrow along the
+                # slow-start / CUBIC curve, up to what the header allows.
+                rate = min(target, max(ceiling, state.rate))
+        else:
+            # botocore: never more than twice the measured rate (so an idle client does
+            # not accumulate a rate it has never tried), but never below the start.
+            rate = min(ceiling, max(2.0 * new.measured, self.initial_rate))
+        return replace(new, rate=self._clamp(rate))
+
+    def on_throttle(
+        self,
+        state: RateState,
+        kind: str | None,
+        now: float,
+        *,
+        sent: int | None = None,
+        sent_at: float | None = None,
+    ) -> RateState:
+        """A 429 at ``now``; ``kind`` is ``X-mp-rate-limit-exceeded`` (None if absent).
+
+        ``sent`` is as in `on_success`; ``sent_at`` is when the throttled request started:
+        answers to requests sent before the last decrease do not decrease again (the
+        congestion event was already answered). Both may be None (botocore then
+        decreases on every 429).
+        """
+        new = self._clock(state, now)
+        if kind == ACCELERATION:
+            # Keep the rate; put it on the flat top of a CUBIC curve (slowest growth).
+            k = cubic_zero_point(state.rate, beta=self.beta, c=self.c)
+            return replace(new, w_max=state.rate, last_decrease=now - k)
+        if sent_at is not None and state.decreased_at is not None and sent_at < state.decreased_at:
+            return new
+        reference = state.rate
+        if sent is not None and sent > 0:
+            reference = min(reference, float(sent))
+        elif new.measured > 0:
+            reference = min(reference, new.measured)
+        rate = self._clamp(cubic_decrease(reference, beta=self.beta))
+        return replace(new, rate=rate, w_max=reference, last_decrease=now, decreased_at=now)
+
+
+# ---- the limiter -----------------------------------------------------------------------------
+
+
+class _Pacer(RateLimiter):
+    """`limits.RateLimiter` (GCRA on actual starts, no burst) whose rate can change."""
+
+    __slots__ = ("_safety",)
+
+    def __init__(self, rate: float, *, safety: float = 0.01) -> None:
+        super().__init__(rate, safety=safety)
+        self._safety = safety
+
+    def set_rate(self, rate: float) -> None:
+        """Space the following starts ``1 / rate`` apart (the start already booked stays)."""
+        if rate == self.rate:
+            return
+        self.rate = rate
+        self._interval = (1.0 + self._safety) / rate
+        self._tolerance = min(self._interval, self._safety) / 2
+
+
+class _Window:
+    """Our own starts in the last second (what the server's window counts of us)."""
+
+    __slots__ = ("_starts",)
+
+    def __init__(self) -> None:
+        self._starts: deque[float] = deque()
+
+    def record(self, now: float) -> int:
+        starts = self._starts
+        cutoff = now - 1.0
+        while starts and starts[0] <= cutoff:
+            starts.popleft()
+        starts.append(now)
+        return len(starts)
+
+    def count(self, now: float) -> int:
+        cutoff = now - 1.0
+        return sum(1 for t in self._starts if t > cutoff)
+
+
+class _Scope:
+    """One law state, its pacer and its window: the account, or one throttled app."""
+
+    __slots__ = ("pacer", "state", "window")
+
+    def __init__(self, state: RateState) -> None:
+        self.state = state
+        self.pacer = _Pacer(state.rate)
+        self.window = _Window()
+
+    def update(self, state: RateState) -> None:
+        self.state = state
+        self.pacer.set_rate(state.rate)
+
+
+# What `acquire` learned about this task's attempt, read back by `observe` in the same
+# task: (limiter, start time, our starts in the account window, in the scope's window).
+_ATTEMPT: ContextVar[tuple[object, float, int, int] | None] = ContextVar(
+    "mpasync_adaptive_attempt", default=None
+)
+
+
+class AdaptiveRateLimiter:
+    """A rate limit that finds the account's budget from mParticle's signals.
+
+    Use ``Client(rate_limit="auto")`` (this with defaults) or pass one, to share it
+    between clients of the same account::
+
+        limiter = AdaptiveRateLimiter(initial_rate=10.0, target_usage=0.9)
+        async with Client(..., rate_limit=limiter) as mp:
+            ...
+        print(limiter.rate)
+
+    Starts are paced by GCRA (as a fixed ``rate_limit``: no burst, no one-second window
+    above the current rate), at a rate `ControlLaw` moves after every answer. A 429 with
+    ``X-mp-rate-limit-exceeded: app`` slows only that app's requests: the first one
+    creates a limiter for that scope (at most ``max_scopes``, least recently used
+    dropped), which requests to that app pass as well as the account's; from then on
+    that app's usage readings steer its own limiter, since they may measure its limit.
+
+    Args:
+        initial_rate: requests/s before any signal.
+        min_rate, max_rate: bounds of the rate (``max_rate=None``: unbounded).
+        target_usage: the usage (0-1] of the account's limits to settle at.
+        use_headers: False ignores ``X-mp-rate-limit-percentage-used`` (pure 429-driven
+            CUBIC, as botocore).
+        max_scopes: how many per-app limiters to keep.
+    """
+
+    def __init__(
+        self,
+        initial_rate: float = 10.0,
+        min_rate: float = 0.5,
+        max_rate: float | None = None,
+        target_usage: float = 0.9,
+        *,
+        use_headers: bool = True,
+        max_scopes: int = 256,
+    ) -> None:
+        if isinstance(max_scopes, bool) or not isinstance(max_scopes, int) or max_scopes < 1:
+            raise RequestValidationError("max_scopes must be an integer >= 1", field="max_scopes")
+        self.law = ControlLaw(initial_rate, min_rate, max_rate, target_usage, use_headers)
+        self.max_scopes = max_scopes
+        self._account = _Scope(self.law.initial(time.monotonic()))
+        self._scopes: OrderedDict[str, _Scope] = OrderedDict()
+        # Recent starts per scope before it has a limiter, to know what it sent.
+        self._scope_windows: OrderedDict[str, _Window] = OrderedDict()
+        self._other_reading_at = -math.inf
+
+    def __repr__(self) -> str:
+        return (
+            f"AdaptiveRateLimiter(rate={self.rate:.3g}, target_usage={self.law.target_usage:g}, "
+            f"use_headers={self.law.use_headers}, scopes={len(self._scopes)})"
+        )
+
+    @property
+    def rate(self) -> float:
+        """The account-wide allowed requests per second now."""
+        return self._account.state.rate
+
+    @property
+    def state(self) -> RateState:
+        """The account-wide law state (read-only snapshot)."""
+        return self._account.state
+
+    def scope_rate(self, scope: str) -> float | None:
+        """The allowed rate of one app's own limiter, or None when it has none."""
+        sub = self._scopes.get(scope)
+        return sub.state.rate if sub is not None else None
+
+    def _scope_window(self, scope: str) -> _Window:
+        window = self._scope_windows.get(scope)
+        if window is None:
+            window = self._scope_windows[scope] = _Window()
+            if len(self._scope_windows) > self.max_scopes:
+                self._scope_windows.popitem(last=False)
+        else:
+            self._scope_windows.move_to_end(scope)
+        return window
+
+    async def acquire(self, scope: str | None = None) -> None:
+        """Wait for this attempt's turn (the app's limiter first, if it has one)."""
+        sub = self._scopes.get(scope) if scope is not None else None
+        if sub is not None:
+            self._scopes.move_to_end(scope)  # type: ignore[arg-type]
+            await sub.pacer.acquire()
+        await self._account.pacer.acquire()
+        now = time.monotonic()
+        sent = self._account.window.record(now)
+        scope_sent = self._scope_window(scope).record(now) if scope is not None else 0
+        _ATTEMPT.set((self, now, sent, scope_sent))
+
+    async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
+        """Feed one answer's status and headers to the law."""
+        now = time.monotonic()
+        attempt = _ATTEMPT.get()
+        sent_at: float | None = None
+        sent: int | None = None
+        scope_sent: int | None = None
+        if attempt is not None and attempt[0] is self:
+            sent_at, sent, scope_sent = attempt[1], attempt[2], attempt[3] or None
+            _ATTEMPT.set(None)
+        sub = self._scopes.get(scope) if scope is not None else None
+        law = self.law
+        if status == 429:
+            kind = _exceeded(headers)
+            if kind == APP and scope is not None:
+                if sub is None:
+                    sub = self._new_scope(scope, now)
+                state = law.on_throttle(sub.state, kind, now, sent=scope_sent, sent_at=sent_at)
+                sub.update(state)
+                return
+            account = self._account
+            account.update(law.on_throttle(account.state, kind, now, sent=sent, sent_at=sent_at))
+            return
+        if status < 200 or status >= 300:
+            return  # says nothing about the budget
+        usage = parse_usage(headers)
+        if sub is not None:
+            sub.update(law.on_success(sub.state, usage, now, sent=scope_sent))
+            # An app with its own limiter may be reading its app limit, not the
+            # account's: the account takes its readings only when nothing else spoke
+            # within the last second (e.g. all traffic goes to that app).
+            if now - self._other_reading_at <= 1.0:
+                return
+        elif usage is not None:
+            self._other_reading_at = now
+        account = self._account
+        account.update(law.on_success(account.state, usage, now, sent=sent))
+
+    def _new_scope(self, scope: str, now: float) -> _Scope:
+        window = self._scope_windows.get(scope)
+        sent = window.count(now) if window is not None else 0
+        start = min(self.rate, float(sent)) if sent else self.rate
+        state = replace(self.law.initial(now), rate=start)
+        sub = self._scopes[scope] = _Scope(state)
+        while len(self._scopes) > self.max_scopes:
+            self._scopes.popitem(last=False)
+        return sub

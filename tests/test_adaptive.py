@@ -1,0 +1,312 @@
+"""The adaptive rate law (pure, fake clock) and `AdaptiveRateLimiter` (live, emulator).
+
+The CUBIC vectors are the AWS SDKs' published ones (the same steps and values in the
+Java, Swift, Kotlin and Rust SDKs' client-side rate limiter tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mpasync.adaptive import (
+    AdaptiveRateLimiter,
+    ControlLaw,
+    RateState,
+    cubic_decrease,
+    cubic_rate,
+    cubic_zero_point,
+    measure_rate,
+    parse_usage,
+)
+from mpasync.emulator import Emulator
+from mpasync.errors import RequestValidationError
+
+# ---- the AWS SDK CUBIC test vectors -----------------------------------------------------
+
+
+class _SdkCubic:
+    """The SDK tests' harness: last max rate, last throttle time, last calculated rate."""
+
+    def __init__(self, last_max_rate: float, last_throttle_time: float) -> None:
+        self.w_max = last_max_rate
+        self.last_throttle = last_throttle_time
+        self.last = 0.0
+
+    def step(self, response: str, t: float) -> float:
+        if response == "success":
+            self.last = cubic_rate(self.w_max, self.last_throttle, t)
+        else:
+            self.w_max = self.last
+            self.last_throttle = t
+            self.last = cubic_decrease(self.last)
+        return self.last
+
+
+def test_cubic_zero_point_as_botocore() -> None:
+    assert cubic_zero_point(10.0) == pytest.approx(1.9574338205844317)
+    assert cubic_zero_point(8.0) == pytest.approx(1.8171205928321397)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        pytest.param(
+            [
+                ("success", 5.0, 7.0),
+                ("success", 6.0, 9.64893600966),
+                ("success", 7.0, 10.000030849917364),
+                ("success", 8.0, 10.453284520772092),
+                ("success", 9.0, 13.408697022224185),
+                ("success", 10.0, 21.26626835427364),
+                ("success", 11.0, 36.425998516920465),
+            ],
+            id="case1-successes",
+        ),
+        pytest.param(
+            [
+                ("success", 5.0, 7.0),
+                ("success", 6.0, 9.64893600966),
+                ("throttle", 7.0, 6.754255206761999),
+                ("throttle", 8.0, 4.727978644733399),
+                ("success", 9.0, 6.606547753887045),
+                ("success", 10.0, 6.763279816944947),
+                ("success", 11.0, 7.598174833907107),
+                ("success", 12.0, 11.511232804773524),
+            ],
+            id="case2-throttles",
+        ),
+    ],
+)
+def test_aws_sdk_cubic_vectors(steps: list[tuple[str, float, float]]) -> None:
+    cubic = _SdkCubic(last_max_rate=10.0, last_throttle_time=5.0)
+    for response, t, expected in steps:
+        assert cubic.step(response, t) == pytest.approx(expected, abs=1e-9), (response, t)
+
+
+def test_aws_sdk_end_to_end_vector() -> None:
+    """Case 3: measured rate and token-bucket rate, through the law's pure pieces.
+
+    botocore's `ClientRateLimiter`: before the first throttle the rate to use is the
+    measured one; the bucket's rate is the CUBIC value capped at twice the measured
+    rate, and never below 0.5.
+    """
+    steps = [
+        ("success", 0.2, 0.0, 0.5),
+        ("success", 0.4, 0.0, 0.5),
+        ("success", 0.6, 4.8, 0.5),
+        ("success", 0.8, 4.8, 0.5),
+        ("success", 1.0, 4.16, 0.5),
+        ("success", 1.2, 4.16, 0.6912),
+        ("success", 1.4, 4.16, 1.0976),
+        ("success", 1.6, 5.632, 1.6384),
+        ("success", 1.8, 5.632, 2.3328),
+        ("throttle", 2.0, 4.3264, 3.02848),
+        ("success", 2.2, 4.3264, 3.486639),
+    ]
+    measured, bucket, count = 0.0, 0.0, 0
+    w_max, last_throttle, enabled, fill = 0.0, 0.0, False, 0.5
+    for response, t, want_measured, want_fill in steps:
+        measured, bucket, count = measure_rate(measured, bucket, count, t)
+        if response == "success":
+            new = cubic_rate(w_max, last_throttle, t)
+        else:
+            to_use = measured if not enabled else min(measured, fill)
+            w_max, last_throttle, enabled = to_use, t, True
+            new = cubic_decrease(to_use)
+        fill = max(min(new, 2 * measured), 0.5)
+        assert measured == pytest.approx(want_measured, abs=1e-6), t
+        assert fill == pytest.approx(want_fill, abs=1e-6), t
+
+
+def test_law_decrease_is_the_sdk_vector_without_headers() -> None:
+    """The law's own 429 step matches case 2's first throttle (rate 9.6489 -> 6.7543)."""
+    law = ControlLaw(initial_rate=10.0, use_headers=False)
+    state = RateState(
+        rate=9.64893600966, w_max=10.0, last_decrease=5.0, last_update=6.0, measured=100.0
+    )
+    after = law.on_throttle(state, None, 7.0)
+    assert after.rate == pytest.approx(6.754255206761999)
+    assert (after.w_max, after.last_decrease, after.decreased_at) == (9.64893600966, 7.0, 7.0)
+    # and regrows along CUBIC from there (capped at 2x measured, here the initial rate)
+    later = law.on_success(replace_measured(after, 50.0), None, 9.0)
+    assert later.rate == pytest.approx(cubic_rate(9.64893600966, 7.0, 9.0))
+
+
+def replace_measured(state: RateState, measured: float) -> RateState:
+    return RateState.from_dict({**state.to_dict(), "measured": measured})
+
+
+# ---- the law with headers, on a fake clock ------------------------------------------------
+
+
+class FakeServer:
+    """A sliding-window account budget and a client paced exactly at the law's rate."""
+
+    def __init__(self, budget: float, neighbour: float = 0.0) -> None:
+        self.budget = budget
+        self.neighbour = neighbour
+
+    def usage(self, ours: float) -> float:
+        return int(100 * (ours + self.neighbour) / self.budget) / 100
+
+
+def test_headers_converge_to_target_share_of_budget() -> None:
+    law = ControlLaw(initial_rate=10.0, target_usage=0.9)
+    server = FakeServer(budget=150.0)
+    state, now = law.initial(0.0), 0.0
+    for _ in range(200):  # one answer per 50 ms; the window is full (steady state)
+        now += 0.05
+        sent = round(state.rate)
+        state = law.on_success(state, server.usage(sent), now, sent=sent)
+    assert 0.85 * 150 <= state.rate <= 0.9 * 150
+
+
+def test_headers_adapt_to_a_neighbour_we_do_not_see() -> None:
+    law = ControlLaw(target_usage=0.9)
+    server = FakeServer(budget=150.0, neighbour=60.0)
+    state, now = law.initial(0.0), 0.0
+    for _ in range(400):
+        now += 0.05
+        sent = round(state.rate)
+        state = law.on_success(state, server.usage(sent), now, sent=sent)
+    # ours + neighbour settles at ~0.9 of the budget: ours ~ 75
+    assert 68 <= state.rate <= 75.5
+
+
+def test_first_reading_estimates_the_budget_without_overshoot() -> None:
+    law = ControlLaw(initial_rate=10.0)
+    state = law.initial(0.0)
+    # 3 sent in a partly filled window were 2 % of the budget (150/s): 3 / 0.03 = 100
+    state = law.on_success(state, 0.02, 0.3, sent=3)
+    assert state.rate == pytest.approx(90.0)
+    assert state.rate < 150
+
+
+def test_usage_above_target_slows_down_before_a_429() -> None:
+    law = ControlLaw(target_usage=0.9)
+    state = RateState(rate=100.0, last_update=0.0)
+    state = law.on_success(state, 0.97, 1.0, sent=100)
+    assert state.rate == pytest.approx(0.9 * 100 / 0.98)
+
+
+def test_speed_429_decreases_once_per_event_and_caps_regrowth() -> None:
+    law = ControlLaw(target_usage=0.9)
+    state = RateState(rate=120.0, last_update=0.0)
+    state = law.on_throttle(state, "account", 1.0, sent=110, sent_at=0.99)
+    assert state.rate == pytest.approx(0.7 * 110)
+    # more 429s for requests sent before the decrease: no further decrease
+    again = law.on_throttle(state, "account", 1.01, sent=110, sent_at=0.995)
+    assert again.rate == state.rate
+    # a 429 for a request sent after it: a new event
+    assert law.on_throttle(state, "account", 1.5, sent=77, sent_at=1.2).rate < state.rate
+    # a roomy header right after the 429 does not undo it: growth follows CUBIC
+    after = law.on_success(state, 0.30, 1.1, sent=60)
+    assert after.rate <= cubic_rate(110.0, 1.0, 1.1) + 1e-9
+    assert after.rate < 110.0
+
+
+def test_acceleration_429_keeps_the_rate_and_slows_growth() -> None:
+    law = ControlLaw(target_usage=0.9, use_headers=False)
+    state = RateState(rate=50.0, last_update=0.0, measured=1000.0)
+    slow_start = law.on_success(state, None, 1.0).rate
+    accel = law.on_throttle(state, "acceleration", 0.0)
+    assert accel.rate == 50.0
+    assert accel.w_max == 50.0
+    assert law.on_success(accel, None, 1.0).rate < slow_start
+    assert law.on_success(accel, None, 1.0).rate == pytest.approx(50.0, rel=0.01)
+
+
+def test_without_headers_slow_start_doubles_per_second_capped_by_measured() -> None:
+    law = ControlLaw(initial_rate=10.0, use_headers=False)
+    state = RateState(rate=10.0, last_update=0.0, measured=100.0)
+    assert law.on_success(state, None, 1.0).rate == pytest.approx(20.0)
+    idle = RateState(rate=10.0, last_update=0.0, measured=0.0)
+    assert law.on_success(idle, None, 5.0).rate == 10.0  # not above 2x measured / start
+
+
+def test_bounds_and_state_round_trip() -> None:
+    law = ControlLaw(initial_rate=10.0, min_rate=2.0, max_rate=50.0)
+    state = law.initial(0.0)
+    state = law.on_success(state, 0.0, 0.1, sent=10)
+    assert state.rate == 50.0
+    for i in range(20):
+        state = law.on_throttle(state, "account", 1.0 + i)
+    assert state.rate == 2.0
+    assert RateState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"initial_rate": 0}, "initial_rate"),
+        ({"min_rate": -1}, "min_rate"),
+        ({"max_rate": float("inf")}, "max_rate"),
+        ({"target_usage": 1.5}, "target_usage"),
+        ({"target_usage": "0.9"}, "target_usage"),
+        ({"min_rate": 5.0, "max_rate": 1.0}, "max_rate"),
+    ],
+)
+def test_bad_options(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        AdaptiveRateLimiter(**kwargs)
+    assert info.value.field == field
+
+
+def test_parse_usage() -> None:
+    assert parse_usage({"X-mp-rate-limit-percentage-used": "90"}) == 0.9
+    assert parse_usage({"X-mp-rate-limit-percentage-used": '"7"'}) == 0.07
+    assert parse_usage({"X-mp-rate-limit-percentage-used": "x"}) is None
+    assert parse_usage({}) is None
+
+
+# ---- the limiter, live against the emulator ------------------------------------------------
+
+
+async def _drive(
+    emu: Emulator, limiter: AdaptiveRateLimiter, n: int, path: str, scope: str | None = None
+) -> list[int]:
+    """n GETs through acquire/observe around raw aiohttp, 16 at a time; their statuses."""
+    token = emu.issue_token()
+    statuses: list[int] = []
+    queue = iter(range(n))
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            for _ in queue:
+                await limiter.acquire(scope)
+                async with session.get(
+                    emu.url(path), headers={"Authorization": f"Bearer {token}"}
+                ) as resp:
+                    await resp.read()
+                    await limiter.observe(scope, resp.status, resp.headers)
+                    statuses.append(resp.status)
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+    return statuses
+
+
+async def test_live_limiter_finds_a_hidden_budget() -> None:
+    async with Emulator(apps=2, rate_limit=40) as emu:
+        limiter = AdaptiveRateLimiter(initial_rate=5.0)
+        statuses = await _drive(emu, limiter, 60, "/v1/apps?accountId=1")
+    assert statuses.count(429) == 0
+    assert 20 <= limiter.rate <= 40
+
+
+async def test_live_app_429_backs_off_only_that_app() -> None:
+    async with Emulator(apps=2, rate_limit=1000, app_rate_limit=10) as emu:
+        # without headers, so that 429s (not usage readings) do the talking
+        limiter = AdaptiveRateLimiter(initial_rate=50.0, use_headers=False)
+        app_id = min(a.id for a in emu.state.apps_of(1))
+        app, scope = f"/v1/apps/{app_id}?accountId=1", str(app_id)
+        statuses = await _drive(emu, limiter, 40, app, scope)
+    assert 429 in statuses
+    sub = limiter.scope_rate(scope)
+    assert sub is not None and sub < 50.0
+    assert limiter.rate >= 50.0  # the account was not slowed
+    assert limiter.scope_rate("999") is None
