@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
+import json
 import logging
 import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -30,6 +33,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from mpasync.adaptive import (
+    EXCEEDED_HEADER,
+    AdaptiveRateLimiter,
+    ControlLaw,
+    RateState,
+    parse_usage,
+)
 from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, TokenCache, refresh_margin
 from mpasync.errors import RequestValidationError
 from mpasync.limits import RateLimiter
@@ -336,19 +346,77 @@ class RedisTokenCache(TokenCache):
 
 # ---- the shared budget ----------------------------------------------------------------
 
-# KEYS[1] the GCRA's theoretical arrival time (µs, Redis clock); ARGV[1] interval (µs).
-# Reserves the caller's slot: returns how long to wait (µs) until it.
+# KEYS[1] the GCRA's theoretical arrival time (µs, Redis clock), KEYS[2] the adaptive
+# state (JSON, may be absent), KEYS[3] the fleet's recent starts (a sorted set).
+# ARGV[1] interval (µs) without a state, ARGV[2] 1 + safety, ARGV[3] this start's id
+# ('' = keep no window), ARGV[4] the id of a slot given up ('' = none).
+# Reserves the caller's slot at the fleet's current rate; returns {wait µs, slot (µs,
+# Redis clock), the fleet's starts in the second up to the slot (this one included),
+# the rate ('' = no state)}.
 _RESERVE = """
+local function fmt(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
+local rate = ''
+local raw = redis.call('GET', KEYS[2])
+if raw then
+  local r = tonumber(cjson.decode(raw)['state']['rate'])
+  if r and r > 0 then
+    interval = 1000000 * tonumber(ARGV[2]) / r
+    rate = string.format('%.6f', r)
+  end
+end
 local tat = tonumber(redis.call('GET', KEYS[1]))
 local start = now
 if tat and tat > now then start = tat end
 local nxt = start + interval
-redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-return string.format('%.0f', start - now)
+redis.call('SET', KEYS[1], fmt(nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
+local sent = 0
+if ARGV[3] ~= '' then
+  if ARGV[4] ~= '' then redis.call('ZREM', KEYS[3], ARGV[4]) end
+  redis.call('ZADD', KEYS[3], fmt(start), ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - 2000000))
+  sent = redis.call('ZCOUNT', KEYS[3], '(' .. fmt(start - 1000000), fmt(start))
+  redis.call('PEXPIRE', KEYS[3], math.ceil((start - now) / 1000) + 3000)
+end
+return {fmt(start - now), fmt(start), sent, rate}
 """
+
+# KEYS[1] the adaptive state. -> {seconds, microseconds, state JSON or ''}.
+_READ_STATE = """
+local t = redis.call('TIME')
+return {t[1], t[2], redis.call('GET', KEYS[1]) or ''}
+"""
+
+# KEYS[1] the adaptive state; ARGV expected version, new JSON, TTL (s). Compare-and-set.
+_WRITE_STATE = """
+local raw = redis.call('GET', KEYS[1])
+local version = 0
+if raw then version = tonumber(cjson.decode(raw)['version']) or 0 end
+if version ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+#: The adaptive state outlives idle periods (a day), then starts afresh.
+_STATE_TTL = 86400
+#: Compare-and-set attempts per answer; a throttle must land, a success may be skipped
+#: (the next answer carries the same news).
+_THROTTLE_TRIES = 10
+_SUCCESS_TRIES = 2
+
+# What `acquire` learned about this task's attempt, read back by `observe` in the same
+# task: (limiter, slot on Redis's clock in seconds, the fleet's starts in its window).
+_ATTEMPT: ContextVar[tuple[object, float, int] | None] = ContextVar(
+    "mpasync_redis_attempt", default=None
+)
+
+
+def _exceeded_limit(headers: Mapping[str, str]) -> str | None:
+    """Which limit a 429 names (``X-mp-rate-limit-exceeded``, lower case), else None."""
+    raw = headers.get(EXCEEDED_HEADER)
+    return raw.strip().strip('"').lower() if raw is not None else None
 
 
 def _check_rate(rate: float, field: str) -> float:
@@ -375,9 +443,17 @@ class RedisRateLimiter:
     lies within ``safety / 2`` after its slot, and slots are ``(1 + safety) / rate``
     apart, so no one-second window holds more than ``rate`` starts.
 
-    If Redis is unreachable, a local `mpasync.limits.RateLimiter` at ``rate /
-    expected_processes`` takes over (one WARNING per outage) and Redis is tried again
-    every few seconds.
+    ``adaptive=True`` finds the budget from mParticle's signals with
+    `mpasync.adaptive.ControlLaw` (``rate`` is then the starting rate), and the law's
+    state lives in Redis: the fleet's rate, CUBIC curve and rate clock are one, so a 429
+    seen by any process slows all of them, and the usage readings are compared with
+    what the whole fleet sent. Each answer updates the state by compare-and-set (a
+    version number), so concurrent updates from several processes are never lost
+    silently. A 429 naming an ``app`` limit does not slow the account.
+
+    If Redis is unreachable, a local limiter at ``rate / expected_processes`` takes over
+    (an `AdaptiveRateLimiter` starting there when adaptive), with one WARNING per outage,
+    and Redis is tried again every few seconds.
 
     >>> budget = RedisRateLimiter("redis://127.0.0.1:6379/0", "platform-api", rate=100)
     >>> async with Client(..., rate_limit=budget) as mp: ...
@@ -386,9 +462,13 @@ class RedisRateLimiter:
     Args:
         redis: a ``redis://`` URL, or a ``redis.asyncio.Redis`` (not closed by us).
         key: the budget's name; processes with the same key share it.
-        rate: requests per second for the whole fleet.
+        rate: requests per second for the whole fleet (with ``adaptive``: to start at,
+            default 10).
+        adaptive: learn the rate from the server's answers (see above).
         expected_processes: how many processes share the budget (for the fallback).
         safety: spacing margin, as in `RateLimiter`.
+        min_rate, max_rate, target_usage, use_headers: the adaptive law's options, as
+            `AdaptiveRateLimiter`'s.
         key_prefix: namespace of the Redis keys.
         redis_timeout: socket timeouts of a client made from a URL.
     """
@@ -402,16 +482,28 @@ class RedisRateLimiter:
         adaptive: bool = False,
         expected_processes: int = 1,
         safety: float = 0.05,
+        min_rate: float = 0.5,
+        max_rate: float | None = None,
+        target_usage: float = 0.9,
+        use_headers: bool = True,
         key_prefix: str = "mpasync",
         redis_timeout: float = 2.0,
     ) -> None:
         if not isinstance(key, str) or not key:
             raise RequestValidationError("key must be a non-empty string", field="key")
+        if not isinstance(adaptive, bool):
+            raise RequestValidationError("adaptive must be a bool", field="adaptive")
+        self.law: ControlLaw | None = None
         if adaptive:
-            raise RequestValidationError(
-                "adaptive=True is not available yet", field="adaptive"
-            )  # pragma: no cover - until the control law lands
-        if rate is None:
+            self.law = ControlLaw(
+                10.0 if rate is None else _check_rate(rate, "rate"),
+                min_rate,
+                max_rate,
+                target_usage,
+                use_headers,
+            )
+            rate = self.law.initial_rate
+        elif rate is None:
             raise RequestValidationError("rate is required unless adaptive=True", field="rate")
         self._rate = _check_rate(rate, "rate")
         if (
@@ -429,28 +521,37 @@ class RedisRateLimiter:
                 "key_prefix must be a non-empty string", field="key_prefix"
             )
         self.key = f"{key_prefix}:rate:{key}"
+        self._state_key = self.key + ":state"
+        self._starts_key = self.key + ":starts"
         self.adaptive = adaptive
         self.expected_processes = expected_processes
         self.safety = float(safety)
         self._redis, self._owns_redis = _connect(redis, redis_timeout)
         self._reserve = self._redis.register_script(_RESERVE)
+        self._read_state = self._redis.register_script(_READ_STATE)
+        self._write_state = self._redis.register_script(_WRITE_STATE)
         self._outage = _Outage(
             f"pacing this process alone at rate / {expected_processes} until it is back"
         )
         self._turn: asyncio.Lock | None = None
-        self._local: RateLimiter | None = None
+        self._local: RateLimiter | AdaptiveRateLimiter | None = None
+        self._ids = itertools.count()
+        self._name = secrets.token_hex(6)
+        #: Compare-and-set updates of the adaptive state lost to others (diagnostics).
+        self.conflicts = 0
 
     def __repr__(self) -> str:
-        return f"RedisRateLimiter(key={self.key!r}, rate={self.rate:g})"
+        kind = ", adaptive" if self.adaptive else ""
+        return f"RedisRateLimiter(key={self.key!r}, rate={self.rate:.3g}{kind})"
 
     @property
     def rate(self) -> float:
-        """The fleet's allowed requests per second."""
+        """The fleet's allowed requests per second (as last seen from Redis)."""
         return self._rate
 
     @property
     def observes(self) -> bool:
-        """Whether the transport should report responses (only an adaptive budget learns)."""
+        """Whether the transport should report answers (only an adaptive budget learns)."""
         return self.adaptive
 
     async def aclose(self) -> None:
@@ -463,15 +564,19 @@ class RedisRateLimiter:
         if self._turn is None:
             self._turn = asyncio.Lock()
         async with self._turn:
+            abandoned = ""
             while self._outage.usable():
                 loop = asyncio.get_running_loop()
                 asked = loop.time()  # the slot is at least `wait` after this
+                member = f"{self._name}:{next(self._ids)}" if self.adaptive else ""
                 try:
-                    wait = await self._book()
+                    wait, slot, sent = await self._book(member, abandoned)
                 except _REDIS_ERRORS as exc:
                     self._outage.failed(exc)
                     break
                 self._outage.ok()
+                if self.adaptive:
+                    _ATTEMPT.set((self, slot, sent))
                 if wait <= 0:
                     return
                 await asyncio.sleep(wait)
@@ -480,21 +585,88 @@ class RedisRateLimiter:
                 # Woke too late (a stalled loop): starting now could land next to the
                 # slots other processes booked since. Give the slot up and book again;
                 # the budget is under-used, never exceeded.
-            await self._fallback().acquire()
+                abandoned = member
+            _ATTEMPT.set(None)
+            await self._fallback().acquire(scope)
 
-    async def _book(self) -> float:
-        """Reserve the next slot of the fleet's timeline; seconds until it."""
+    async def _book(self, member: str, abandoned: str) -> tuple[float, float, int]:
+        """Reserve the next slot of the fleet's timeline: (wait, slot, fleet's starts)."""
         interval_us = (1.0 + self.safety) / self._rate * 1e6
-        return int(await self._reserve(keys=[self.key], args=[repr(interval_us)])) / 1e6
+        keys = [self.key, self._state_key, self._starts_key]
+        args = [repr(interval_us), repr(1.0 + self.safety), member, abandoned]
+        wait_us, slot_us, sent, rate = await self._reserve(keys=keys, args=args)
+        if rate:
+            self._rate = float(rate)
+        return int(wait_us) / 1e6, int(slot_us) / 1e6, int(sent)
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from a response (only with ``adaptive=True``)."""
+        """Feed one answer to the fleet's adaptive state (only with ``adaptive=True``)."""
+        law = self.law
+        if law is None:
+            return
+        attempt = _ATTEMPT.get()
+        if attempt is None or attempt[0] is not self:
+            local = self._local
+            if isinstance(local, AdaptiveRateLimiter):
+                await local.observe(scope, status, headers)  # paced alone: learn alone
+            return
+        _ATTEMPT.set(None)
+        _, slot, sent = attempt
+        if status == 429:
+            kind = _exceeded_limit(headers)
+            if kind == "app":
+                return  # one app's limit: not the account's budget (the retry waits)
+            await self._update(
+                lambda s, now: law.on_throttle(s, kind, now, sent=sent, sent_at=slot),
+                _THROTTLE_TRIES,
+            )
+        elif 200 <= status < 300:
+            usage = parse_usage(headers)
+            await self._update(
+                lambda s, now: law.on_success(s, usage, now, sent=sent), _SUCCESS_TRIES
+            )
 
-    def _fallback(self) -> RateLimiter:
+    async def _update(self, step: Callable[[RateState, float], RateState], tries: int) -> None:
+        """Apply ``step`` to the shared state by compare-and-set (optimistic, versioned)."""
+        assert self.law is not None
+        try:
+            for _ in range(tries):
+                seconds, micros, raw = await self._read_state(keys=[self._state_key])
+                now = int(seconds) + int(micros) / 1e6
+                if raw:
+                    stored = json.loads(raw)
+                    version = int(stored["version"])
+                    state = RateState.from_dict(stored["state"])
+                else:
+                    version, state = 0, self.law.initial(now)
+                new = step(state, now)
+                body = json.dumps({"version": version + 1, "state": new.to_dict()})
+                if await self._write_state(
+                    keys=[self._state_key], args=[version, body, _STATE_TTL]
+                ):
+                    self._rate = new.rate
+                    return
+                self.conflicts += 1
+        except _REDIS_ERRORS as exc:
+            self._outage.failed(exc)
+
+    def _fallback(self) -> RateLimiter | AdaptiveRateLimiter:
         local_rate = self._rate / self.expected_processes
-        if self._local is None or self._local.rate != local_rate:
-            self._local = RateLimiter(local_rate)
-        return self._local
+        local = self._local
+        if self.law is not None:
+            if not isinstance(local, AdaptiveRateLimiter):
+                law = self.law
+                self._local = local = AdaptiveRateLimiter(
+                    max(law.min_rate, local_rate),
+                    law.min_rate,
+                    law.max_rate,
+                    law.target_usage,
+                    use_headers=law.use_headers,
+                )
+            return local
+        if not isinstance(local, RateLimiter) or local.rate != local_rate:
+            self._local = local = RateLimiter(local_rate)
+        return local
 
 
 def fleet_options(
@@ -502,21 +674,32 @@ def fleet_options(
     client_id: str,
     client_secret: str,
     *,
-    rate: float | None = None,
+    rate: float | str | None = None,
     key: str = "platform-api",
     token_url: str = DEFAULT_TOKEN_URL,
     audience: str = DEFAULT_AUDIENCE,
     expected_processes: int = 1,
 ) -> dict[str, Any]:
-    """``Client`` keyword arguments that share the token (and, given ``rate``, the budget)
-    through the Redis at ``url``: ``Client(**fleet_options(url, id, secret, rate=100))``.
+    """``Client`` keyword arguments sharing the token, and given ``rate`` the budget,
+    through the Redis at ``url``.
+
+    ``rate`` is a number (a fixed fleet budget), ``"auto"`` (an adaptive one) or None
+    (share the token only). Used by the command line's ``--redis``::
+
+        async with Client(**fleet_options(url, client_id, secret, rate="auto")) as mp: ...
     """
     options: dict[str, Any] = {
         "token_cache": RedisTokenCache(
             url, client_id, client_secret, token_url=token_url, audience=audience
         )
     }
-    if rate is not None:
+    if rate == "auto":
+        options["rate_limit"] = RedisRateLimiter(
+            url, key, adaptive=True, expected_processes=expected_processes
+        )
+    elif rate is not None:
+        if isinstance(rate, str):
+            raise RequestValidationError("rate must be a number, 'auto' or None", field="rate")
         options["rate_limit"] = RedisRateLimiter(
             url, key, rate, expected_processes=expected_processes
         )
