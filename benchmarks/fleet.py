@@ -57,6 +57,7 @@ class FleetRun:
     busiest_window: int
     final_rates: list[float]
     conflicts: int
+    per_second: list[int]
 
     @property
     def efficiency(self) -> float:
@@ -205,7 +206,19 @@ def run_fleet(n: int = 3000, *, budget: float = BUDGET) -> FleetRun:
         busiest_window=busiest_window(counts["times"]),
         final_rates=[round(r["rate"], 1) for r in results],
         conflicts=sum(r["conflicts"] for r in results),
+        per_second=_per_second(counts["times"]),
     )
+
+
+def _per_second(times: list[float]) -> list[int]:
+    """Requests served in each second of the run (the ramp and the plateau)."""
+    if not times:
+        return []
+    first = min(times)
+    counts = [0] * (int(max(times) - first) + 1)
+    for t in times:
+        counts[int(t - first)] += 1
+    return counts
 
 
 def render(run: FleetRun) -> str:

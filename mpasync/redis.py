@@ -298,6 +298,13 @@ class RedisTokenCache(TokenCache):
 
     async def _lead(self, session: aiohttp.ClientSession | None, owner: str) -> tuple[str, float]:
         """We hold the lock: fetch, store, release, wake the waiters."""
+        # Check again: the previous holder may have stored the token and released the
+        # lock between our read and our SET NX (storing and releasing are one script, so
+        # once we hold the lock this read sees its token).
+        found = await self._read_shared()
+        if found is not None:
+            await self._release(keys=[self._lock_key], args=[owner, self._channel])
+            return found
         started = time.monotonic()
         try:
             token, lifetime = await self._request_token(session)
@@ -466,7 +473,8 @@ class RedisRateLimiter:
             default 10).
         adaptive: learn the rate from the server's answers (see above).
         expected_processes: how many processes share the budget (for the fallback).
-        safety: spacing margin, as in `RateLimiter`.
+        safety: spacing margin, as in `RateLimiter`: 0.05 for a fixed ``rate``, 0.01 when
+            adaptive (default None).
         min_rate, max_rate, target_usage, use_headers: the adaptive law's options, as
             `AdaptiveRateLimiter`'s.
         key_prefix: namespace of the Redis keys.
@@ -481,7 +489,7 @@ class RedisRateLimiter:
         *,
         adaptive: bool = False,
         expected_processes: int = 1,
-        safety: float = 0.05,
+        safety: float | None = None,
         min_rate: float = 0.5,
         max_rate: float | None = None,
         target_usage: float = 0.9,
@@ -514,6 +522,11 @@ class RedisRateLimiter:
             raise RequestValidationError(
                 "expected_processes must be an integer >= 1", field="expected_processes"
             )
+        if safety is None:
+            # A fixed budget is a promise: 5 % leaves room for the jitter between our
+            # clocks and the server's. An adaptive one already aims below the limit
+            # (target_usage), so it spaces starts as tightly as a local limiter.
+            safety = 0.01 if adaptive else 0.05
         if isinstance(safety, bool) or not isinstance(safety, (int, float)) or safety < 0:
             raise RequestValidationError("safety must be a number >= 0", field="safety")
         if not isinstance(key_prefix, str) or not key_prefix:

@@ -154,6 +154,33 @@ async def test_invalidate_drops_the_shared_token_only_if_still_stored(
         await a.aclose()
 
 
+async def test_a_token_stored_between_read_and_lock_is_not_fetched_again(
+    redis_server: RedisServer,
+) -> None:
+    # Another process stores the token and releases its lock just after this one read
+    # "no token" and just before its SET NX: the lock is then free, and this process
+    # must still take the stored token rather than fetch a second one.
+    async with Emulator() as emu:
+        other, late = _cache(redis_server.url, emu), _cache(redis_server.url, emu)
+        read = late._read_shared
+        calls = 0
+
+        async def racing_read() -> tuple[str, float] | None:
+            nonlocal calls
+            calls += 1
+            found = await read()
+            if calls == 1:
+                await other.get()  # the other process leads, stores and releases
+            return found
+
+        late._read_shared = racing_read  # type: ignore[method-assign]
+        token = await late.get()
+        assert token == await other.get()
+        assert (other.fetch_count, late.fetch_count, emu.token_requests) == (1, 0, 1)
+        await other.aclose()
+        await late.aclose()
+
+
 async def test_a_failed_fetch_releases_the_lock(redis_server: RedisServer) -> None:
     async with Emulator() as emu:
         bad = _cache(redis_server.url, emu, secret="wrong")
