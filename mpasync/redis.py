@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import math
+import random
 import secrets
 import time
 from collections import deque
@@ -408,10 +409,8 @@ return 1
 
 #: The adaptive state outlives idle periods (a day), then starts afresh.
 _STATE_TTL = 86400
-#: Compare-and-set attempts per answer; a throttle must land, a success may be skipped
-#: (the next answer carries the same news).
-_THROTTLE_TRIES = 10
-_SUCCESS_TRIES = 2
+#: Compare-and-set attempts per answer before it is dropped (counted in `conflicts`).
+_CAS_TRIES = 10
 
 # What `acquire` learned about this task's attempt, read back by `observe` in the same
 # task: (limiter, slot on Redis's clock in seconds, the fleet's starts in its window).
@@ -550,8 +549,10 @@ class RedisRateLimiter:
         self._local: RateLimiter | AdaptiveRateLimiter | None = None
         self._ids = itertools.count()
         self._name = secrets.token_hex(6)
-        #: Compare-and-set updates of the adaptive state lost to others (diagnostics).
+        #: Compare-and-set races lost to other processes (each one retried).
         self.conflicts = 0
+        #: Answers dropped after `_CAS_TRIES` lost races in a row.
+        self.dropped = 0
 
     def __repr__(self) -> str:
         kind = ", adaptive" if self.adaptive else ""
@@ -631,19 +632,21 @@ class RedisRateLimiter:
                 return  # one app's limit: not the account's budget (the retry waits)
             await self._update(
                 lambda s, now: law.on_throttle(s, kind, now, sent=sent, sent_at=slot),
-                _THROTTLE_TRIES,
+                _CAS_TRIES,
             )
         elif 200 <= status < 300:
             usage = parse_usage(headers)
-            await self._update(
-                lambda s, now: law.on_success(s, usage, now, sent=sent), _SUCCESS_TRIES
-            )
+            await self._update(lambda s, now: law.on_success(s, usage, now, sent=sent), _CAS_TRIES)
 
     async def _update(self, step: Callable[[RateState, float], RateState], tries: int) -> None:
         """Apply ``step`` to the shared state by compare-and-set (optimistic, versioned)."""
         assert self.law is not None
         try:
-            for _ in range(tries):
+            for attempt in range(tries):
+                if attempt:
+                    # Lost a race: back off a little, with jitter, so that processes
+                    # answering in lockstep do not keep colliding.
+                    await asyncio.sleep(random.uniform(0.0, 0.002 * attempt))
                 seconds, micros, raw = await self._read_state(keys=[self._state_key])
                 now = int(seconds) + int(micros) / 1e6
                 if raw:
@@ -660,6 +663,8 @@ class RedisRateLimiter:
                     self._rate = new.rate
                     return
                 self.conflicts += 1
+            self.dropped += 1
+            logger.debug("adaptive state busy: an answer was dropped after %d tries", tries)
         except _REDIS_ERRORS as exc:
             self._outage.failed(exc)
 

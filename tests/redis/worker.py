@@ -8,7 +8,7 @@ Jobs (all share `emulator`, `token_url`, `client_id`, `client_secret`, `redis`):
 - ``{"mode": "burst", "calls": 250}``: that many concurrent calls at once.
 - ``{"mode": "steady", "seconds": 6, "concurrency": 8}``: calls back to back for a while.
 - ``{"mode": "paced", "calls": 75, "rate": 100, "key": "k"}``: calls through a shared
-  `RedisRateLimiter`.
+  `RedisRateLimiter` (``"adaptive": true`` for an adaptive one; ``rate`` may be left out).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     )
     limiter = None
     if job["mode"] == "paced":
-        limiter = RedisRateLimiter(job["redis"], job["key"], job["rate"])
+        limiter = RedisRateLimiter(
+            job["redis"], job["key"], job.get("rate"), adaptive=job.get("adaptive", False)
+        )
     failed: list[str] = []
     ok = 0
     async with Client(
