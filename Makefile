@@ -1,23 +1,34 @@
 # make test: creates .venv if missing, installs mpasync with its dev extras, runs ruff, mypy and pytest.
-# make demo: the main job, on the embedded emulator.
+# make demo: the main job, on the embedded emulator (installs only the runtime dependencies).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+# Two stamps: the package with its runtime dependencies (all `make demo` needs), and the
+# dev/bench extras on top (for `make test`). Either order works and nothing is installed
+# twice: the extras step installs only the extras' own requirements, read from the
+# installed package's metadata, never the package again.
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
+EXTRAS := dev bench
 
 .PHONY: test demo bench soak lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $(STAMP)
+$(RUNTIME): $(BIN)/python pyproject.toml
+	$(PIP) install -e .
+	touch $@
+
+$(STAMP): $(RUNTIME)
+	$(BIN)/python tools/extras.py $(EXTRAS) > $(VENV)/extras.txt
+	$(PIP) install -r $(VENV)/extras.txt
+	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check mpasync tests benchmarks examples
-	$(BIN)/ruff format --check mpasync tests benchmarks examples
+	$(BIN)/ruff check mpasync tests benchmarks examples tools
+	$(BIN)/ruff format --check mpasync tests benchmarks examples tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict mpasync
@@ -25,7 +36,7 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest -q
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/mpasync demo
 
 bench: $(STAMP)

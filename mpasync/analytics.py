@@ -2,6 +2,11 @@
 singly or in batches of up to 100, identify, alias, suppress and delete users — paced to
 the API's budget of 250 *events* per second.
 
+Property values: the reference lists them "as Strings", so they are sent as strings. A str
+goes as given; an int or a finite float goes as its decimal text (``23`` -> ``"23"``,
+``1.5`` -> ``"1.5"``); a bool as ``"true"``/``"false"``. Anything else (None, lists, dicts,
+NaN) is refused with `RequestValidationError` naming the property, before sending.
+
 >>> async with AnalyticsClient(api_key) as a:
 ...     await a.track("Registration", "user47", {"Plan": "Free"})
 ...     report = await a.track_batch(events)
@@ -29,7 +34,7 @@ from mpasync.models.base import Model
 from mpasync.options import TransportOptions
 from mpasync.request import Request, path
 from mpasync.transport import Root, Transport
-from mpasync.validation import parse_datetime
+from mpasync.validation import _convert, parse_datetime
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -42,6 +47,7 @@ __all__ = [
     "AnalyticsEvent",
     "TrackReport",
     "event_payload",
+    "property_value",
 ]
 
 DEFAULT_ANALYTICS_URL = "https://api.indicative.com"
@@ -58,6 +64,7 @@ _ALIAS = path("service", "alias")
 _SUPPRESS = path("service", "suppress")
 _DELETE = path("service", "delete")
 
+#: What a property value may be given as; it is always sent as a string.
 PropertyValue = str | int | float | bool
 EventTime = int | float | str | dt.datetime
 
@@ -68,11 +75,13 @@ class AnalyticsEvent(Model, kw_only=True):
 
     ``event_time`` is unix seconds or milliseconds, an ISO 8601 string, or (outside this
     model's type, in dicts and `AnalyticsClient.track`) a ``datetime``; absent means "now".
+    ``properties`` values are sent as strings (see the module's docstring).
     """
 
     event_name: str = msgspec.field(name="eventName")
     unique_id: str = msgspec.field(name="eventUniqueId")
-    properties: dict[str, PropertyValue] | None = None
+    # Values are checked (and turned into strings) by the client, which names the property.
+    properties: dict[str, Any] | None = None
     event_time: int | float | str | None = msgspec.field(default=None, name="eventTime")
 
 
@@ -92,20 +101,35 @@ def _text(value: object, where: str) -> str:
     return value
 
 
-def _properties(value: object, where: str) -> dict[str, PropertyValue]:
+def property_value(value: object, where: str) -> str:
+    """A property value as the API types it, a string: numbers as their decimal text,
+    booleans as ``"true"``/``"false"``; anything else is refused."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            _fail(where, f"must be a finite number, got {value!r}")
+        return repr(value)  # the shortest text that reads back as the same float
+    _fail(
+        where,
+        f"must be a string (numbers and booleans are sent as strings), got {type(value).__name__}",
+    )
+
+
+def _properties(value: object, where: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         _fail(where, f"must be a dict of property names to values, not {type(value).__name__}")
-    result: dict[str, PropertyValue] = {}
+    result: dict[str, str] = {}
     for name, item in value.items():
         if not isinstance(name, str) or not 1 <= len(name) <= _MAX_LENGTH:
             _fail(
                 where, f"property names must be strings of 1 to {_MAX_LENGTH} characters: {name!r}"
             )
-        if not isinstance(item, (str, int, float)):  # bool is an int
-            _fail(f"{where}.{name}", f"must be a string, number or boolean, got {item!r}")
-        if isinstance(item, float) and not math.isfinite(item):
-            _fail(f"{where}.{name}", f"must be a finite number, got {item!r}")
-        result[name] = item
+        result[name] = property_value(item, f"{where}.{name}")
     return result
 
 
@@ -138,15 +162,8 @@ def _event_time(value: object, where: str) -> int | float | str:
     _fail(where, f"must be a number, a datetime or an ISO 8601 string, not {type(value).__name__}")
 
 
-_EVENT_KEYS = {
-    "eventName": "event_name",
-    "event_name": "event_name",
-    "eventUniqueId": "unique_id",
-    "unique_id": "unique_id",
-    "properties": "properties",
-    "eventTime": "event_time",
-    "event_time": "event_time",
-}
+#: Python names of `AnalyticsEvent` fields and the API's names they stand for.
+_WIRE_NAMES = {"event_name": "eventName", "unique_id": "eventUniqueId", "event_time": "eventTime"}
 
 
 def event_payload(
@@ -171,24 +188,22 @@ def event_payload(
 
 
 def _coerce_event(event: object, where: str) -> dict[str, Any]:
-    if isinstance(event, AnalyticsEvent):
-        return event_payload(
-            event.event_name, event.unique_id, event.properties, event.event_time, where=where
-        )
-    if not isinstance(event, Mapping):
-        _fail(where.rstrip("."), f"must be an AnalyticsEvent or a dict, not {type(event).__name__}")
-    args: dict[str, Any] = {}
-    for key, value in event.items():
-        if key == "apiKey":
-            continue  # the API disregards a per-event key in batches
-        name = _EVENT_KEYS.get(key)
-        if name is None:
-            _fail(f"{where}{key}", "is not an event field")
-        args[name] = value
-    for required in ("event_name", "unique_id"):
-        if required not in args:
-            _fail(f"{where}{required}", "is required")
-    return event_payload(**args, where=where)
+    """One batch event from a model or a dict: dicts go through the shared conversion, so
+    a misspelt key is an error naming the closest field."""
+    if isinstance(event, Mapping):
+        given: dict[Any, Any] = {}
+        for key, value in event.items():
+            if key == "apiKey":
+                continue  # the API disregards a per-event key in batches
+            if isinstance(value, dt.datetime) and key in ("eventTime", "event_time"):
+                value = _event_time(value, f"{where}event_time")  # outside the model's type
+            wire = _WIRE_NAMES.get(key) if isinstance(key, str) else None
+            given[wire if wire is not None and wire not in event else key] = value
+        event = given
+    model = _convert(event, AnalyticsEvent, where.rstrip("."))
+    return event_payload(
+        model.event_name, model.unique_id, model.properties, model.event_time, where=where
+    )
 
 
 @dataclass
@@ -320,8 +335,9 @@ class AnalyticsClient(TransportOwner):
         """Track one event: ``POST /service/event``.
 
         ``event_name`` and ``unique_id`` are 1 to 255 characters; ``properties`` maps names
-        (1 to 255 characters) to strings (numbers and booleans pass; the API truncates
-        values at 255 characters); ``event_time`` is unix seconds or milliseconds, a
+        (1 to 255 characters) to strings (numbers and booleans are sent as their text,
+        ``23`` -> ``"23"``, ``True`` -> ``"true"``; the API truncates values at 255
+        characters); ``event_time`` is unix seconds or milliseconds, a
         datetime or an ISO 8601 string, not before 1970 (default: when it arrives).
         """
         body = event_payload(event_name, unique_id, properties, event_time)
@@ -407,7 +423,8 @@ class AnalyticsClient(TransportOwner):
         return report
 
     async def identify(self, unique_id: str, properties: Mapping[str, PropertyValue]) -> None:
-        """Set user properties: ``POST /service/identify``; they persist until overwritten."""
+        """Set user properties: ``POST /service/identify``; they persist until overwritten.
+        Values are sent as strings, as in `track`."""
         body = {
             "uniqueId": _text(unique_id, "unique_id"),
             "properties": _properties(properties, "properties"),

@@ -162,6 +162,11 @@ def _account_id(value: int | str | None) -> int | None:
         return None
     if isinstance(value, bool):
         raise RequestValidationError("account_id must be an integer", field="account_id")
+    if isinstance(value, str) and not (value.isascii() and value.strip().isdigit()):
+        # int() reads "٣" as 3: ids are ASCII digits only.
+        raise RequestValidationError(
+            f"account_id must be an integer, got {value!r}", field="account_id"
+        )
     try:
         number = int(value)
     except (TypeError, ValueError):

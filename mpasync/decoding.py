@@ -32,12 +32,22 @@ T = TypeVar("T")
 
 _EXCERPT = 200
 
+# What a hostile body can make a decoder raise: msgspec's errors, invalid UTF-8 inside a
+# string, and nesting deeper than the decoder's recursion limit.
+_BAD_BODY = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError)
+
 
 def excerpt(body: bytes, limit: int = _EXCERPT) -> str:
     """A short printable prefix of a body, for error messages."""
     text = body[:limit].decode("utf-8", "replace")
     text = " ".join(text.split())
     return text + ("…" if len(body) > limit else "")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, msgspec.MsgspecError):
+        return str(exc)
+    return type(exc).__name__  # e.g. RecursionError: its text says nothing more useful
 
 
 def _fail(body: bytes, why: str) -> DecodeError:
@@ -61,8 +71,8 @@ def _envelope_list(model: Any) -> Callable[[bytes], list[Any]]:
     def decode(body: bytes) -> list[Any]:
         try:
             env = dec.decode(body)
-        except msgspec.MsgspecError as exc:
-            raise _fail(body, str(exc)) from None
+        except _BAD_BODY as exc:
+            raise _fail(body, _why(exc)) from None
         return env.data if env.data is not None else []
 
     return decode
@@ -80,8 +90,8 @@ def _envelope_one(model: Any) -> Callable[[bytes], Any]:
     def decode(body: bytes) -> Any:
         try:
             env = dec.decode(body)
-        except msgspec.MsgspecError as exc:
-            raise _fail(body, str(exc)) from None
+        except _BAD_BODY as exc:
+            raise _fail(body, _why(exc)) from None
         if not env.data:
             raise _fail(body, "the envelope's data list is empty")
         return env.data[0]
@@ -104,8 +114,8 @@ def _maybe_one(model: Any) -> Callable[[bytes], Any]:
             return None
         try:
             env = dec.decode(body)
-        except msgspec.MsgspecError as exc:
-            raise _fail(body, str(exc)) from None
+        except _BAD_BODY as exc:
+            raise _fail(body, _why(exc)) from None
         return env.data[0] if env.data else None
 
     return decode
@@ -123,8 +133,8 @@ def _bare(tp: Any) -> Callable[[bytes], Any]:
     def decode(body: bytes) -> Any:
         try:
             return dec.decode(body)
-        except msgspec.MsgspecError as exc:
-            raise _fail(body, str(exc)) from None
+        except _BAD_BODY as exc:
+            raise _fail(body, _why(exc)) from None
 
     return decode
 
@@ -161,7 +171,7 @@ def parse_errors(body: bytes) -> list[ErrorItem]:
         return []
     try:
         data = msgspec.json.decode(body)
-    except msgspec.MsgspecError:
+    except _BAD_BODY:
         return []
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         data = data["error"]

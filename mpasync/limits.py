@@ -17,11 +17,11 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from mpasync.errors import RequestValidationError
 
-__all__ = ["ConcurrencyLimiter", "RateControl", "RateLimiter", "WindowLimiter"]
+__all__ = ["ConcurrencyLimiter", "RateControl", "RateLimiter", "WindowLimiter", "rate_control"]
 
 
 @runtime_checkable
@@ -291,3 +291,29 @@ class WindowLimiter:
                     return
                 # The loop may wake a hair early (its clock resolution); the check repeats.
                 await asyncio.sleep(wait)
+
+
+def rate_control(value: object) -> RateControl | None:
+    """The limiter a ``rate_limit`` option stands for (None, a number, "auto", a limiter)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "auto":
+            raise RequestValidationError(
+                f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
+                field="rate_limit",
+            )
+        import importlib
+
+        # TODO(integration): a plain import once mpasync.adaptive lands.
+        adaptive: Any = importlib.import_module("mpasync.adaptive")
+        limiter: RateControl = adaptive.AdaptiveRateLimiter()
+        return limiter
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return RateLimiter(value)
+    if isinstance(value, RateControl):
+        return value
+    raise RequestValidationError(
+        f"rate_limit must be a number, 'auto' or a rate limiter, got {type(value).__name__}",
+        field="rate_limit",
+    )

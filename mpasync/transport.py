@@ -50,10 +50,11 @@ from mpasync.errors import (
     error_for_status,
 )
 from mpasync.hooks import Attempt, Hooks, RetryEvent
-from mpasync.limits import ConcurrencyLimiter, RateControl, RateLimiter
+from mpasync.limits import ConcurrencyLimiter, rate_control
 from mpasync.options import DEFAULT_MAX_RESPONSE_BYTES, TransportOptions, check_option_names
 from mpasync.request import Request
 from mpasync.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
+from mpasync.session import SessionPool
 
 __all__ = ["USER_AGENT", "Root", "Transport", "TransportStats"]
 
@@ -120,65 +121,6 @@ class _Retryable(Exception):
         self.final = final
 
 
-class _Pool:
-    """The session a transport and its `with_options` views share, bound to one loop."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession | None,
-        *,
-        connections: int,
-        trust_env: bool,
-        trace_configs: list[aiohttp.TraceConfig] | None,
-    ) -> None:
-        self.session = session
-        self.owned = session is None
-        self.closed = False
-        self._connections = connections
-        self._trust_env = trust_env
-        self._trace_configs = trace_configs
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def get(self) -> aiohttp.ClientSession:
-        if self.closed:
-            raise TransportError("the client is closed")
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                # Sessions, semaphores and timers belong to the loop they were made in;
-                # reusing them from another loop fails deep inside asyncio.
-                raise MParticleError(
-                    "this client was first used in another event loop; create one client "
-                    "per event loop (e.g. inside the coroutine given to asyncio.run)"
-                )
-            self._loop = loop
-        session = self.session
-        if session is None:
-            connector = aiohttp.TCPConnector(
-                # The semaphore bounds requests in flight; the pool only has to hold them
-                # (plus a token fetch), so requests never queue inside aiohttp, where
-                # waiting would count against the per-attempt timeout. TLS verification
-                # is aiohttp's default and is never turned off.
-                limit=self._connections,
-                limit_per_host=0,
-                ttl_dns_cache=300,
-                keepalive_timeout=30.0,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=self._trust_env,
-                trace_configs=self._trace_configs,
-            )
-            self.session = session
-        return session
-
-    async def aclose(self) -> None:
-        self.closed = True
-        session, self.session = self.session, None
-        if session is not None and self.owned and not session.closed:
-            await session.close()
-
-
 def _number(value: object, name: str, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -190,32 +132,6 @@ def _number(value: object, name: str, *, allow_none: bool = False) -> float | No
     ):
         raise RequestValidationError(f"{name} must be a number > 0", field=name)
     return float(value)
-
-
-def rate_control(value: object) -> RateControl | None:
-    """The limiter a ``rate_limit`` option stands for (None, a number, "auto", a limiter)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value != "auto":
-            raise RequestValidationError(
-                f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
-                field="rate_limit",
-            )
-        import importlib
-
-        # TODO(integration): a plain import once mpasync.adaptive lands.
-        adaptive: Any = importlib.import_module("mpasync.adaptive")
-        limiter: RateControl = adaptive.AdaptiveRateLimiter()
-        return limiter
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return RateLimiter(value)
-    if isinstance(value, RateControl):
-        return value
-    raise RequestValidationError(
-        f"rate_limit must be a number, 'auto' or a rate limiter, got {type(value).__name__}",
-        field="rate_limit",
-    )
 
 
 class _Keep:
@@ -303,7 +219,7 @@ class Transport:
                     "borrowed session instead",
                     field="trace_configs",
                 )
-        self._pool = _Pool(
+        self._pool = SessionPool(
             session,
             connections=self.concurrency.capacity + 2,
             trust_env=trust_env,
@@ -409,6 +325,7 @@ class Transport:
         scope = _scope(request) if self._observe is not None else None
         policy = self.retry
         deadline_at = time.monotonic() + self.deadline if self.deadline is not None else None
+        call = _Call(session, method, url, data, headers, scope, deadline_at)
         self.stats.requests += 1
         attempt = 0
         replayed = False
@@ -418,15 +335,16 @@ class Transport:
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 raise self._deadline_error(method, url, attempt - 1, last, idempotent)
             try:
-                status, resp_headers, body = await self._attempt(
-                    session, method, url, data, headers, attempt, scope, deadline_at
-                )
+                status, resp_headers, body = await self._attempt(call, attempt)
             except _Retryable as failure:
                 last = failure.reason
                 safe = idempotent or not failure.sent or policy.retry_unsafe
                 if attempt < policy.max_attempts and safe:
                     if await self._pause(method, url, attempt, last, failure.delay, deadline_at):
                         continue
+                    if failure.final is None:  # the deadline, not the policy, ended it
+                        error = self._deadline_error(method, url, attempt, last, not failure.sent)
+                        raise error from None
                 if failure.final is not None:
                     raise failure.final from None
                 maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
@@ -478,17 +396,13 @@ class Transport:
             url=_safe_url(url),
         )
 
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        data: bytes | None,
-        headers: dict[str, str],
-        attempt: int,
-        scope: str | None,
-        deadline_at: float | None,
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+    async def _attempt(self, call: _Call, attempt: int) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        session, headers, scope, deadline_at = (
+            call.session,
+            call.headers,
+            call.scope,
+            call.deadline_at,
+        )
         wait = self.timeout
         if deadline_at is not None:
             wait = min(wait, max(0.001, deadline_at - time.monotonic()))
@@ -517,9 +431,7 @@ class Transport:
         else:
             await self._acquire_within(scope, deadline_at)
         try:
-            result = await self._exchange(
-                session, method, url, data, headers, attempt, scope, deadline_at
-            )
+            result = await self._exchange(call, headers, attempt)
         finally:
             self.concurrency.release()
         if result[0] == 401 and credential:
@@ -542,16 +454,10 @@ class Transport:
         )
 
     async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: URL,
-        data: bytes | None,
-        headers: dict[str, str],
-        attempt: int,
-        scope: str | None,
-        deadline_at: float | None,
+        self, call: _Call, headers: dict[str, str], attempt: int
     ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        session, method, url, data = call.session, call.method, call.url, call.data
+        deadline_at = call.deadline_at
         timeout = self._client_timeout
         if deadline_at is not None:
             left = deadline_at - time.monotonic()
@@ -599,7 +505,7 @@ class Transport:
             self.stats.rate_limit_usage = usage
         self._report(method, url, status, attempt, elapsed, usage, None)
         if self._observe is not None:
-            await self._observe(scope, status, resp_headers)
+            await self._observe(call.scope, status, resp_headers)
         return status, resp_headers, body
 
     def _report(
@@ -711,6 +617,19 @@ class Transport:
                 status, errors, location=redacted_location(headers.get("Location")), **common
             )
         return cls(status, errors, **common)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What stays the same across the attempts of one call."""
+
+    session: aiohttp.ClientSession
+    method: str
+    url: URL
+    data: bytes | None
+    headers: dict[str, str]
+    scope: str | None
+    deadline_at: float | None
 
 
 class _Unauthorized(Exception):

@@ -3,12 +3,17 @@
 Every check raises `RequestValidationError` — and nothing else, whatever it is given —
 with ``field`` set to the dotted path of the offending value (``filters[3].event_type``,
 ``draft_definition.conditions[0].operator``) and a message naming the field and the rule.
-Models and plain dicts are both accepted; dicts are converted with `msgspec.convert`.
+Models and plain dicts are both accepted; dicts are converted with `msgspec.convert`
+after every key, at every depth, is checked against the model: a typo is an error naming
+the closest valid field, never a silently defaulted value (`enabeld` would leave a filter
+enabled).
 """
 
 from __future__ import annotations
 
 import datetime
+import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, TypeVar
@@ -45,6 +50,7 @@ from mpasync.models.enums import (
 from mpasync.models.field_transformations import FieldMapping, FieldTransformation
 
 __all__ = [
+    "check_keys",
     "coerce_datapoint",
     "coerce_filter",
     "parse_datetime",
@@ -87,12 +93,84 @@ def _plain(obj: object) -> object:
     return obj
 
 
+@functools.cache
+def _type_info(model: type[msgspec.Struct]) -> msgspec.inspect.StructType:
+    info = msgspec.inspect.type_info(model)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return info
+
+
+@functools.cache
+def _field_names(model: type[msgspec.Struct]) -> dict[str, msgspec.inspect.Field]:
+    """Every accepted key of a struct: the Python attribute name and the wire name."""
+    names: dict[str, msgspec.inspect.Field] = {}
+    for f in _type_info(model).fields:
+        names[f.name] = f
+        names[f.encode_name] = f
+    return names
+
+
+def _unknown_field(where: str, key: object, known: Iterable[str]) -> NoReturn:
+    """Raise for an unknown key: ``filters[0]: unknown field 'enabeld' (did you mean
+    'enabled'?)``."""
+    hint = ""
+    if isinstance(key, str):
+        close = difflib.get_close_matches(key, sorted(set(known)), n=1, cutoff=0.6)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+    # `field` is the object holding the typo; the message names the key and the suggestion.
+    raise RequestValidationError(f"{where}: unknown field {key!r}{hint}", field=where)
+
+
+def check_keys(mapping: Mapping[Any, Any], known: Iterable[str], where: str) -> None:
+    """Refuse any key of `mapping` not in `known`, suggesting the closest known name."""
+    names = frozenset(known)
+    for key in mapping:
+        if key not in names:
+            _unknown_field(where, key, names)
+
+
+def _known_keys(value: object, tp: msgspec.inspect.Type, where: str) -> object:
+    """`value` with every mapping meant for a struct re-keyed by wire names; a key that is
+    neither a field's name nor its wire name is an error naming the closest valid one."""
+    if isinstance(tp, msgspec.inspect.UnionType):
+        for option in tp.types:
+            if isinstance(value, Mapping) and isinstance(option, msgspec.inspect.StructType):
+                return _known_keys(value, option, where)
+            if isinstance(value, list) and isinstance(option, msgspec.inspect.ListType):
+                return _known_keys(value, option, where)
+        return value
+    if isinstance(tp, msgspec.inspect.StructType) and isinstance(value, Mapping):
+        names = _field_names(tp.cls)
+        out: dict[object, object] = {}
+        for key, item in value.items():
+            f = names.get(key) if isinstance(key, str) else None
+            if f is None:
+                _unknown_field(where, key, names)
+            if f.encode_name in out:
+                _fail(f"{where}.{f.name}", f"given twice (as {f.name!r} and {f.encode_name!r})")
+            out[f.encode_name] = _known_keys(item, f.type, f"{where}.{f.name}")
+        return out
+    if isinstance(tp, (msgspec.inspect.ListType, msgspec.inspect.VarTupleType)) and isinstance(
+        value, list
+    ):
+        return [_known_keys(v, tp.item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(tp, msgspec.inspect.DictType) and isinstance(value, Mapping):
+        return {k: _known_keys(v, tp.value_type, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
 def _convert(obj: object, model: type[S], where: str) -> S:
-    """`obj` (a `model` instance or a mapping) as a type-checked `model`."""
+    """`obj` (a `model` instance or a mapping) as a type-checked `model`.
+
+    A mapping's keys may be a field's Python name or its wire name; any other key, at any
+    depth, is a `RequestValidationError` suggesting the closest valid name.
+    """
     if not isinstance(obj, (model, Mapping)):
         _fail(where, f"must be a {model.__name__} or a mapping, not {type(obj).__name__}")
     try:
-        return msgspec.convert(_plain(obj), model)
+        plain = _known_keys(_plain(obj), _type_info(model), where)
+        return msgspec.convert(plain, model)
     except msgspec.ValidationError as exc:
         message = str(exc)
         path = ""
@@ -104,6 +182,8 @@ def _convert(obj: object, model: type[S], where: str) -> S:
             path, message = f"{path}.{missing['name']}", "is required"
         _fail(where + path, message)
     except (TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, RequestValidationError):
+            raise
         _fail(where, f"cannot be read as a {model.__name__} ({exc})")
 
 
@@ -177,14 +257,15 @@ def _check_point(point: P, allowed_types: frozenset[str], where: str, *, is_filt
     if kind in _APP_EVENT_TYPES:
         event_type = _one_of(event_type, EventType.ALL, et_field, f"event type for {kind}")
     elif kind in _COMMERCE_TYPES:
-        # Filters must name it (it identifies the DataPoint); adding a DataPoint only
-        # requires it for Event/EventAttribute.
-        if event_type is not None or is_filter:
+        # Only Event/EventAttribute require it, for filters and DataPoints alike
+        # (platform-api.md line 1990); when given it must be a commerce event type (line 1971).
+        if event_type is not None:
             what = f"commerce event type for {kind}"
             event_type = _one_of(event_type, CommerceEventType.ALL, et_field, what)
-    elif event_type is not None:
-        allowed = _listing(_APP_EVENT_TYPES | _COMMERCE_TYPES)
-        _fail(et_field, f"may only be set for types {allowed}, not {kind}")
+    else:
+        # "ignored for other types" (platform-api.md line 1990): dropped rather than refused,
+        # so what is sent is what the server keeps.
+        event_type = None
     if kind in _ATTRIBUTE_TYPES:
         _require(point.attribute_name, f"{where}.attribute_name", f"is required for type {kind}")
     if is_filter and kind == FilterType.USER_IDENTITY:
@@ -240,6 +321,7 @@ def validate_datapoints(
 # ---------------------------------------------------------------- calculated attributes
 
 _CUSTOM_EVENT_TYPE_HOSTS = frozenset({"custom_event", "commerce_event"})
+_EVENT_POINTS = frozenset({DefinitionDataPointType.EVENT, DefinitionDataPointType.EVENT_ATTRIBUTE})
 _ATTRIBUTE_POINTS = frozenset(
     {DefinitionDataPointType.EVENT_ATTRIBUTE, DefinitionDataPointType.USER_ATTRIBUTE}
 )
@@ -256,6 +338,10 @@ def _check_datapoint(point: DefinitionDataPoint, where: str) -> None:
         )
     if point.event_type == "custom_event":
         _require(point.event_name, f"{where}.event_name", "is required for custom_event")
+    if kind in _EVENT_POINTS:
+        # Both marked Required in "Data Point Object Properties" (platform-api.md line 1217).
+        _require(point.event_name, f"{where}.event_name", f"is required for type {kind}")
+        _require(point.event_type, f"{where}.event_type", f"is required for type {kind}")
     if point.attribute_category is not None:
         _exact(
             point.attribute_category,
@@ -277,7 +363,8 @@ def _check_time_period(period: TimePeriod | None, where: str) -> None:
         _require(period.date, f"{where}.date", "is required for type since (an ISO 8601 date)")
 
 
-def _check_condition(cond: Condition, where: str) -> None:
+def _check_condition(cond: Condition, where: str) -> Condition:
+    """`cond` checked against the operator table; returns it as it should be sent."""
     kind = _exact(cond.type, ConditionType.ALL, f"{where}.type", "condition type")
     op = _exact(cond.operator, ConditionOperator.ALL, f"{where}.operator", "condition operator")
     if kind not in OPERATOR_SUPPORT[op]:
@@ -295,8 +382,11 @@ def _check_condition(cond: Condition, where: str) -> None:
         "max_value": cond.max_value is not None,
     }
     if op in ConditionOperator.NO_VALUE:
+        # No documented error for a `value` here (platform-api.md lines 1282-1316 list only
+        # values/min/max as "must be empty" for non-list, non-range conditions): it is
+        # dropped, not refused.
         needed: tuple[str, ...] = ()
-        forbidden: tuple[str, ...] = ("value", "values", "min_value", "max_value")
+        forbidden: tuple[str, ...] = ("values", "min_value", "max_value")
     elif op in ConditionOperator.LIST:
         # The reference: "Field `value` is ignored when using the `in_list` operator."
         needed, forbidden = ("values",), ("min_value", "max_value")
@@ -311,6 +401,9 @@ def _check_condition(cond: Condition, where: str) -> None:
     for name in forbidden:
         if present[name]:
             _fail(f"{where}.{name}", f"must be empty for operator {op}")
+    if op in ConditionOperator.NO_VALUE and cond.value is not None:
+        return msgspec.structs.replace(cond, value=None)
+    return cond
 
 
 def validate_definition(
@@ -348,8 +441,18 @@ def validate_definition(
     conditions_field = f"{field}.conditions"
     if d.conditions is None and point.conditions is not None:
         conditions_field = f"{point_field}.conditions"
-    for i, cond in enumerate(d.effective_conditions or ()):
+    checked = [
         _check_condition(cond, f"{conditions_field}[{i}]")
+        for i, cond in enumerate(d.effective_conditions or ())
+    ]
+    if d.conditions is not None:
+        d = msgspec.structs.replace(d, conditions=checked)
+    elif point.conditions is not None:
+        point = msgspec.structs.replace(point, conditions=checked)
+        if d.datapoint is not None:
+            d = msgspec.structs.replace(d, datapoint=point)
+        else:
+            d = msgspec.structs.replace(d, data_point=point)
 
     if d.seeding is not None:
         _require(d.seeding.cutoff_date, f"{field}.seeding.cutoff_date")

@@ -36,6 +36,9 @@ class FakeAPI:
         self.token_delay = 0.0
         self.token_status = 200
         self.token_body: bytes | None = None
+        #: When set, answers every token request (after counting it).
+        self.token_handler: Handler | None = None
+        self.token_times: list[float] = []
         self.token_ttl = 28800.0
         self.valid_tokens: set[str] = set()
         self.check_tokens = True
@@ -62,6 +65,9 @@ class FakeAPI:
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         self.token_requests += 1
+        self.token_times.append(time.monotonic())
+        if self.token_handler is not None:
+            return await self.token_handler(request)
         body = await request.json()
         if self.token_delay:
             await asyncio.sleep(self.token_delay)

@@ -15,6 +15,7 @@ from mpasync.dsr import DSRClient
 from mpasync.emulator.other_apis import (
     ANALYTICS_PREFIX,
     DSR_PREFIX,
+    DSR_PREFIXES,
     SEEDING_PREFIX,
     OtherApiState,
     add_other_api_routes,
@@ -40,6 +41,10 @@ class OtherApis:
     @property
     def dsr_url(self) -> str:
         return self.base_url + DSR_PREFIX
+
+    def dsr_url_for(self, api_version: int) -> str:
+        """Where DSR API ``api_version`` (1, 2 or 3) is served."""
+        return self.base_url + DSR_PREFIXES[api_version]
 
     @property
     def analytics_url(self) -> str:

@@ -47,7 +47,7 @@ async def test_track(analytics: AnalyticsClient, other_apis: OtherApis) -> None:
     assert first == {
         "eventName": "Registration",
         "eventUniqueId": "user47",
-        "properties": {"Gender": "Female", "Age": 23},
+        "properties": {"Gender": "Female", "Age": "23"},  # values go as strings
     }
     assert second["eventTime"] == 1704164645000  # a datetime goes as milliseconds
     assert third["eventTime"] == "2024-01-02T03:04:05Z"
@@ -85,6 +85,8 @@ _LONG = "x" * 256
         ({"properties": {_LONG: "x"}}, "properties"),
         ({"properties": {"a": {"nested": 1}}}, "properties.a"),
         ({"properties": {"a": None}}, "properties.a"),
+        ({"properties": {"a": [1, 2]}}, "properties.a"),
+        ({"properties": {"a": float("inf")}}, "properties.a"),
         ({"properties": ["a"]}, "properties"),
         ({"event_time": -1}, "event_time"),
         ({"event_time": float("nan")}, "event_time"),
@@ -103,6 +105,34 @@ async def test_track_field_rules_send_nothing(
         await analytics.track(**args)
     assert info.value.field == field
     assert other_apis.state.hits["analytics"] == 0
+
+
+async def test_property_values_are_sent_as_strings(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    # The reference lists property values "as Strings" (the emulator answers 422 to
+    # anything else): scalars are turned into their text before sending.
+    given = {"s": "x", "i": 23, "f": 1.5, "big": 1e20, "t": True, "n": False, "neg": -7}
+    await analytics.track("Registration", "user47", given)
+    await analytics.identify("user47", {"Age": 23, "Pro": True})
+    await analytics.track_batch(
+        [
+            {"eventName": "A", "eventUniqueId": "u1", "properties": {"n": 1}},
+            AnalyticsEvent(event_name="B", unique_id="u2", properties={"ok": False}),
+        ]
+    )
+    first, second, third = other_apis.state.events
+    assert first["properties"] == {
+        "s": "x",
+        "i": "23",
+        "f": "1.5",
+        "big": "1e+20",
+        "t": "true",
+        "n": "false",
+        "neg": "-7",
+    }
+    assert second["properties"] == {"n": "1"} and third["properties"] == {"ok": "false"}
+    assert other_apis.state.profiles == {"user47": {"Age": "23", "Pro": "true"}}
 
 
 async def test_other_calls_check_fields(analytics: AnalyticsClient, other_apis: OtherApis) -> None:
@@ -194,13 +224,35 @@ async def test_batch_accepts_models_and_both_spellings(
 async def test_bad_events_fail_alone(analytics: AnalyticsClient, other_apis: OtherApis) -> None:
     events: list[Any] = [event(i) for i in range(5)]
     events[1] = {"eventName": "", "eventUniqueId": "u"}
-    events[3] = {"eventName": "X", "eventUniqueId": "u", "when": 5}
+    events[3] = {"eventName": "X", "eventUniqueId": "u", "properties": {"p": None}}
     events.append("not an event")
     report = await analytics.track_batch(events, concurrency=1)
     fields = {report.batches[i][0]: e.field for i, e in report.failed.items()}  # type: ignore[attr-defined]
-    assert fields == {1: "events[1].event_name", 3: "events[3].when", 5: "events[5]"}
+    assert fields == {1: "events[1].event_name", 3: "events[3].properties.p", 5: "events[5]"}
     assert report.events_sent == 3
     assert [r.events for r in other_apis.state.analytics_requests] == [3]
+
+
+async def test_a_misspelt_event_key_fails_naming_the_closest_field(
+    analytics: AnalyticsClient, other_apis: OtherApis
+) -> None:
+    # Issue 10: a typo is an error, not a silently dropped field (here: the event time).
+    events: list[Any] = [
+        {"eventName": "X", "eventUniqueId": "u", "eventTme": 1700000000},
+        {"event_name": "Y", "unique_id": "u", "propertys": {"a": "b"}},
+        {"eventName": "Z", "eventUniqueId": "u", "when": 5},
+    ]
+    report = await analytics.track_batch(events, batch_size=1, concurrency=1)
+    assert set(report.failed) == {0, 1, 2}
+    for i, (typo, suggestion) in enumerate(
+        [("eventTme", "eventTime"), ("propertys", "properties"), ("when", None)]
+    ):
+        error = report.failed[i]
+        assert error.field.startswith(f"events[{i}]")  # type: ignore[attr-defined]
+        assert typo in str(error)
+        if suggestion:
+            assert f"'{suggestion}'" in str(error)
+    assert other_apis.state.analytics_requests == []
 
 
 async def test_track_batch_arguments(analytics: AnalyticsClient) -> None:

@@ -1,5 +1,6 @@
-"""DSRClient against the local DSR v3 routes (submit, status, group, cancel, discovery, bulk,
-validation before sending, error mapping) and `verify_callback` with generated certificates."""
+"""DSRClient (API v3, the default) against the local DSR routes: submit, status, group,
+cancel, discovery, bulk, validation before sending, error mapping. Versions 1 and 2 are in
+test_dsr_versions.py, callbacks in test_dsr_callbacks.py."""
 
 from __future__ import annotations
 
@@ -9,14 +10,9 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
-from mpasync.dsr import DSR_RATE_LIMIT, DSRClient, parse_callback, verify_callback
+from mpasync.dsr import DSR_RATE_LIMIT, DSRClient
 from mpasync.errors import (
     AuthenticationError,
     BadRequestError,
@@ -236,16 +232,42 @@ async def test_submit_bulk(dsr: DSRClient, other_apis: OtherApis) -> None:
     ]
     subjects.insert(2, {"regulation": "gdpr", "request_type": "erasure", "identities": {}})
     subjects.append(DSRSubject(regulation="ccpa", request_type="access", identities=EMAIL))
-    subjects.append({"regulation": "gdpr", "request_type": "access", "identitys": EMAIL})
+    subjects.append({"regulation": "gdpr", "identities": EMAIL})
     report = await dsr.submit_bulk(subjects)
     assert report.total == 7
     assert set(report.failed) == {2, 6}
     assert report.failed[2].field == "subjects[2].identities"  # type: ignore[attr-defined]
-    assert report.failed[6].field == "subjects[6].identitys"  # type: ignore[attr-defined]
+    assert report.failed[6].field == "subjects[6].request_type"  # type: ignore[attr-defined]
     assert sorted(report.succeeded) == [0, 1, 3, 4, 5]
     for i in report.succeeded:
         assert report.results[i].subject_request_id == report.request_ids[i]
     assert len(other_apis.state.dsr_requests) == 5
+
+
+async def test_submit_bulk_names_a_misspelt_key_and_the_closest_field(
+    dsr: DSRClient, other_apis: OtherApis
+) -> None:
+    # Issue 10: a typo in dict input is an error, never silently dropped (here it would
+    # submit a request with no identities... or, worse, without its callback URLs).
+    subjects = [
+        {"regulation": "gdpr", "request_type": "access", "identitys": EMAIL},
+        {
+            "regulation": "gdpr",
+            "request_type": "erasure",
+            "identities": EMAIL,
+            "status_callback_url": ["https://example.com/cb"],
+        },
+    ]
+    report = await dsr.submit_bulk(subjects)
+    assert set(report.failed) == {0, 1}
+    first, second = report.failed[0], report.failed[1]
+    # The field named (where exactly conform puts it: the subject or the key), and the
+    # closest valid name suggested.
+    assert first.field.startswith("subjects[0]")  # type: ignore[attr-defined]
+    assert "identitys" in str(first) and "'identities'" in str(first)
+    assert second.field.startswith("subjects[1]")  # type: ignore[attr-defined]
+    assert "status_callback_url'" in str(second) and "'status_callback_urls'" in str(second)
+    assert other_apis.state.dsr_requests == {}
 
 
 async def test_submit_bulk_is_paced_by_the_rate_limit(other_apis: OtherApis) -> None:
@@ -263,134 +285,3 @@ async def test_submit_bulk_is_paced_by_the_rate_limit(other_apis: OtherApis) -> 
     # Six starts, spaced 1.01/50 s apart; the limiter forgives up to 5 ms of timer lateness
     # (RateLimiter: starts k apart are at least k * interval - tolerance apart).
     assert elapsed >= 5 * 1.01 / 50 - 0.005
-
-
-# ---------------------------------------------------------------- callbacks
-
-DOMAIN = "opendsr.mparticle.com"
-BODY = (
-    b'{"controller_id":"4308","expected_completion_time":"2018-05-31T16:27:28.679094Z",'
-    b'"subject_request_id":"372fcd8b-d723-452e-ac60-36bd17372321","request_status":"pending",'
-    b'"api_version":"3.0","results_url":null,"extensions":null}'
-)
-
-
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _certificate(
-    key: rsa.RSAPrivateKey,
-    domain: str = DOMAIN,
-    *,
-    valid_days: tuple[int, int] = (-1, 365),
-    san: bool = True,
-) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + dt.timedelta(days=valid_days[0]))
-        .not_valid_after(now + dt.timedelta(days=valid_days[1]))
-    )
-    if san:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False
-        )
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-
-
-def _sign(key: rsa.RSAPrivateKey, body: bytes) -> str:
-    return base64.b64encode(key.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return _key()
-
-
-@pytest.fixture(scope="module")
-def certificate(key: rsa.RSAPrivateKey) -> bytes:
-    return _certificate(key)
-
-
-def _headers(key: rsa.RSAPrivateKey, body: bytes = BODY, domain: str = DOMAIN) -> dict[str, str]:
-    return {"X-OpenDSR-Processor-Domain": domain, "X-OpenDSR-Signature": _sign(key, body)}
-
-
-def test_valid_callback(key: rsa.RSAPrivateKey, certificate: bytes) -> None:
-    assert verify_callback(_headers(key), BODY, certificate, [DOMAIN])
-    # Header names in any case; the certificate as text.
-    lower = {k.lower(): v for k, v in _headers(key).items()}
-    assert verify_callback(lower, BODY, certificate.decode(), {DOMAIN.upper()})
-    status = parse_callback(BODY)
-    assert status.request_status == "pending" and status.controller_id == "4308"
-
-
-def test_tampered_body(key: rsa.RSAPrivateKey, certificate: bytes) -> None:
-    tampered = BODY.replace(b"pending", b"completed")
-    assert not verify_callback(_headers(key), tampered, certificate, [DOMAIN])
-
-
-def test_domain_not_allowed(key: rsa.RSAPrivateKey, certificate: bytes) -> None:
-    assert not verify_callback(_headers(key), BODY, certificate, ["opendsr.example.com"])
-    headers = _headers(key, domain="evil.example.com")
-    assert not verify_callback(headers, BODY, certificate, [DOMAIN, "evil.example.com"])
-
-
-def test_certificate_for_another_domain(key: rsa.RSAPrivateKey) -> None:
-    other = _certificate(key, "opendsr.example.com")
-    assert not verify_callback(_headers(key), BODY, other, [DOMAIN])
-    # "Exactly that domain": a parent or sibling name is not enough.
-    parent = _certificate(key, "mparticle.com")
-    assert not verify_callback(_headers(key), BODY, parent, [DOMAIN])
-
-
-def test_expired_and_not_yet_valid(key: rsa.RSAPrivateKey) -> None:
-    expired = _certificate(key, valid_days=(-30, -1))
-    assert not verify_callback(_headers(key), BODY, expired, [DOMAIN])
-    future = _certificate(key, valid_days=(1, 30))
-    assert not verify_callback(_headers(key), BODY, future, [DOMAIN])
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
-    assert verify_callback(_headers(key), BODY, future, [DOMAIN], now=later)
-
-
-def test_common_name_only_certificate(key: rsa.RSAPrivateKey) -> None:
-    assert verify_callback(_headers(key), BODY, _certificate(key, san=False), [DOMAIN])
-
-
-def test_signature_problems(key: rsa.RSAPrivateKey, certificate: bytes) -> None:
-    stranger = _headers(_key())
-    assert not verify_callback(stranger, BODY, certificate, [DOMAIN])
-    garbled = {**_headers(key), "X-OpenDSR-Signature": "not base64!"}
-    assert not verify_callback(garbled, BODY, certificate, [DOMAIN])
-    assert not verify_callback({"X-OpenDSR-Processor-Domain": DOMAIN}, BODY, certificate, [DOMAIN])
-    assert not verify_callback(_headers(key), BODY, b"not a certificate", [DOMAIN])
-
-
-async def test_emulator_responses_and_callbacks_verify(other_apis: OtherApis) -> None:
-    state = other_apis.state
-    token = base64.b64encode(f"{state.workspace_key}:{state.workspace_secret}".encode()).decode()
-    body: dict[str, Any] = {
-        "regulation": "gdpr",
-        "subject_request_id": str(uuid.uuid4()),
-        "subject_request_type": "erasure",
-        "submitted_time": "2021-11-01T15:00:00Z",
-        "subject_identities": {"email": {"value": "a@b.c", "encoding": "raw"}},
-    }
-    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as session:
-        async with session.post(other_apis.dsr_url + "/requests/", json=body) as resp:
-            assert resp.status == 201
-            raw, headers = await resp.read(), resp.headers
-        async with session.get(other_apis.dsr_url + "/discovery/") as resp:
-            certificate_url = (await resp.json())["processor_certificate"]
-        async with session.get(certificate_url) as resp:
-            pem = await resp.read()
-    assert verify_callback(headers, raw, pem, [DOMAIN])
-    callback_headers, callback_body = state.callback(body["subject_request_id"])
-    assert verify_callback(callback_headers, callback_body, pem, [DOMAIN])
-    assert parse_callback(callback_body).subject_request_id == body["subject_request_id"]

@@ -140,9 +140,11 @@ def test_event_filters_need_an_app_event_type(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["Commerce", "CommerceAttribute"])
-def test_commerce_filters_need_a_commerce_event_type(kind: str) -> None:
+def test_commerce_filters_without_event_type_are_sent(kind: str) -> None:
+    # Issue 12: only Event/EventAttribute require event_type (platform-api.md line 1990).
     flt: dict[str, Any] = {"name": "c", "type": kind, "attribute_name": "a"}
-    fails(lambda: coerce_filter(flt), "filter.event_type", "is required")
+    assert coerce_filter(flt).event_type is None
+    assert coerce_datapoint(flt).event_type is None
     fails(
         lambda: coerce_filter({**flt, "event_type": "navigation"}),
         "filter.event_type",
@@ -150,12 +152,12 @@ def test_commerce_filters_need_a_commerce_event_type(kind: str) -> None:
     )
 
 
-def test_event_type_is_not_allowed_on_other_filter_types() -> None:
-    fails(
-        lambda: coerce_filter({"name": "home", "type": "ScreenView", "event_type": "navigation"}),
-        "filter.event_type",
-        "may only be set for types",
-    )
+def test_event_type_on_other_filter_types_is_dropped_not_refused() -> None:
+    # "The event_type field is ignored for other types" (platform-api.md line 1990).
+    flt = coerce_filter({"name": "home", "type": "ScreenView", "event_type": "navigation"})
+    assert flt.event_type is None
+    point = coerce_datapoint({"name": "home", "type": "ScreenView", "event_type": "whatever"})
+    assert point.event_type is None
 
 
 @pytest.mark.parametrize(
@@ -216,7 +218,7 @@ def test_filter_items_and_lists_of_the_wrong_type_are_rejected() -> None:
     fails(lambda: validate_filters("Event"), "filters", "must be a list of filters")  # type: ignore[arg-type]
     fails(lambda: validate_filters(None), "filters", "must be a list")  # type: ignore[arg-type]
     fails(lambda: validate_filters(EVENT), "filters", "must be a list")  # type: ignore[arg-type]
-    fails(lambda: coerce_filter({1: "x"}), "filter", "Expected `str`")  # type: ignore[dict-item]
+    fails(lambda: coerce_filter({1: "x"}), "filter", "unknown field 1")  # type: ignore[dict-item]
 
 
 # ---------------------------------------------------------------- datapoints
@@ -274,12 +276,9 @@ def test_attribute_datapoints_need_an_attribute_name() -> None:
     )
 
 
-def test_datapoint_event_type_is_not_allowed_on_other_types() -> None:
-    fails(
-        lambda: coerce_datapoint({"name": "u", "type": "UserAttribute", "event_type": "other"}),
-        "datapoint.event_type",
-        "may only be set",
-    )
+def test_datapoint_event_type_on_other_types_is_dropped() -> None:
+    point = coerce_datapoint({"name": "u", "type": "UserAttribute", "event_type": "other"})
+    assert point.event_type is None
 
 
 def test_datapoint_of_the_wrong_kind_is_rejected() -> None:
@@ -513,7 +512,29 @@ def test_ranges_forbid_value_and_values() -> None:
 
 
 @pytest.mark.parametrize("operator", ["exists", "not_exists", "empty"])
-@pytest.mark.parametrize("name", ["value", "values", "min_value", "max_value"])
+def test_presence_operators_drop_a_value_instead_of_refusing_it(operator: str) -> None:
+    # Issue 12: no error is documented for a `value` here (platform-api.md lines 1282-1316).
+    sent = validate_definition(with_condition(operator=operator, value="x"))
+    assert sent["conditions"][1]["operator"] == operator
+    assert "value" not in sent["conditions"][1]
+    older = {
+        "recipe_type": "event",
+        "data_point": {
+            "type": "event",
+            "event_name": "e",
+            "event_type": "custom_event",
+            "operator": "count",
+            "time_period": {"type": "all"},
+            "conditions": [
+                {"type": "string", "operator": operator, "attribute_name": "a", "value": "x"}
+            ],
+        },
+    }
+    assert "value" not in validate_definition(older)["data_point"]["conditions"][0]
+
+
+@pytest.mark.parametrize("operator", ["exists", "not_exists", "empty"])
+@pytest.mark.parametrize("name", ["values", "min_value", "max_value"])
 def test_presence_operators_take_no_value(operator: str, name: str) -> None:
     given_value: Any = ["x"] if name == "values" else "x"
     assert validate_definition(with_condition(operator=operator))
@@ -855,3 +876,166 @@ def test_parse_datetime_reads_mparticle_timestamps_on_every_python(
     parsed = parse_datetime(text)
     assert parsed is not None and parsed.isoformat() == expected
     assert parse_datetime("yesterday") is None
+
+
+# ---------------------------------------------------------------- unknown fields (issue 10)
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "message"),
+    [
+        pytest.param(
+            lambda: validate_filters([{"name": "Email", "type": "UserIdentity", "enabeld": False}]),
+            "filters[0]",
+            "filters[0]: unknown field 'enabeld' (did you mean 'enabled'?)",
+            id="filter",
+        ),
+        pytest.param(
+            lambda: validate_datapoints([{"name": "u", "type": "UserAttribute", "tpye": "x"}]),
+            "datapoints[0]",
+            "datapoints[0]: unknown field 'tpye' (did you mean 'type'?)",
+            id="datapoint",
+        ),
+        pytest.param(
+            lambda: validate_definition({**DRAFT, "calculaton_type": "sum"}),
+            "draft_definition",
+            "draft_definition: unknown field 'calculaton_type' (did you mean 'calculation_type'?)",
+            id="definition",
+        ),
+        pytest.param(
+            lambda: validate_definition(
+                {**DRAFT, "datapoint": {**DRAFT["datapoint"], "event_nmae": "x"}}
+            ),
+            "draft_definition.datapoint",
+            "draft_definition.datapoint: unknown field 'event_nmae' (did you mean 'event_name'?)",
+            id="definition-datapoint",
+        ),
+        pytest.param(
+            lambda: validate_definition(
+                {**DRAFT, "time_period": {"type": "within", "within": 3, "within_units": "days"}}
+            ),
+            "draft_definition.time_period",
+            "draft_definition.time_period: unknown field 'within_units' "
+            "(did you mean 'within_unit'?)",
+            id="definition-time-period",
+        ),
+        pytest.param(
+            lambda: validate_definition({**DRAFT, "seeding": {"cutoff": "2020-01-01"}}),
+            "draft_definition.seeding",
+            "draft_definition.seeding: unknown field 'cutoff' (did you mean 'cutoff_date'?)",
+            id="definition-seeding",
+        ),
+        pytest.param(
+            lambda: validate_definition(
+                {
+                    **DRAFT,
+                    "conditions": [
+                        {"type": "string", "operator": "equals", "attribute_name": "a"},
+                        {"type": "string", "operatr": "equals", "attribute_name": "a"},
+                    ],
+                }
+            ),
+            "draft_definition.conditions[1]",
+            "draft_definition.conditions[1]: unknown field 'operatr' (did you mean 'operator'?)",
+            id="definition-condition",
+        ),
+        pytest.param(
+            lambda: validate_transformation(
+                {
+                    "id": "t",
+                    "name": "T",
+                    "mappings": [{"mapping_type": "ignore", "source": "a", "ignore_wen": "x"}],
+                }
+            ),
+            "transformation.mappings[0]",
+            "transformation.mappings[0]: unknown field 'ignore_wen' (did you mean 'ignore_when'?)",
+            id="transformation-mapping",
+        ),
+        pytest.param(
+            lambda: validate_transformation({"id": "t", "name": "T", "mappings": [], "xyzzy": 1}),
+            "transformation",
+            "transformation: unknown field 'xyzzy'",
+            id="no-close-name",
+        ),
+    ],
+)
+def test_unknown_fields_are_refused_with_the_closest_name(
+    call: Callable[[], object], field: str, message: str
+) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        call()
+    assert str(info.value) == message
+    assert info.value.field == field
+
+
+def test_unknown_fields_in_seeding_users_are_refused() -> None:
+    from mpasync.seeding import validate_seed_user
+
+    seed = {"attribute_name": "a", "calculation_type": "count", "cutoff_date": "2020-01-01"}
+    user = {
+        "environment": "production",
+        "mpid": 1,
+        "calculated_attributes": {"workspace": [{**seed, "seed": {"vlaue": 3}}]},
+    }
+    fails(
+        lambda: validate_seed_user(user),
+        "user.calculated_attributes.workspace[0].seed",
+        "unknown field 'vlaue' \\(did you mean 'value'\\?\\)",
+    )
+    fails(
+        lambda: validate_seed_user({"environment": "production", "mpid": 1, "identity": {}}),
+        "user",
+        "did you mean 'identities'",
+    )
+
+
+class _Renamed(msgspec.Struct, kw_only=True):
+    send_new: bool | None = msgspec.field(default=None, name="sendNew")
+    inner: list[_Inner] | None = None
+
+
+class _Inner(msgspec.Struct, kw_only=True):
+    is_on: bool = msgspec.field(default=False, name="isOn")
+
+
+def test_python_and_wire_names_are_both_accepted_at_every_depth() -> None:
+    from mpasync.validation import _convert
+
+    both = _convert({"sendNew": True, "inner": [{"is_on": True}, {"isOn": True}]}, _Renamed, "x")
+    assert both == _Renamed(send_new=True, inner=[_Inner(is_on=True), _Inner(is_on=True)])
+    assert _convert({"send_new": False}, _Renamed, "x").send_new is False
+    fails(lambda: _convert({"inner": [{"is_onn": 1}]}, _Renamed, "x"), "x.inner[0]", "'is_on'")
+    fails(
+        lambda: _convert({"send_new": True, "sendNew": False}, _Renamed, "x"),
+        "x.send_new",
+        "given twice",
+    )
+
+
+def test_deeply_nested_input_is_a_validation_error() -> None:
+    deep: Any = {"name": "x"}
+    for _ in range(100_000):
+        deep = {"type": deep}
+    with pytest.raises(RequestValidationError):
+        coerce_filter(deep)
+
+
+# ---------------------------------------------------------------- what the docs require (issue 12)
+
+
+@pytest.mark.parametrize("kind", ["event", "event_attribute"])
+@pytest.mark.parametrize("missing", ["event_name", "event_type"])
+def test_event_datapoints_need_event_name_and_event_type(kind: str, missing: str) -> None:
+    # Both marked Required in "Data Point Object Properties" (platform-api.md line 1217).
+    given = point(type=kind, attribute_name="a", event_type="screen_view", custom_event_type=None)
+    given[missing] = None
+    fails(
+        lambda: validate_definition(draft(datapoint=given)),
+        f"{D}.datapoint.{missing}",
+        f"is required for type {kind}",
+    )
+
+
+def test_user_attribute_datapoints_need_no_event() -> None:
+    given = {"type": "user_attribute", "attribute_name": "ltv"}
+    assert validate_definition(draft(datapoint=given))["datapoint"] == given

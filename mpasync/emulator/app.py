@@ -114,10 +114,8 @@ def _check_account(request: web.Request, rt: Runtime) -> web.Response | None:
     raw = _account_param(request)
     if raw is None:
         return _error(request.path, 401, "The accountId query parameter is required.")
-    try:
-        account = int(raw)
-    except ValueError:
-        account = -1
+    # ASCII digits only: int() would read "٣" as 3.
+    account = int(raw) if raw.isascii() and raw.isdigit() else -1
     if account not in rt.state.accounts:
         return _error(request.path, 401, f"Not authorized for account {raw}.")
     CURRENT.get().account_id = account
@@ -211,10 +209,24 @@ async def _inject(
     return None
 
 
+class _Malformed(Exception):
+    """A request body no route can read (invalid UTF-8, nested too deep, too large)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 async def _read_body(request: web.Request, context: RequestContext) -> None:
+    """Parse the body once for every route; JSON that merely fails to parse sets `bad_json`
+    (the routes answer it in their own dialect), a body nothing can read raises `_Malformed`."""
     if not request.body_exists:
         return
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPException as exc:  # 413 over client_max_size
+        raise _Malformed(exc.status, exc.reason) from None
     if not raw.strip():
         return
     if request.content_type == "application/x-www-form-urlencoded":
@@ -224,6 +236,34 @@ async def _read_body(request: web.Request, context: RequestContext) -> None:
         context.body = _decode(raw)
     except msgspec.DecodeError:
         context.bad_json = True
+    except UnicodeDecodeError:
+        raise _Malformed(400, "The request body is not valid UTF-8.") from None
+    except RecursionError:
+        raise _Malformed(400, "JSON nested too deeply.") from None
+
+
+def _malformed(path: str, failure: _Malformed, rt: Runtime) -> web.Response:
+    """The 400 (or 413) for an unreadable body, in the dialect of the API it was sent to.
+
+    The Platform API routes answer with their v1/v2 bodies; the other APIs' bodies are both
+    the Events-API dialect (``errors[].code``) and the DSR one (``code``, ``message``,
+    ``errors[].domain/reason``), so every client reads it.
+    """
+    if path.startswith((_V1, _V2)) or path == TOKEN_PATH:
+        return _error(path, failure.status, failure.message)
+    body = {
+        "code": failure.status,
+        "message": failure.message,
+        "errors": [
+            {
+                "code": "BAD_REQUEST",
+                "domain": "Validation",
+                "reason": "MalformedRequest",
+                "message": failure.message,
+            }
+        ],
+    }
+    return json_response(body, failure.status)
 
 
 @web.middleware
@@ -239,7 +279,11 @@ async def front_door(request: web.Request, handler: Any) -> web.StreamResponse:
     reset = CURRENT.set(context)
     outcome = _Outcome()
     try:
-        await _read_body(request, context)
+        try:
+            await _read_body(request, context)
+        except _Malformed as failure:
+            outcome.status = failure.status
+            return _malformed(path, failure, rt)
         response: web.StreamResponse | None = None
         decision = None
         if rt.faults and (is_api or is_other or (is_token and rt.faults_on_token)):
@@ -259,17 +303,18 @@ async def front_door(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     finally:
         CURRENT.reset(reset)
-        _record(rt, request, arrived, context.body, outcome, is_token)
+        _record(rt, request, arrived, context, outcome, is_token)
 
 
 def _record(
     rt: Runtime,
     request: web.Request,
     arrived: float,
-    body: Any,
+    context: RequestContext,
     outcome: _Outcome,
     is_token: bool,
 ) -> None:
+    body = context.body
     if is_token and isinstance(body, dict) and "client_secret" in body:
         body = {**body, "client_secret": "***"}
     if isinstance(body, dict) and "apiKey" in body:  # the Analytics API's key rides in bodies
@@ -285,6 +330,7 @@ def _record(
             fault=outcome.fault,
             applied=outcome.applied,
             dropped=outcome.dropped,
+            doc_variant=context.doc_variant,
         )
     )
     limit = rt.journal_limit

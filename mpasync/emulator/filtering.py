@@ -11,9 +11,11 @@ The exact semantics the emulator implements (the reference leaves details open):
 * **Validation** (422, nothing is applied when any item fails): unknown type → "Invalid
   datapoint type specified."; missing name → "Datapoint name must be specified."; an
   attribute type without attribute_name → "Attribute name must be specified."; `Event`,
-  `EventAttribute`, `Commerce`, `CommerceAttribute` without event_type → "Event type must
-  be specified."; an event_type outside the documented lists (custom types for events,
-  commerce types for commerce) → "Invalid event type specified.". Only the
+  `EventAttribute` without event_type → "Event type must be specified." (Commerce types
+  may leave it out); an event_type outside the documented lists (custom types for events,
+  commerce types for commerce) → "Invalid event type specified."; a `UserIdentity` filter
+  (or `Identity` datapoint) whose name is not a documented identity type → "Invalid user
+  identity type specified.". Only the
   "Specified service not found." message comes from the reference; the others are ours.
 * **The filter list** of (app, service) is every datapoint of the app (an `Identity`
   datapoint shows as a `UserIdentity` filter) plus the filters that are not datapoints
@@ -45,6 +47,7 @@ __all__ = [
     "DATAPOINT_TYPES",
     "EVENT_TYPES",
     "FILTER_TYPES",
+    "USER_IDENTITY_TYPES",
     "apply_filters",
     "datapoint_json",
     "effective_filters",
@@ -78,6 +81,22 @@ COMMERCE_EVENT_TYPES = (
     "promotion_view",
     "promotion_click",
 )
+#: The user identity types a `UserIdentity` filter (or `Identity` datapoint) may name, by
+#: lower-case name (platform-api.md "Supported User Identity Types").
+USER_IDENTITY_TYPES = {
+    name.lower(): name
+    for name in (
+        "CustomerId",
+        "Facebook",
+        "Twitter",
+        "Google",
+        "Microsoft",
+        "Yahoo",
+        "Email",
+        "Other",
+    )
+}
+_IDENTITY_TYPED = frozenset({"UserIdentity", "Identity"})
 _EVENT_TYPE_SET = frozenset(EVENT_TYPES)
 _COMMERCE_TYPE_SET = frozenset(COMMERCE_EVENT_TYPES)
 
@@ -162,16 +181,25 @@ def parse_datapoint(obj: Any, vocabulary: dict[str, str]) -> FilterKey:
     event_type: str | None = None
     if canonical in _CUSTOM_TYPED or canonical in _COMMERCE_TYPED:
         raw_event_type = _optional_str(obj, "event_type")
-        if raw_event_type is None:
+        # Only Event/EventAttribute must name it (platform-api.md line 1990); a Commerce
+        # datapoint or filter without one is accepted.
+        if raw_event_type is None and canonical in _CUSTOM_TYPED:
             raise unprocessable("Event type must be specified.")
-        event_type = raw_event_type.lower()
-        allowed = _EVENT_TYPE_SET if canonical in _CUSTOM_TYPED else _COMMERCE_TYPE_SET
-        if event_type not in allowed:
-            raise unprocessable("Invalid event type specified.")
+        if raw_event_type is not None:
+            event_type = raw_event_type.lower()
+            allowed = _EVENT_TYPE_SET if canonical in _CUSTOM_TYPED else _COMMERCE_TYPE_SET
+            if event_type not in allowed:
+                raise unprocessable("Invalid event type specified.")
     if canonical == "EventType":
         name = name.lower()
         if name not in _EVENT_TYPE_SET:
             raise unprocessable("Invalid event type specified.")
+    if canonical in _IDENTITY_TYPED:
+        # "the name field should be set to one of the following allowed values" (line 1941).
+        found = USER_IDENTITY_TYPES.get(name.lower())
+        if found is None:
+            raise unprocessable("Invalid user identity type specified.")
+        name = found
     return (canonical, name, attribute_name, event_type)
 
 

@@ -21,6 +21,9 @@ class JournalEntry:
         applied: the handler ran and succeeded, so its change (if any) is in the state;
             False for 4xx rejections, injected faults before the handler, and drops.
         dropped: the connection was closed without a response (drops and lost responses).
+        doc_variant: where the reference documents one call two ways and both are served,
+            which one this request used, e.g. ``"platform_create:newer"`` (see
+            `mpasync.emulator.routes_v1`); None for every other request.
     """
 
     method: str
@@ -32,3 +35,4 @@ class JournalEntry:
     fault: str | None = None
     applied: bool = False
     dropped: bool = False
+    doc_variant: str | None = None

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mpasync.emulator.ca_rules import check_definition
 from mpasync.emulator.responses import (
     ApiFailure,
     empty_response,
@@ -30,23 +31,6 @@ from mpasync.emulator.state import (
 
 __all__ = ["add_routes"]
 
-_CALCULATION_TYPES = frozenset(
-    {
-        "count",
-        "first_occurrence_timestamp",
-        "last_occurrence_timestamp",
-        "first_occurrence",
-        "last_occurrence",
-        "sum",
-        "min",
-        "max",
-        "average",
-        "unique_list",
-        "unique_values_count",
-        "most_frequent",
-    }
-)
-_CONDITION_TYPES = frozenset({"string", "number", "boolean", "date"})
 _TRANSFORMATION_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _MAPPING_TYPES = frozenset({"column", "static", "ignore"})
 
@@ -84,50 +68,6 @@ def _ca_json(ca: CalculatedAttribute) -> dict[str, Any]:
         "activated_on": ca.activated_on,
         "activated_by": ca.activated_by,
     }
-
-
-def _validate_definition(definition: Any) -> dict[str, Any]:
-    """The reference's validation messages for `draft_definition` (the structural subset)."""
-    if not isinstance(definition, dict):
-        raise unprocessable("Field 'draft_definition' is required.")
-    if definition.get("recipe_type") != "event":
-        raise unprocessable("Invalid recipe type")
-    if definition.get("calculation_type") not in _CALCULATION_TYPES:
-        raise unprocessable("Invalid calculation type")
-    period = definition.get("time_period")
-    if not isinstance(period, dict):
-        raise unprocessable("Invalid time period specification")
-    if period.get("type") not in ("all", "since", "within"):
-        raise unprocessable("Invalid 'type' time period specification")
-    if period["type"] == "within":
-        within = period.get("within")
-        if isinstance(within, bool) or not isinstance(within, int) or within <= 0:
-            raise unprocessable("Invalid 'within' time period specification")
-        if period.get("within_unit") not in ("days", "weeks"):
-            raise unprocessable("Invalid 'within_unit' time period specification")
-    # The reference spells the key both "datapoint" (examples) and "data_point" (tables).
-    datapoint = definition.get("datapoint", definition.get("data_point"))
-    if isinstance(datapoint, dict):
-        event_type = datapoint.get("event_type")
-        if event_type == "custom_event" and not datapoint.get("event_name"):
-            raise unprocessable("Invalid data point custom event name")
-        if datapoint.get("custom_event_type") is not None and event_type not in (
-            "custom_event",
-            "commerce_event",
-        ):
-            raise unprocessable("Invalid data point custom event type")
-    conditions = definition.get("conditions")
-    if conditions is not None:
-        if not isinstance(conditions, list):
-            raise unprocessable("Invalid condition definition")
-        for condition in conditions:
-            if not isinstance(condition, dict):
-                raise unprocessable("Invalid condition definition")
-            if condition.get("type") not in _CONDITION_TYPES:
-                raise unprocessable("Invalid condition definition type")
-            if not condition.get("attribute_name"):
-                raise unprocessable("Condition attribute name must be specified")
-    return definition
 
 
 def _check_unique_name(state: EmulatorState, ws: Workspace, name: str, exclude: int | None) -> None:
@@ -175,7 +115,7 @@ async def create_calculated_attribute(request: web.Request) -> web.Response:
     _check_unique_name(state, ws, name, None)
     if body.get("draft_definition") is None:
         raise unprocessable("Field 'draft_definition' is required.")
-    definition = _validate_definition(body["draft_definition"])
+    definition = check_definition(body["draft_definition"])
     description = body.get("description")
     stamp = format_time_z(utcnow())
     ca = CalculatedAttribute(
@@ -224,7 +164,7 @@ async def update_calculated_attribute(request: web.Request) -> web.Response:
         _check_unique_name(state, state.workspaces[ca.workspace_id], name, ca.id)
     definition = None
     if body.get("draft_definition") is not None:
-        definition = _validate_definition(body["draft_definition"])
+        definition = check_definition(body["draft_definition"])
     # All checks passed: apply.
     if isinstance(name, str):
         ca.name = name

@@ -59,6 +59,8 @@ class RequestContext:
     body: Any = None
     bad_json: bool = False
     account_id: int | None = None
+    #: Set by a handler serving one of two contradicting documented forms (see JournalEntry).
+    doc_variant: str | None = None
 
 
 #: Set by the front door for each request. A context variable rather than request storage:
@@ -85,10 +87,10 @@ def json_body(request: web.Request) -> Any:
 
 def path_int(request: web.Request, name: str) -> int:
     """An integer path parameter; anything else names no entity, so 404."""
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise not_found() from None
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit()):  # int() would read "٣" as 3
+        raise not_found()
+    return int(raw)
 
 
 def now() -> str:

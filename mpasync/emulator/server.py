@@ -18,6 +18,7 @@ from mpasync.emulator.journal import JournalEntry
 from mpasync.emulator.other_apis import (
     ANALYTICS_PREFIX,
     DSR_PREFIX,
+    DSR_PREFIXES,
     SEEDING_PREFIX,
     OtherApiState,
     add_other_api_routes,
@@ -148,7 +149,7 @@ class Emulator:
         self.other_apis = OtherApiState()
         self._runtime.other_prefixes = (
             SEEDING_PREFIX + "/",
-            DSR_PREFIX + "/",
+            *(prefix + "/" for prefix in DSR_PREFIXES.values()),
             ANALYTICS_PREFIX + "/",
         )
         self._runner: web.AppRunner | None = None
@@ -177,6 +178,7 @@ class Emulator:
             raise
         self._port = sock.getsockname()[1]
         self._runner = runner
+        self.other_apis.base_url = self.base_url  # DSR discovery's certificate URL
         return self
 
     async def stop(self) -> None:
@@ -327,11 +329,13 @@ class Emulator:
         return SeedingClient(apis.workspace_key, apis.workspace_secret, **options)
 
     def dsr_client(self, **overrides: Any) -> DSRClient:
-        """An `mpasync.DSRClient` wired to this emulator's DSR v3 API."""
+        """An `mpasync.DSRClient` wired to this emulator's DSR API (v3, or the
+        ``api_version=`` given: each version has its own prefix, `DSR_PREFIXES`)."""
         from mpasync.dsr import DSRClient
 
         apis = self.other_apis
-        options: dict[str, Any] = {"base_url": self.base_url + DSR_PREFIX, **overrides}
+        prefix = DSR_PREFIXES.get(overrides.get("api_version", 3), DSR_PREFIX)
+        options: dict[str, Any] = {"base_url": self.base_url + prefix, **overrides}
         return DSRClient(apis.workspace_key, apis.workspace_secret, **options)
 
     def analytics_client(self, **overrides: Any) -> AnalyticsClient:

@@ -1,5 +1,6 @@
-"""Models of the Data Subject Request (OpenDSR) API v3: the answers to submit, status,
-cancel and discovery, the callback body, and `DSRSubject` for bulk submissions.
+"""Models of the Data Subject Request API (v1 OpenGDPR, v2 and v3 OpenDSR: their answers
+share one shape): submit, status, cancel and discovery, the callback body, and `DSRSubject`
+for bulk submissions.
 
 Times stay ISO 8601 strings as sent (the server writes seven fractional digits, which
 ``datetime`` cannot hold); every field the docs show as nullable defaults to None.
@@ -7,10 +8,10 @@ Times stay ISO 8601 strings as sent (the server writes seven fractional digits, 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+import msgspec
 
 from mpasync.models.base import Model
 
@@ -26,8 +27,9 @@ __all__ = [
     "RequestStatus",
 ]
 
-#: An identity as callers give it: the value, or ``{"value": ..., "encoding": "raw"}``.
-IdentityInput = str | int | Mapping[str, str]
+#: An identity as callers give it: the value, or ``{"value": ..., "encoding": "raw"}``;
+#: DSR API v1 and v2 also take a list of values for one identity type.
+IdentityInput = str | int | Mapping[str, str | int] | Sequence[str | int]
 
 
 class RequestStatus:
@@ -99,21 +101,22 @@ class DSRDiscovery(Model, kw_only=True):
     processor_certificate: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class DSRSubject:
+class DSRSubject(msgspec.Struct, kw_only=True, frozen=True):
     """One request for `DSRClient.submit_bulk`: the keyword arguments of `DSRClient.submit`.
 
-    A plain dataclass rather than a wire model: it is turned into the request body by the
-    client (which fills in the id and time), never encoded or decoded as it is. Plain
-    dicts with the same keys are accepted too.
+    Not a wire model: the client turns it into the request body of its API version
+    (filling in the id and time). Plain dicts with the same keys are accepted too; a key
+    that is not one of these fields is an error that names the closest one.
+    ``submitted_time`` is a datetime or an ISO 8601 string (checked when submitted).
     """
 
-    regulation: str
+    regulation: str | None = None
     request_type: str
     identities: Mapping[str, IdentityInput] | None = None
     group_id: str | None = None
     subject_request_id: str | None = None
-    submitted_time: str | dt.datetime | None = None
+    # Any: a str | datetime union cannot be a msgspec type; build_request checks it.
+    submitted_time: Any = None
     status_callback_urls: Sequence[str] | None = None
     skip_waiting_period: bool = False
     extension_identities: Mapping[str, IdentityInput] | None = None

@@ -6,19 +6,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from mpasync.errors import RequestValidationError
+from mpasync.validation import check_keys
 
 __all__ = ["entity_id", "flag", "items", "setting_list", "text"]
 
+# A setting entry as the API spells it; `isConfidential` comes back from GETs, so a list
+# read from the server can be sent back as it is.
+_SETTING_KEYS = frozenset({"name", "value", "isConfidential", "is_confidential"})
+
 
 def entity_id(value: Any, field: str) -> int:
-    """A positive integer id (ints, or strings of digits as some responses carry)."""
+    """A non-negative integer id: an int, or a string of ASCII digits as some responses carry.
+
+    Only ASCII digits: ``str.isdigit`` also accepts "²" (which `int` then refuses) and "٣"
+    (which `int` reads as 3, so the wrong entity would be addressed).
+    """
     if isinstance(value, bool):
         raise RequestValidationError(f"{field} must be an integer id, got a bool", field=field)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or value < 0:
         raise RequestValidationError(
-            f"{field} must be a non-negative integer id, got {value!r}", field=field
+            f"{field} must be a non-negative integer id (an int or ASCII digits), got {value!r}",
+            field=field,
         )
     return value
 
@@ -52,6 +62,8 @@ def setting_list(settings: Any, field: str = "settings") -> list[dict[str, Any]]
     elif isinstance(settings, (list, tuple)):
         items = []
         for i, entry in enumerate(settings):
+            if isinstance(entry, Mapping):
+                check_keys(entry, _SETTING_KEYS, f"{field}[{i}]")
             if isinstance(entry, Mapping) and "name" in entry:
                 items.append({"name": entry["name"], "value": entry.get("value")})
             elif hasattr(entry, "name") and hasattr(entry, "value"):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mpasync.decoding import empty, envelope_list, envelope_one, maybe_one
-from mpasync.errors import RequestValidationError
+from mpasync.errors import MethodNotAllowedError, NotFoundError, RequestValidationError
 from mpasync.models import Platform, PlatformService
 from mpasync.models.enums import CrashHandling, NetworkPerformance, SocialMode
 from mpasync.request import Request, path
 from mpasync.resources._args import entity_id, flag, setting_list, text
 from mpasync.resources._base import Resource
-from mpasync.validation import validate_os
+from mpasync.transport import Transport
+from mpasync.validation import check_keys, validate_os
 
 __all__ = ["PlatformServices", "Platforms"]
 
@@ -20,6 +22,9 @@ _CHOICES = {
     "network_performance": NetworkPerformance.ALL,
     "social_mode": SocialMode.ALL,
 }
+
+
+_SETTINGS = frozenset({"profile_merging", "push_attribution_timer", *_CHOICES})
 
 
 def platform_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -37,10 +42,7 @@ def platform_settings(settings: dict[str, Any]) -> dict[str, Any]:
                 allowed = ", ".join(sorted(_CHOICES[name]))
                 raise RequestValidationError(f"{name} must be one of {allowed}", field=name)
         else:
-            known = ", ".join(["profile_merging", "push_attribution_timer", *_CHOICES])
-            raise RequestValidationError(
-                f"unknown platform setting {name!r} (known: {known})", field=name
-            )
+            check_keys({name: value}, _SETTINGS, "settings")
     return settings
 
 
@@ -52,7 +54,12 @@ def _os_segment(os: str) -> str:
 class Platforms(Resource):
     """Get, list, create, update and delete an app's platforms."""
 
-    __slots__ = ()
+    __slots__ = ("_older_create_path",)
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        # None until a create succeeds; then whether this server takes the older path.
+        self._older_create_path: bool | None = None
 
     async def get(self, app_id: int, os: str) -> Platform:
         """One platform of an app."""
@@ -69,11 +76,33 @@ class Platforms(Resource):
 
         Settings: ``profile_merging``, ``push_attribution_timer``, ``crash_handling``,
         ``network_performance``, ``social_mode``.
+
+        Sent to ``POST /apps/{id}/platforms``; a server answering that with 404 or 405 is
+        asked once more on ``POST /apps/{id}``, and the path that worked is remembered for
+        this client.
         """
-        body = {"os": validate_os(os), **platform_settings(settings)}
-        # The reference documents POST /apps/{id} with the os in the body.
-        p = path("apps", entity_id(app_id, "app_id"))
-        return await self._send(Request("POST", p, envelope_one(Platform), body=body))
+        aid = entity_id(app_id, "app_id")
+        request = Request(
+            "POST",
+            path("apps", aid, "platforms"),
+            envelope_one(Platform),
+            body={"os": validate_os(os), **platform_settings(settings)},
+        )
+        # The newer Apps page documents POST /apps/{id}/platforms; the older reference
+        # (platform-api.md line 650) shows POST /apps/{id}. The newer one wins.
+        older = dataclasses.replace(request, path=path("apps", aid))
+        if self._older_create_path:
+            return await self._send(older)
+        try:
+            platform = await self._send(request)
+        except (NotFoundError, MethodNotAllowedError):
+            if self._older_create_path is False:
+                raise  # this server takes the newer path: a 404 means the app is missing
+            platform = await self._send(older)
+            self._older_create_path = True
+            return platform
+        self._older_create_path = False
+        return platform
 
     async def update(self, app_id: int, os: str, **settings: Any) -> Platform | None:
         """Change a platform's settings."""

@@ -175,11 +175,11 @@ async def test_filter_validation(api: Api, emu: Emulator) -> None:
             [{"name": "x", "type": "EventAttribute", "attribute_name": "a", "enabled": False}],
             "Event type must be specified.",
         ),
-        ([{"name": "x", "type": "Commerce", "enabled": False}], "Event type must be specified."),
         (
-            [{"name": "x", "type": "CommerceAttribute", "attribute_name": "a"}],
-            "Event type must be specified.",
+            [{"name": "x", "type": "Commerce", "event_type": "navigation"}],
+            "Invalid event type specified.",
         ),
+        ([{"name": "Phone", "type": "UserIdentity"}], "Invalid user identity type specified."),
         (
             [{"name": "x", "type": "Event", "event_type": "product_purchase"}],
             "Invalid event type specified.",
@@ -230,3 +230,34 @@ async def test_service_filtering(api: Api, emu: Emulator) -> None:
     ).status == 422
     # service names are matched case-insensitively
     assert (await api.get("/v1/apps/1/googleanalyticseventforwarder")).body["data"][0]["name"] == GA
+
+
+async def test_commerce_filters_and_datapoints_need_no_event_type(api: Api, emu: Emulator) -> None:
+    # Issue 12: only Event/EventAttribute require event_type (platform-api.md line 1990).
+    reply = await api.put(PATH, [{"name": "cart", "type": "Commerce", "enabled": False}])
+    assert reply.status == 202
+    assert reply.body == [
+        {"name": "cart", "type": "Commerce", "event_type": None, "enabled": False}
+    ]
+    point = {"name": "cart", "type": "CommerceAttribute", "attribute_name": "sku"}
+    assert (await api.put("/v1/apps/1/datapoints", [point])).status == 202
+    assert ("CommerceAttribute", "cart", "sku", None) in emu.state.apps[1].datapoints
+
+
+async def test_identity_datapoints_must_name_an_identity_type(api: Api) -> None:
+    reply = await api.put("/v1/apps/1/datapoints", [{"name": "Nickname", "type": "Identity"}])
+    assert reply.status == 422
+    assert reply.body["errors"][0]["message"] == "Invalid user identity type specified."
+
+
+async def test_user_identity_names_are_matched_case_insensitively(api: Api) -> None:
+    reply = await api.put(PATH, [{"name": "email", "type": "UserIdentity", "enabled": False}])
+    assert reply.status == 202
+    assert reply.body[0]["name"] == "Email"
+
+
+async def test_event_type_on_a_type_that_ignores_it_is_ignored(api: Api) -> None:
+    body = [{"name": "Home", "type": "ScreenView", "event_type": "navigation", "enabled": False}]
+    reply = await api.put(PATH, body)
+    assert reply.status == 202
+    assert reply.body[0]["event_type"] is None

@@ -255,11 +255,10 @@ EVENT = {"name": "my event", "type": "Event", "event_type": "navigation"}
         ),
         pytest.param([{"name": "Passport", "type": "UserIdentity"}], id="user-identity-bad-name"),
         pytest.param([{"name": "warp", "type": "EventType"}], id="event-type-filter-bad-name"),
-        pytest.param([{"name": "cart", "type": "Commerce"}], id="commerce-without-event-type"),
         pytest.param(
-            [{"name": "home", "type": "ScreenView", "event_type": "navigation"}],
-            id="screen-view-with-event-type",
+            [{"name": "Email", "type": "UserIdentity", "enabeld": False}], id="typo-enabeld"
         ),
+        pytest.param([{**EVENT, "event_typ": "other"}], id="typo-event_typ"),
         pytest.param([{"name": "x", "type": "Hologram"}], id="unknown-type"),
         pytest.param([{"name": "", "type": "Event", "event_type": "other"}], id="empty-name"),
         pytest.param([{**EVENT, "enabled": "yes"}], id="enabled-not-bool"),
@@ -298,10 +297,7 @@ async def test_a_bad_filter_in_a_long_list_sends_no_chunk(mocked: aioresponses, 
             id="event-attribute-without-attribute-name",
         ),
         pytest.param([{"name": "a", "type": "EventType"}], id="filter-only-type"),
-        pytest.param(
-            [{"name": "home", "type": "ScreenView", "event_type": "navigation"}],
-            id="screen-view-with-event-type",
-        ),
+        pytest.param([{"name": "a", "type": "UserAttribute", "attribute": "x"}], id="typo"),
         pytest.param({"name": "a", "type": "UserAttribute"}, id="a-dict-not-a-list"),
     ],
 )
@@ -345,3 +341,44 @@ async def test_datapoints_list_bad_app_id(mocked: aioresponses, mp: Client) -> N
     with pytest.raises(RequestValidationError):
         await mp.datapoints.list("abc")  # type: ignore[arg-type]
     assert_nothing_sent(mocked)
+
+
+async def test_the_enabeld_typo_is_refused_with_a_suggestion(
+    mocked: aioresponses, mp: Client
+) -> None:
+    # Issue 10: this was accepted with enabled defaulting to True, turning the filter ON.
+    typo = {"name": "Email", "type": "UserIdentity", "enabeld": False}
+    with pytest.raises(RequestValidationError) as info:
+        await mp.datapoint_filters.update(1, GA, [EVENT, typo])
+    assert str(info.value) == "filters[1]: unknown field 'enabeld' (did you mean 'enabled'?)"
+    assert info.value.field == "filters[1]"
+    assert_nothing_sent(mocked)
+
+
+async def test_filters_the_docs_allow_are_sent(mocked: aioresponses, mp: Client) -> None:
+    # Issue 12: Commerce filters need no event_type (platform-api.md line 1990), and an
+    # event_type on a type that does not use it is ignored by the API: it is dropped.
+    url = v1(f"/apps/1/{GA}/datapoints")
+    mocked.put(url, status=202, payload=[])
+    filters = [
+        {"name": "cart", "type": "Commerce", "enabled": False},
+        {"name": "home", "type": "ScreenView", "event_type": "navigation", "enabled": False},
+    ]
+    await mp.datapoint_filters.update(1, GA, filters)
+    assert sent(mocked, "PUT", url) == [
+        {"name": "cart", "type": "Commerce", "enabled": False},
+        {"name": "home", "type": "ScreenView", "enabled": False},
+    ]
+
+
+async def test_commerce_datapoint_without_event_type_is_sent(
+    mocked: aioresponses, mp: Client
+) -> None:
+    url = v1("/apps/1/datapoints")
+    mocked.put(url, status=202)
+    await mp.datapoints.add(
+        1, [{"name": "cart", "type": "CommerceAttribute", "attribute_name": "a"}]
+    )
+    assert sent(mocked, "PUT", url) == [
+        {"name": "cart", "type": "CommerceAttribute", "attribute_name": "a"}
+    ]

@@ -202,6 +202,12 @@ FEED = {"module_name": "radar", "name": "radariOSFeed", "os": "iOS"}
         pytest.param("create", (1,), {**FEED, "name": ""}, id="create-empty-name"),
         pytest.param("create", (1,), {**FEED, "is_debug": "true"}, id="create-debug-not-bool"),
         pytest.param("create", (1,), {**FEED, "settings": 5}, id="create-bad-settings"),
+        pytest.param(
+            "create",
+            (1,),
+            {**FEED, "settings": [{"name": "apiKey", "vaule": "k"}]},
+            id="create-setting-typo",
+        ),
         pytest.param("update", (1, "x"), FEED, id="update-bad-feed-id"),
         pytest.param("update", (1, 689), {**FEED, "os": ""}, id="update-empty-os"),
         pytest.param("list_output_configurations", (1, ""), {}, id="configs-empty-module"),
@@ -218,6 +224,16 @@ FEED = {"module_name": "radar", "name": "radariOSFeed", "os": "iOS"}
             {"service_configuration_id": 1, "is_active": "no"},
             id="subscription-active-not-bool",
         ),
+        pytest.param(
+            "create_subscription",
+            (689,),
+            {
+                "service_configuration_id": 1,
+                "is_active": True,
+                "settings": [{"nmae": "useCustomerId", "value": True}],
+            },
+            id="subscription-setting-typo",
+        ),
     ],
 )
 async def test_bad_input_is_rejected_before_sending(
@@ -225,4 +241,26 @@ async def test_bad_input_is_rejected_before_sending(
 ) -> None:
     with pytest.raises(RequestValidationError):
         await getattr(mp.feeds, call)(*args, **kwargs)
+    assert_nothing_sent(mocked)
+
+
+async def test_a_feed_setting_typo_names_the_closest_key(mocked: aioresponses, mp: Client) -> None:
+    settings = [{"name": "useCustomerId", "value": True}, {"name": "apiKey", "vaule": "k"}]
+    with pytest.raises(RequestValidationError) as info:
+        await mp.feeds.create(1, **{**FEED, "settings": settings})
+    assert str(info.value) == "settings[1]: unknown field 'vaule' (did you mean 'value'?)"
+    assert_nothing_sent(mocked)
+
+
+async def test_a_subscription_setting_typo_names_the_closest_key(
+    mocked: aioresponses, mp: Client
+) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        await mp.feeds.create_subscription(
+            689,
+            service_configuration_id=1,
+            is_active=True,
+            settings=[{"nmae": "useCustomerId", "value": True}],
+        )
+    assert str(info.value) == "settings[0]: unknown field 'nmae' (did you mean 'name'?)"
     assert_nothing_sent(mocked)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aioresponses import aioresponses
 
-from mpasync import Client, RequestValidationError
+from mpasync import Client, NotFoundError, RequestValidationError
 from mpasync.models import AccessKey, Platform, PlatformService
 from tests.reference_data import ANDROID_PLATFORM
-from tests.resources.conftest import assert_nothing_sent, envelope, sent, v1
+from tests.resources.conftest import BASE, TOKEN_URL, assert_nothing_sent, envelope, sent, v1
 
 ANDROID = ANDROID_PLATFORM
 SETTINGS: dict[str, Any] = {
@@ -67,7 +67,7 @@ async def test_list(mocked: aioresponses, mp: Client) -> None:
     assert (platforms[1].os, platforms[1].profile_merging) == ("iOS", True)
 
 
-async def test_create_posts_to_the_app_with_os_and_settings(
+async def test_create_posts_to_the_newer_platforms_path_with_os_and_settings(
     mocked: aioresponses, mp: Client
 ) -> None:
     created = {
@@ -75,9 +75,9 @@ async def test_create_posts_to_the_app_with_os_and_settings(
         "os": "iOS",
         "access_keys": [{"key": "AccessKey", "secret": "AccessSecret", "data_type": "token"}],
     }
-    mocked.post(v1("/apps/1"), status=201, payload=envelope([created], "platform"))
+    mocked.post(v1("/apps/1/platforms"), status=201, payload=envelope([created], "platform"))
     platform = await mp.platforms.create(1, "ios", **SETTINGS)
-    assert sent(mocked, "POST", v1("/apps/1")) == {"os": "iOS", **SETTINGS}
+    assert sent(mocked, "POST", v1("/apps/1/platforms")) == {"os": "iOS", **SETTINGS}
     assert isinstance(platform, Platform)
     assert platform.os == "iOS"
     assert platform.access_keys is not None
@@ -86,10 +86,66 @@ async def test_create_posts_to_the_app_with_os_and_settings(
 
 
 async def test_create_without_settings_sends_only_the_os(mocked: aioresponses, mp: Client) -> None:
-    mocked.post(v1("/apps/1"), status=201, payload=envelope([ANDROID], "platform"))
+    mocked.post(v1("/apps/1/platforms"), status=201, payload=envelope([ANDROID], "platform"))
     platform = await mp.platforms.create(1, "ANDROID")
-    assert sent(mocked, "POST", v1("/apps/1")) == {"os": "Android"}
+    assert sent(mocked, "POST", v1("/apps/1/platforms")) == {"os": "Android"}
     check_android(platform)
+
+
+def _posts(mocked: aioresponses) -> dict[str, int]:
+    """How many POSTs each API path received (aioresponses groups calls by URL)."""
+    return {
+        url.path: len(calls)
+        for (method, url), calls in mocked.requests.items()
+        if method == "POST" and url.path.startswith("/v1")
+    }
+
+
+@pytest.mark.parametrize("status", [404, 405])
+async def test_create_falls_back_once_to_the_older_path_and_remembers_it(
+    mocked: aioresponses, mp: Client, status: int
+) -> None:
+    # An older server: the newer path does not exist there.
+    mocked.post(v1("/apps/1/platforms"), status=status, repeat=True)
+    mocked.post(v1("/apps/1"), status=201, payload=envelope([ANDROID], "platform"), repeat=True)
+    mocked.post(v1("/apps/2"), status=201, payload=envelope([ANDROID], "platform"), repeat=True)
+    check_android(await mp.platforms.create(1, "Android"))
+    assert _posts(mocked) == {"/v1/apps/1/platforms": 1, "/v1/apps/1": 1}
+    check_android(await mp.platforms.create(2, "Android"))  # straight to the older path
+    assert _posts(mocked) == {"/v1/apps/1/platforms": 1, "/v1/apps/1": 1, "/v1/apps/2": 1}
+
+
+async def test_create_on_a_newer_server_does_not_retry_a_missing_app(
+    mocked: aioresponses, mp: Client
+) -> None:
+    mocked.post(v1("/apps/1/platforms"), status=201, payload=envelope([ANDROID], "platform"))
+    await mp.platforms.create(1, "Android")
+    mocked.post(v1("/apps/9/platforms"), status=404, payload={"errors": [{"message": "no app"}]})
+    with pytest.raises(NotFoundError):
+        await mp.platforms.create(9, "Android")
+    assert _posts(mocked) == {"/v1/apps/1/platforms": 1, "/v1/apps/9/platforms": 1}
+
+
+async def test_create_fallback_failing_too_is_not_remembered(
+    mocked: aioresponses, mp: Client
+) -> None:
+    mocked.post(v1("/apps/9/platforms"), status=404)
+    mocked.post(v1("/apps/9"), status=404)
+    with pytest.raises(NotFoundError):
+        await mp.platforms.create(9, "Android")
+    mocked.post(v1("/apps/1/platforms"), status=201, payload=envelope([ANDROID], "platform"))
+    await mp.platforms.create(1, "Android")
+    assert _posts(mocked) == {"/v1/apps/9/platforms": 1, "/v1/apps/9": 1, "/v1/apps/1/platforms": 1}
+
+
+async def test_the_remembered_path_is_per_client(mocked: aioresponses, mp: Client) -> None:
+    mocked.post(v1("/apps/1/platforms"), status=405)
+    mocked.post(v1("/apps/1"), status=201, payload=envelope([ANDROID], "platform"))
+    await mp.platforms.create(1, "Android")
+    async with Client("cid", "secret", 42, base_url=BASE, token_url=TOKEN_URL) as other:
+        mocked.post(v1("/apps/1/platforms"), status=201, payload=envelope([ANDROID], "platform"))
+        await other.platforms.create(1, "Android")
+    assert _posts(mocked) == {"/v1/apps/1/platforms": 2, "/v1/apps/1": 1}
 
 
 async def test_update(mocked: aioresponses, mp: Client) -> None:
@@ -116,6 +172,7 @@ async def test_delete(mocked: aioresponses, mp: Client) -> None:
     ("call", "args", "kwargs"),
     [
         pytest.param("create", (1, "iOS"), {"colour": "red"}, id="unknown-setting"),
+        pytest.param("create", (1, "iOS"), {"profile_mergin": True}, id="typo-setting"),
         pytest.param("update", (1, "iOS"), {"profileMerging": True}, id="camel-case-setting"),
         pytest.param("create", (1, "iOS"), {"crash_handling": "Sometimes"}, id="crash-handling"),
         pytest.param(
@@ -272,4 +329,26 @@ async def test_service_bad_input_is_rejected_before_sending(
 ) -> None:
     with pytest.raises(RequestValidationError):
         await getattr(mp.platform_services, call)(*args, **kwargs)
+    assert_nothing_sent(mocked)
+
+
+async def test_a_platform_setting_typo_names_the_closest_setting(
+    mocked: aioresponses, mp: Client
+) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        await mp.platforms.update(1, "iOS", crash_handlng="ForceCatch")
+    assert str(info.value) == (
+        "settings: unknown field 'crash_handlng' (did you mean 'crash_handling'?)"
+    )
+    assert_nothing_sent(mocked)
+
+
+async def test_a_service_setting_entry_with_an_unknown_key_is_refused(
+    mocked: aioresponses, mp: Client
+) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        await mp.platform_services.configure(
+            1, "iOS", name="Amplitude", settings=[{"name": "apiKey", "valeu": "k"}]
+        )
+    assert str(info.value) == "settings[0]: unknown field 'valeu' (did you mean 'value'?)"
     assert_nothing_sent(mocked)
