@@ -21,13 +21,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mpasync import AdaptiveRateLimiter, Client, RetryPolicy
 from mpasync.emulator import Emulator
+from mpasync.emulator.ratelimit import RateLimits
+
+if TYPE_CHECKING:
+    from benchmarks.suite import Context, Figure
 
 BUDGET = 150.0
 ACCELERATION = 2.0
@@ -140,7 +144,7 @@ async def _run_one(
     failed = 0
     app_id = info["app_id"]
     async with client as mp:
-        await mp.apps.get(app_id)  # token fetched and connection open before the clock
+        await mp.token_cache.get()  # the token fetch is not part of the budget
         server.journal()
         queue = iter(range(n))
 
@@ -179,27 +183,56 @@ def contenders(budget: float) -> list[tuple[str, Any]]:
         (f"fixed {budget / 2:g}/s (half)", budget / 2),
         ("no limit (retries only)", None),
         ("429-only CUBIC (headers off)", lambda: AdaptiveRateLimiter(use_headers=False)),
+        ('"auto" with target_usage=0.95', lambda: AdaptiveRateLimiter(target_usage=0.95)),
     ]
 
 
+def ideal_wall(n: int, budget: float = BUDGET, *, neighbour: float = 0.0) -> float:
+    """The physical best under the emulator's limits: a client that always sends exactly
+    what is admitted (simulated on `RateLimits` at 0.1 ms steps)."""
+    limits = RateLimits(
+        budget,
+        acceleration=ACCELERATION,
+        acceleration_floor=ACCELERATION_FLOOR,
+        neighbour=neighbour,
+    )
+    done, t, step = 0, 0.0, 1e-4
+    while True:
+        while limits.acquire(1, None, t).admitted:
+            done += 1
+            if done == n:
+                return t
+        t += step
+
+
 async def run_budget(
-    n: int = 3000, *, budget: float = BUDGET, progress: Callable[[str], None] | None = None
+    n: int = 3000,
+    *,
+    budget: float = BUDGET,
+    progress: Callable[[str], None] | None = None,
+    quick: bool = False,
 ) -> dict[str, list[BudgetRun]]:
-    """Every contender on a fresh emulator, then "auto" and CUBIC beside a neighbour."""
+    """Every contender on a fresh emulator, then "auto" and CUBIC beside a neighbour.
+
+    ``quick`` runs only "auto" (the smoke run).
+    """
     results: dict[str, list[BudgetRun]] = {"budget": [], "neighbour": []}
     limits = {
         "rate_limit": budget,
         "acceleration_limit": ACCELERATION,
         "acceleration_floor": ACCELERATION_FLOOR,
     }
-    for name, option in contenders(budget):
+    chosen = contenders(budget)
+    if quick:
+        chosen = chosen[:1]
+    for name, option in chosen:
         with EmulatorProcess(**limits) as server:
             run = await _run_one(name, server, option, n, budget)
         results["budget"].append(run)
         if progress:
             progress(_line(run))
     left = budget * (1 - NEIGHBOUR)
-    for name, option in contenders(budget)[::4]:  # auto and 429-only CUBIC
+    for name, option in chosen if quick else [chosen[0], chosen[4]]:  # auto, CUBIC
         with EmulatorProcess(**limits, neighbour=NEIGHBOUR) as server:
             run = await _run_one(name, server, option, n, left)
         results["neighbour"].append(run)
@@ -214,6 +247,77 @@ def _line(run: BudgetRun) -> str:
         f"429s {run.throttled:5d} ({100 * run.share_429:5.2f} %)  failed {run.failed}  "
         f"rate {run.final_rate if run.final_rate is None else round(run.final_rate, 1)}"
     )
+
+
+async def bench_budget(ctx: Context) -> list[Figure]:
+    """The `run.py` entry: budget efficiency and neighbour rows."""
+    from benchmarks.suite import Figure, verdict
+
+    n = ctx.sizes.budget_requests
+    quick = n < 1000
+    results = await run_budget(n, quick=quick)
+    ideal = ideal_wall(n)
+    ideal_nb = ideal_wall(n, neighbour=NEIGHBOUR)
+    ctx.details["budget"] = {k: [vars(r) for r in v] for k, v in results.items()}
+    setting = (
+        f"B = {BUDGET:g}/s per account, acceleration x{ACCELERATION:g}/s above "
+        f"{ACCELERATION_FLOOR:g}; {n:,} apps.get, concurrency {CONCURRENCY}"
+    )
+    rows: list[Figure] = []
+    for run in results["budget"]:
+        auto = run.name == 'rate_limit="auto"'
+        note = (
+            f"{run.wall:.1f} s vs {n / BUDGET:.1f} s at B; {run.throttled} of "
+            f"{run.served} answers 429; best possible under the acceleration limit "
+            f"{ideal / (n / BUDGET):.2f}x ({ideal:.1f} s); {run.failed} calls failed"
+        )
+        if auto:
+            note += "; " + setting
+        rows.append(
+            Figure(
+                "budget",
+                f"{run.name}: wall / (n / B)",
+                f"{run.efficiency:.2f}x",
+                "≤ 1.15x" if auto else "—",
+                verdict(run.efficiency <= 1.15) if auto else "—",
+                note,
+            )
+        )
+        rows.append(
+            Figure(
+                "budget",
+                f"{run.name}: share of answers 429",
+                f"{100 * run.share_429:.2f}%",
+                "≤ 1%" if auto else "—",
+                verdict(run.share_429 <= 0.01) if auto else "—",
+            )
+        )
+    left = BUDGET * (1 - NEIGHBOUR)
+    for run in results["neighbour"]:
+        auto = run.name == 'rate_limit="auto"'
+        rows.append(
+            Figure(
+                "neighbour",
+                f"{run.name}: wall / (n / budget left)",
+                f"{run.efficiency:.2f}x",
+                "≤ 1.2x" if auto else "—",
+                verdict(run.efficiency <= 1.2) if auto else "—",
+                f"another consumer takes {NEIGHBOUR:.0%} of B: {left:g}/s left; "
+                f"{run.wall:.1f} s vs {n / left:.1f} s; best possible "
+                f"{ideal_nb / (n / left):.2f}x",
+            )
+        )
+        rows.append(
+            Figure(
+                "neighbour",
+                f"{run.name}: share of answers 429",
+                f"{100 * run.share_429:.2f}%",
+                "≤ 2%" if auto else "—",
+                verdict(run.share_429 <= 0.02) if auto else "—",
+                f"{run.throttled} of {run.served}",
+            )
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

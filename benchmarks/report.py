@@ -139,6 +139,16 @@ def _method(ctx: Context) -> list[str]:
         "growth; VmRSS and `len(asyncio.all_tasks())` sampled every 5 ms.",
         "- Decode: typed, `json.loads` and untyped msgspec take turns, "
         f"{s.decode_repeat} times each, on the server's 10,000-datapoint body, in process.",
+        f"- Budget (`benchmarks/budget.py`): {s.budget_requests:,} `apps.get` through "
+        "`Client(max_concurrency=32, retry=RetryPolicy(max_attempts=30))` against the "
+        "emulator in its own process, a fresh one per contender, with a budget the client "
+        "is not told: 150/s per account (sliding 1-s window) and an acceleration limit "
+        "(a second may hold 2x the previous second's requests, or 75). 429s are counted "
+        "by the emulator over all answers (retries included). The physical limit is "
+        "n / B; 'best possible' is a simulated client that always sends exactly what the "
+        "emulator admits. Neighbour: the emulator's `neighbour=0.4` (another consumer "
+        "sending 60/s, always admitted, counted in the same windows); the reference is "
+        "n / 90.",
     ]
 
 

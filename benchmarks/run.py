@@ -3,7 +3,9 @@
     python benchmarks/run.py                   # everything (what ``make bench`` runs)
     python benchmarks/run.py throughput cpu    # some of them (RESULTS.md is left alone)
 
-Benchmarks: server, throughput, cpu, profile, coldtoken, ratelimit, bulk, decode.
+Benchmarks: server, throughput, cpu, profile, coldtoken, ratelimit, bulk, decode, budget
+(budget efficiency and neighbour: `benchmarks/budget.py`), retention (typed decode with
+decoded results kept alive, and the ``gc=False`` lever: `benchmarks/retention.py`).
 Ratios are the result; absolute numbers depend on the machine and are context only.
 """
 

@@ -67,6 +67,8 @@ class Sizes:
     bulk_items: int = 100_000
     decode_repeat: int = 30
     capacity_seconds: float = 1.0
+    budget_requests: int = 3000
+    retention_lists: int = 2000
 
 
 FULL = Sizes()
@@ -83,6 +85,8 @@ TINY = Sizes(
     bulk_items=1_000,
     decode_repeat=2,
     capacity_seconds=0.1,
+    budget_requests=40,
+    retention_lists=20,
 )
 
 
@@ -801,3 +805,9 @@ BENCHMARKS: dict[str, Bench] = {
     "bulk": bench_bulk,
     "decode": bench_decode,
 }
+
+from benchmarks.budget import bench_budget  # noqa: E402  (it imports this module's names)
+from benchmarks.retention import bench_retention  # noqa: E402
+
+BENCHMARKS["budget"] = bench_budget
+BENCHMARKS["retention"] = bench_retention

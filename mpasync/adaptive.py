@@ -11,14 +11,18 @@ How the law uses them:
 
 - **Usage on 2xx** (with ``use_headers``). The server counts requests in a one-second
   window and reports ``usage``; we count our own starts in the same window (``sent``).
-  ``sent / usage`` is then the budget this client would have at 100 %, whatever the
-  window's fill, so one answer tells how far we are from the limit, and the target is
-  ``target_usage * sent / usage``. When usage is above ``target_usage`` the rate drops
-  to it at once (we slow down *before* a 429); below, the rate only rises to it. Usage is account-wide, so traffic
-  we do not see counts too: with a neighbour sending ``n``/s the iteration
-  ``r <- target_usage * r * B / (r + n)`` settles at ``r + n = target_usage * B``.
-  Integer percentages are read as an upper bound (``usage + 1 %``), so the estimate errs
-  low.
+  Usage is account-wide: ``usage = (sent + others) / B``. Alone, ``B >= sent / usage``
+  (a bound that holds whatever the window's fill, so the first answers already say
+  roughly how far the limit is). Readings at different ``sent`` (the ramp, a decrease)
+  separate the two: a decaying least-squares fit of usage against ``sent`` gives the
+  slope ``1 / B``, and then ``others = usage * B - sent`` at each answer. The target is
+  ``target_usage`` of what the others leave us: ``target_usage * (B - others)``
+  (``target_usage * B`` when we are alone). The rate rises to the target (while usage
+  is below the midpoint between ``target_usage`` and 100 %), and when usage is above
+  ``target_usage`` it drops to the target at once: we slow down *before* a 429. Below
+  ``target_usage`` nothing lowers it (a low estimate there comes from a window still
+  filling beside traffic we do not see). Integer percentages are read as their middle
+  (``usage + 0.5 %``).
 - **Speed 429** (any id but ``acceleration``): multiplicative decrease, ``rate = beta *
   min(rate, what we really sent)``, once per congestion event (answers to requests sent
   before the last decrease do not decrease again). Afterwards the rate may grow back
@@ -75,6 +79,14 @@ _BUCKET = 0.5
 _SLOW_START_DOUBLING = 1.0
 #: Percentages are integers: 90 may mean anything in [90 %, 91 %).
 _USAGE_RESOLUTION = 0.01
+#: The budget fit (usage against what we sent): memory, and when to trust it.
+_FIT_SECONDS = 2.0
+_FIT_MIN_READINGS = 8.0
+_FIT_MIN_SPREAD = 3.0
+_FIT_MIN_R2 = 0.8
+#: The pacer's own margin: small, since `target_usage` is the margin that matters here
+#: (a fixed `RateLimiter` keeps 1 % because its rate is the user's hard limit).
+_PACER_SAFETY = 0.002
 
 USAGE_HEADER = "X-mp-rate-limit-percentage-used"
 EXCEEDED_HEADER = "X-mp-rate-limit-exceeded"
@@ -155,6 +167,8 @@ class RateState:
         last_update: time of the last step (slow start grows with elapsed time).
         measured: the smoothed response rate (botocore's `RateClocker`).
         bucket, count: the rate clock's current half-second bucket and its count.
+        budget: the account budget (requests/s at 100 %) fitted from usage readings.
+        fit_*: the decaying least-squares sums behind `budget`.
     """
 
     rate: float
@@ -165,6 +179,14 @@ class RateState:
     measured: float = 0.0
     bucket: float = 0.0
     count: int = 0
+    budget: float | None = None
+    fit_n: float = 0.0
+    fit_x: float = 0.0
+    fit_y: float = 0.0
+    fit_xx: float = 0.0
+    fit_xy: float = 0.0
+    fit_yy: float = 0.0
+    fit_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (``json.dumps``-able)."""
@@ -196,9 +218,10 @@ class ControlLaw:
     >>> law = ControlLaw(initial_rate=10.0, min_rate=0.5, max_rate=None, target_usage=0.9)
     >>> s = law.initial(now=0.0)
     >>> s = law.on_success(s, usage=0.30, now=0.5, sent=5)     # 5 sent were 30 %
-    >>> round(s.rate, 1)   # 0.9 * 5 / 0.31
-    14.5
-    >>> s = law.on_throttle(s, "account", now=0.6).rate        # multiplicative decrease
+    >>> round(s.rate, 1)   # 0.9 * 5 / 0.305: B is at least 16.4
+    14.8
+    >>> law.on_throttle(s, "account", now=0.6).rate < s.rate   # multiplicative decrease
+    True
     """
 
     __slots__ = ("beta", "c", "initial_rate", "max_rate", "min_rate", "target_usage", "use_headers")
@@ -282,25 +305,73 @@ class ControlLaw:
         new = self._clock(state, now)
         if self.use_headers and usage is not None:
             ours = float(sent) if sent is not None and sent > 0 else state.rate
-            target = self.target_usage * ours / (usage + _USAGE_RESOLUTION)
-            if usage > self.target_usage:
+            y = usage + _USAGE_RESOLUTION / 2  # the middle of the integer percent
+            new = self._fit(new, ours, y, now)
+            # The budget: fitted, but never below what this reading proves (the others
+            # send >= 0, so B >= ours / usage).
+            budget = max(new.budget or 0.0, ours / y)
+            # Our target share: target_usage of what the others leave us.
+            target = self.target_usage * (ours + budget * (1.0 - y))
+            if target > state.rate and usage < (1.0 + self.target_usage) / 2:
+                if state.last_decrease is None and sent is not None:
+                    # No 429 yet and the reading is ours: the best estimate there is.
+                    rate = target
+                else:
+                    # After a 429 (or when we cannot tell what we sent): regrow along
+                    # the slow-start / CUBIC curve, up to what the header allows.
+                    rate = min(target, max(ceiling, state.rate))
+            elif usage > self.target_usage:
                 rate = min(target, state.rate)  # slow down before a 429
-            elif target <= state.rate:
-                # Below the target usage nothing asks us to slow down; a low estimate
-                # here comes from a window still filling beside traffic we do not see.
-                rate = state.rate
-            elif state.last_decrease is None and sent is not None:
-                # No 429 yet and the reading is ours: the best estimate there is.
-                rate = target
             else:
-                # After a 429 (or when we cannot tell what we sent): regrow along the
-                # slow-start / CUBIC curve, up to what the header allows.
-                rate = min(target, max(ceiling, state.rate))
+                # Below the target usage nothing asks us to slow down (a low estimate
+                # here comes from a window still filling beside traffic we do not see).
+                rate = state.rate
         else:
             # botocore: never more than twice the measured rate (so an idle client does
             # not accumulate a rate it has never tried), but never below the start.
             rate = min(ceiling, max(2.0 * new.measured, self.initial_rate))
         return replace(new, rate=self._clamp(rate))
+
+    def _fit(self, state: RateState, x: float, y: float, now: float) -> RateState:
+        """Fold one reading into the least-squares fit ``usage = (sent + others) / B``.
+
+        One reading cannot tell our share of the usage from the others'; readings at
+        different ``sent`` (a ramp, a decrease) can: the slope is ``1 / B``. The sums
+        decay with a time constant of `_FIT_SECONDS`; while ``sent`` barely varies
+        (steady state) the last budget found is kept.
+        """
+        decay = math.exp(-max(0.0, now - state.fit_at) / _FIT_SECONDS)
+        n = state.fit_n * decay + 1.0
+        sx = state.fit_x * decay + x
+        sy = state.fit_y * decay + y
+        sxx = state.fit_xx * decay + x * x
+        sxy = state.fit_xy * decay + x * y
+        syy = state.fit_yy * decay + y * y
+        budget = state.budget
+        mean_x, mean_y = sx / n, sy / n
+        var_x = sxx / n - mean_x * mean_x
+        var_y = syy / n - mean_y * mean_y
+        cov = sxy / n - mean_x * mean_y
+        if (
+            n >= _FIT_MIN_READINGS
+            and var_x > 0
+            and var_y > 0
+            and math.sqrt(var_x) >= max(_FIT_MIN_SPREAD, 0.15 * mean_x)
+            and cov > 0
+            and cov * cov / (var_x * var_y) >= _FIT_MIN_R2
+        ):
+            budget = var_x / cov
+        return replace(
+            state,
+            fit_n=n,
+            fit_x=sx,
+            fit_y=sy,
+            fit_xx=sxx,
+            fit_xy=sxy,
+            fit_yy=syy,
+            fit_at=now,
+            budget=budget,
+        )
 
     def on_throttle(
         self,
@@ -342,7 +413,7 @@ class _Pacer(RateLimiter):
 
     __slots__ = ("_safety",)
 
-    def __init__(self, rate: float, *, safety: float = 0.01) -> None:
+    def __init__(self, rate: float, *, safety: float = _PACER_SAFETY) -> None:
         super().__init__(rate, safety=safety)
         self._safety = safety
 

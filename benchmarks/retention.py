@@ -1,0 +1,164 @@
+"""Typed decode under retention: does ``gc=False`` on the response models pay?
+
+A program that keeps what it decodes (a report of 2,000 app lists, each of 200 apps) makes
+the cyclic garbage collector walk every tracked object again and again as the heap
+grows. msgspec's ``gc=False`` Struct option leaves instances untracked (safe for response
+models: they never form reference cycles; their lists are still tracked). Contenders,
+each decoding the same body ``n`` times and keeping every result, in a fresh process
+(so one heap does not tax the next):
+
+- today's models: ``envelope_list(App)`` as the transport uses it;
+- the same models with ``gc=False`` (subclasses made here; the shipped models are not
+  changed by this benchmark);
+- ``json.loads`` into dicts (what raw aiohttp users do).
+
+    python benchmarks/retention.py          # 2,000 lists of 200 apps
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import msgspec
+
+from benchmarks.fastserver import app_envelope
+from mpasync.decoding import envelope_list
+from mpasync.models import App
+from mpasync.models.apps import AccessKey, Platform
+from mpasync.models.base import Envelope
+
+if TYPE_CHECKING:
+    from benchmarks.suite import Context, Figure
+
+APPS_PER_LIST = 200
+LISTS = 2_000
+KINDS = ("typed", "typed gc=False", "json.loads")
+
+
+class _AccessKeyNoGC(AccessKey, kw_only=True, gc=False):
+    pass
+
+
+class _PlatformNoGC(Platform, kw_only=True, gc=False):
+    access_keys: list[_AccessKeyNoGC] | None = None
+
+
+class _AppNoGC(App, kw_only=True, gc=False):
+    platforms: list[_PlatformNoGC] | None = None
+
+
+def body(apps: int = APPS_PER_LIST) -> bytes:
+    """A v1 list of ``apps`` apps, each with one platform and one access key."""
+    one = json.loads(app_envelope(1))["data"][0]
+    data = [{**one, "id": i, "name": f"App {i}"} for i in range(1, apps + 1)]
+    return json.dumps({"data": data, "dataType": "application", "errors": None}).encode()
+
+
+def _decoder(kind: str) -> Any:
+    if kind == "typed":
+        return envelope_list(App)
+    if kind == "typed gc=False":
+        dec = msgspec.json.Decoder(Envelope[_AppNoGC], strict=False)
+        return lambda raw: dec.decode(raw).data
+    return lambda raw: json.loads(raw)["data"]
+
+
+def _run(kind: str, lists: int, apps: int) -> dict[str, float]:
+    raw = body(apps)
+    decode = _decoder(kind)
+    decode(raw)  # warm up (decoder built, caches filled)
+    gc.collect()
+    kept: list[Any] = []
+    collections = sum(s["collections"] for s in gc.get_stats())
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(lists):
+        kept.append(decode(raw))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    collections = sum(s["collections"] for s in gc.get_stats()) - collections
+    assert len(kept) == lists and len(kept[-1]) == apps
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "collections": float(collections),
+        "tracked": float(len(gc.get_objects())),
+    }
+
+
+def _child(conn: Any, kind: str, lists: int, apps: int) -> None:
+    conn.send(_run(kind, lists, apps))
+
+
+def measure(lists: int = LISTS, apps: int = APPS_PER_LIST, rounds: int = 3) -> dict[str, Any]:
+    """Best-of-``rounds`` figures per contender, each run in a fresh process."""
+    ctx = multiprocessing.get_context("spawn")
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(rounds):
+        for kind in KINDS:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_child, args=(child, kind, lists, apps))
+            proc.start()
+            result = parent.recv()
+            proc.join()
+            if kind not in best or result["cpu"] < best[kind]["cpu"]:
+                best[kind] = result
+    return best
+
+
+if __name__ == "__main__":
+    for kind, r in measure().items():
+        print(
+            f"{kind:16s} wall {r['wall'] * 1e3:8.1f} ms  cpu {r['cpu'] * 1e3:8.1f} ms  "
+            f"gc runs {r['collections']:5.0f}  tracked objects {r['tracked']:,.0f}"
+        )
+
+
+async def bench_retention(ctx: Context) -> list[Figure]:
+    """The `run.py` entry: the three contenders' CPU time, and the ratios."""
+    from benchmarks.suite import Figure
+
+    lists = ctx.sizes.retention_lists
+    if lists < LISTS:  # the smoke run: in process, once
+        res = {kind: _run(kind, lists, 20) for kind in KINDS}
+        apps = 20
+    else:
+        res, apps = measure(lists), APPS_PER_LIST
+    ctx.details["retention"] = res
+    typed, nogc, loads = (res[k] for k in KINDS)
+    what = f"{lists:,} lists of {apps} apps decoded and all kept alive"
+    return [
+        Figure(
+            "retention",
+            f"typed decode, today's models (CPU ms, {what})",
+            f"{typed['cpu'] * 1e3:.0f}",
+            note=f"{typed['collections']:.0f} gc runs; {typed['tracked']:,.0f} tracked objects",
+        ),
+        Figure(
+            "retention",
+            "typed decode, models with gc=False (CPU ms)",
+            f"{nogc['cpu'] * 1e3:.0f}",
+            note=f"{nogc['collections']:.0f} gc runs; {nogc['tracked']:,.0f} tracked objects "
+            "(the lists inside models stay tracked)",
+        ),
+        Figure(
+            "retention",
+            "json.loads into dicts (CPU ms)",
+            f"{loads['cpu'] * 1e3:.0f}",
+            note=f"{loads['collections']:.0f} gc runs; {loads['tracked']:,.0f} tracked objects",
+        ),
+        Figure(
+            "retention",
+            "gc=False / today's models, CPU",
+            f"{nogc['cpu'] / typed['cpu']:.2f}x",
+            note=f"best of 3 fresh processes each; today's models / json.loads "
+            f"{typed['cpu'] / loads['cpu']:.2f}x",
+        ),
+    ]
