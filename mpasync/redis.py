@@ -355,12 +355,9 @@ class RedisTokenCache(TokenCache):
 # ---- the shared budget ----------------------------------------------------------------
 
 # KEYS[1] the GCRA's theoretical arrival time (µs, Redis clock), KEYS[2] the adaptive
-# state (JSON, may be absent), KEYS[3] the fleet's recent starts (a sorted set).
-# ARGV[1] interval (µs) without a state, ARGV[2] 1 + safety, ARGV[3] this start's id
-# ('' = keep no window), ARGV[4] the id of a slot given up ('' = none).
-# Reserves the caller's slot at the fleet's current rate; returns {wait µs, slot (µs,
-# Redis clock), the fleet's starts in the second up to the slot (this one included),
-# the rate ('' = no state)}.
+# state (JSON, may be absent). ARGV[1] interval (µs) without a state, ARGV[2] 1 + safety.
+# Reserves the caller's slot at the fleet's current rate; returns {wait µs, the rate
+# ('' = no state)}.
 _RESERVE = """
 local function fmt(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
@@ -380,15 +377,22 @@ local start = now
 if tat and tat > now then start = tat end
 local nxt = start + interval
 redis.call('SET', KEYS[1], fmt(nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-local sent = 0
-if ARGV[3] ~= '' then
-  if ARGV[4] ~= '' then redis.call('ZREM', KEYS[3], ARGV[4]) end
-  redis.call('ZADD', KEYS[3], fmt(start), ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - 2000000))
-  sent = redis.call('ZCOUNT', KEYS[3], '(' .. fmt(start - 1000000), fmt(start))
-  redis.call('PEXPIRE', KEYS[3], math.ceil((start - now) / 1000) + 3000)
-end
-return {fmt(start - now), fmt(start), sent, rate}
+return {fmt(start - now), rate}
+"""
+
+# KEYS[1] the fleet's recent starts (a sorted set); ARGV[1] this start's id. Records a
+# start as it happens (adaptive only) -> {Redis time µs, the fleet's starts in the last
+# second, this one included}: what the server's window counts of the fleet. Counting
+# booked slots instead would count starts still asleep or late, which the server has
+# not seen yet, and overestimate the budget from the usage header.
+_START = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local stamp = string.format('%.0f', now)
+redis.call('ZADD', KEYS[1], stamp, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - 1000000))
+redis.call('PEXPIRE', KEYS[1], 2000)
+return {stamp, redis.call('ZCARD', KEYS[1])}
 """
 
 # KEYS[1] the adaptive state. -> {seconds, microseconds, state JSON or ''}.
@@ -413,7 +417,7 @@ _STATE_TTL = 86400
 _CAS_TRIES = 10
 
 # What `acquire` learned about this task's attempt, read back by `observe` in the same
-# task: (limiter, slot on Redis's clock in seconds, the fleet's starts in its window).
+# task: (limiter, start on Redis's clock in seconds, the fleet's starts in its window).
 _ATTEMPT: ContextVar[tuple[object, float, int] | None] = ContextVar(
     "mpasync_redis_attempt", default=None
 )
@@ -540,6 +544,7 @@ class RedisRateLimiter:
         self.safety = float(safety)
         self._redis, self._owns_redis = _connect(redis, redis_timeout)
         self._reserve = self._redis.register_script(_RESERVE)
+        self._start = self._redis.register_script(_START)
         self._read_state = self._redis.register_script(_READ_STATE)
         self._write_state = self._redis.register_script(_WRITE_STATE)
         self._outage = _Outage(
@@ -578,40 +583,44 @@ class RedisRateLimiter:
         if self._turn is None:
             self._turn = asyncio.Lock()
         async with self._turn:
-            abandoned = ""
             while self._outage.usable():
                 loop = asyncio.get_running_loop()
                 asked = loop.time()  # the slot is at least `wait` after this
-                member = f"{self._name}:{next(self._ids)}" if self.adaptive else ""
                 try:
-                    wait, slot, sent = await self._book(member, abandoned)
+                    wait = await self._book()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                        if loop.time() - (asked + wait) > self.safety / 2:
+                            # Woke too late (a stalled loop): starting now could land next
+                            # to the slots other processes booked since. Give the slot up
+                            # and book again; the budget is under-used, never exceeded.
+                            continue
+                    if self.adaptive:
+                        await self._record_start()
                 except _REDIS_ERRORS as exc:
                     self._outage.failed(exc)
                     break
                 self._outage.ok()
-                if self.adaptive:
-                    _ATTEMPT.set((self, slot, sent))
-                if wait <= 0:
-                    return
-                await asyncio.sleep(wait)
-                if loop.time() - (asked + wait) <= self.safety / 2:
-                    return
-                # Woke too late (a stalled loop): starting now could land next to the
-                # slots other processes booked since. Give the slot up and book again;
-                # the budget is under-used, never exceeded.
-                abandoned = member
+                return
             _ATTEMPT.set(None)
             await self._fallback().acquire(scope)
 
-    async def _book(self, member: str, abandoned: str) -> tuple[float, float, int]:
-        """Reserve the next slot of the fleet's timeline: (wait, slot, fleet's starts)."""
+    async def _book(self) -> float:
+        """Reserve the next slot of the fleet's timeline; seconds until it."""
         interval_us = (1.0 + self.safety) / self._rate * 1e6
-        keys = [self.key, self._state_key, self._starts_key]
-        args = [repr(interval_us), repr(1.0 + self.safety), member, abandoned]
-        wait_us, slot_us, sent, rate = await self._reserve(keys=keys, args=args)
+        keys = [self.key, self._state_key]
+        wait_us, rate = await self._reserve(
+            keys=keys, args=[repr(interval_us), repr(1.0 + self.safety)]
+        )
         if rate:
             self._rate = float(rate)
-        return int(wait_us) / 1e6, int(slot_us) / 1e6, int(sent)
+        return int(wait_us) / 1e6
+
+    async def _record_start(self) -> None:
+        """Count this start in the fleet's window, for `observe` in the same task."""
+        member = f"{self._name}:{next(self._ids)}"
+        stamp_us, sent = await self._start(keys=[self._starts_key], args=[member])
+        _ATTEMPT.set((self, int(stamp_us) / 1e6, int(sent)))
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
         """Feed one answer to the fleet's adaptive state (only with ``adaptive=True``)."""
@@ -625,13 +634,13 @@ class RedisRateLimiter:
                 await local.observe(scope, status, headers)  # paced alone: learn alone
             return
         _ATTEMPT.set(None)
-        _, slot, sent = attempt
+        _, started, sent = attempt
         if status == 429:
             kind = _exceeded_limit(headers)
             if kind == "app":
                 return  # one app's limit: not the account's budget (the retry waits)
             await self._update(
-                lambda s, now: law.on_throttle(s, kind, now, sent=sent, sent_at=slot),
+                lambda s, now: law.on_throttle(s, kind, now, sent=sent, sent_at=started),
                 _CAS_TRIES,
             )
         elif 200 <= status < 300:

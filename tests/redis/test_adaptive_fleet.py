@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from mpasync.adaptive import AdaptiveRateLimiter
 from mpasync.emulator import Emulator
 from mpasync.errors import RequestValidationError
-from mpasync.redis import RedisRateLimiter
+from mpasync.redis import _ATTEMPT, RedisRateLimiter
 from tests.redis.fleet import job_for, run_fleet
 from tests.redis.server import RedisServer, free_port
 
@@ -60,6 +60,25 @@ async def test_an_app_limit_does_not_slow_the_account(redis_server: RedisServer)
     await _answer(a, 429, APP_429)
     assert a.rate == before
     await a.aclose()
+
+
+async def test_the_fleet_window_counts_starts_not_bookings(redis_server: RedisServer) -> None:
+    # What the fleet "sent" (compared with the server's usage) counts starts as they
+    # happen: a booked slot whose caller never started (cancelled, or asleep) is not
+    # in the server's window, and counting it would overestimate the budget.
+    a, b, c = (RedisRateLimiter(redis_server.url, "win", 5, adaptive=True) for _ in range(3))
+    await a.acquire()
+    sleeper = asyncio.create_task(b.acquire())  # books the next slot, 0.2 s ahead
+    await asyncio.sleep(0.05)
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeper
+    await c.acquire()
+    attempt = _ATTEMPT.get()
+    assert attempt is not None and attempt[0] is c
+    assert attempt[2] == 2  # a and c; b never started
+    for x in (a, b, c):
+        await x.aclose()
 
 
 async def test_concurrent_updates_are_not_lost(redis_server: RedisServer) -> None:
