@@ -57,8 +57,20 @@ _REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 _RETRY_REDIS_AFTER = 5.0
 
 
+def _positive(value: object, field: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise RequestValidationError(f"{field} must be a number > 0", field=field)
+    return float(value)
+
+
 def _connect(redis: str | Redis, timeout: float) -> tuple[Redis, bool]:
     """The client to use, and whether we made it (and so must close it)."""
+    timeout = _positive(timeout, "redis_timeout")
     if isinstance(redis, str):
         if not redis.startswith(("redis://", "rediss://", "unix://")):
             raise RequestValidationError(
@@ -210,8 +222,8 @@ class RedisTokenCache(TokenCache):
                 "key_prefix must be a non-empty string", field="key_prefix"
             )
         self._redis, self._owns_redis = _connect(redis, redis_timeout)
-        self.lock_ttl = 2.0 * timeout + 5.0 if lock_ttl is None else float(lock_ttl)
-        self.poll_interval = poll_interval
+        self.lock_ttl = 2.0 * timeout + 5.0 if lock_ttl is None else _positive(lock_ttl, "lock_ttl")
+        self.poll_interval = _positive(poll_interval, "poll_interval")
         ident = hashlib.sha256(f"{token_url}\n{audience}\n{client_id}".encode()).hexdigest()[:32]
         self.key = f"{key_prefix}:token:{ident}"
         self._lock_key = self.key + ":lock"
@@ -429,17 +441,6 @@ def _exceeded_limit(headers: Mapping[str, str]) -> str | None:
     return raw.strip().strip('"').lower() if raw is not None else None
 
 
-def _check_rate(rate: float, field: str) -> float:
-    if (
-        isinstance(rate, bool)
-        or not isinstance(rate, (int, float))
-        or not math.isfinite(rate)
-        or rate <= 0
-    ):
-        raise RequestValidationError(f"{field} must be a number > 0", field=field)
-    return float(rate)
-
-
 class RedisRateLimiter:
     """One request budget for a fleet: at most ``rate`` starts per second across every
     process sharing ``key`` on the same Redis, with no burst.
@@ -507,7 +508,7 @@ class RedisRateLimiter:
         self.law: ControlLaw | None = None
         if adaptive:
             self.law = ControlLaw(
-                10.0 if rate is None else _check_rate(rate, "rate"),
+                10.0 if rate is None else _positive(rate, "rate"),
                 min_rate,
                 max_rate,
                 target_usage,
@@ -516,7 +517,7 @@ class RedisRateLimiter:
             rate = self.law.initial_rate
         elif rate is None:
             raise RequestValidationError("rate is required unless adaptive=True", field="rate")
-        self._rate = _check_rate(rate, "rate")
+        self._rate = _positive(rate, "rate")
         if (
             isinstance(expected_processes, bool)
             or not isinstance(expected_processes, int)

@@ -283,7 +283,16 @@ def test_bad_arguments_are_rejected(args: tuple[object, ...], field: str) -> Non
     assert info.value.field == field
 
 
-def test_bad_key_prefix_is_rejected() -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"key_prefix": ""}, "key_prefix"),
+        ({"lock_ttl": 0}, "lock_ttl"),
+        ({"poll_interval": float("inf")}, "poll_interval"),
+        ({"redis_timeout": -1}, "redis_timeout"),
+    ],
+)
+def test_bad_options_are_rejected(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(RequestValidationError) as info:
-        RedisTokenCache("redis://h", "id", "s", key_prefix="")
-    assert info.value.field == "key_prefix"
+        RedisTokenCache("redis://h", "id", "s", **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
