@@ -25,11 +25,14 @@ How the law uses them:
   (``usage + 0.5 %``).
 - **Speed 429** (any id but ``acceleration``): multiplicative decrease, ``rate = beta *
   min(rate, what we really sent)``, once per congestion event (answers to requests sent
-  before the last decrease do not decrease again). Afterwards the rate may grow back
-  only along botocore's CUBIC curve from that decrease, even when headers say there is
-  room, so a 429 is never undone by the next answer.
+  before the last decrease do not decrease again). For one second (the server's window)
+  the rate does not rise, so a 429 is never undone by the next answer; then headers may
+  bring it back up to where the 429 came (``w_max``), and above that only along
+  botocore's CUBIC curve from the decrease. Without headers: CUBIC alone.
 - **Acceleration 429**: the rate is kept and the curve is re-anchored on its plateau at
   the current rate (``w_max = rate``, epoch ``K`` seconds ago): CUBIC's slowest growth.
+  With headers (which report acceleration usage too): no rise for one second, then at
+  most a doubling per second from ``w_max``.
 - **No header** (servers that send none, or ``use_headers=False``): pure 429-driven
   control as botocore's adaptive retry mode (CUBIC, ``beta = 0.7``, ``C = 0.4``, rate
   capped at twice the measured response rate), with an exponential slow start
@@ -84,6 +87,8 @@ _FIT_SECONDS = 2.0
 _FIT_MIN_READINGS = 8.0
 _FIT_MIN_SPREAD = 3.0
 _FIT_MIN_R2 = 0.8
+#: After a 429, usage readings may not raise the rate for this long (the server's window).
+_HOLD_SECONDS = 1.0
 #: The pacer's own margin: small, since `target_usage` is the margin that matters here
 #: (a fixed `RateLimiter` keeps 1 % because its rate is the user's hard limit).
 _PACER_SAFETY = 0.002
@@ -164,6 +169,7 @@ class RateState:
         last_decrease: when the CUBIC curve starts (None: no 429 yet, slow start).
         decreased_at: when the last multiplicative decrease happened (None: never);
             answers to requests sent before it do not decrease again.
+        accelerated_at: when the last acceleration 429 came (None: never).
         last_update: time of the last step (slow start grows with elapsed time).
         measured: the smoothed response rate (botocore's `RateClocker`).
         bucket, count: the rate clock's current half-second bucket and its count.
@@ -175,6 +181,7 @@ class RateState:
     w_max: float = 0.0
     last_decrease: float | None = None
     decreased_at: float | None = None
+    accelerated_at: float | None = None
     last_update: float = 0.0
     measured: float = 0.0
     bucket: float = 0.0
@@ -313,13 +320,11 @@ class ControlLaw:
             # Our target share: target_usage of what the others leave us.
             target = self.target_usage * (ours + budget * (1.0 - y))
             if target > state.rate and usage < (1.0 + self.target_usage) / 2:
-                if state.last_decrease is None and sent is not None:
-                    # No 429 yet and the reading is ours: the best estimate there is.
-                    rate = target
-                else:
-                    # After a 429 (or when we cannot tell what we sent): regrow along
-                    # the slow-start / CUBIC curve, up to what the header allows.
+                if sent is None:
+                    # We cannot tell what we sent: grow along slow start / CUBIC.
                     rate = min(target, max(ceiling, state.rate))
+                else:
+                    rate = min(target, max(self._after_429(state, now, ceiling), state.rate))
             elif usage > self.target_usage:
                 rate = min(target, state.rate)  # slow down before a 429
             else:
@@ -331,6 +336,18 @@ class ControlLaw:
             # not accumulate a rate it has never tried), but never below the start.
             rate = min(ceiling, max(2.0 * new.measured, self.initial_rate))
         return replace(new, rate=self._clamp(rate))
+
+    def _after_429(self, state: RateState, now: float, cubic: float) -> float:
+        """How high usage readings may lift the rate after 429s (``inf``: no limit)."""
+        events = [t for t in (state.decreased_at, state.accelerated_at) if t is not None]
+        if not events:
+            return math.inf  # no 429 yet: the reading is the best estimate there is
+        if now - max(events) < _HOLD_SECONDS:
+            return state.rate  # the server's window still holds what caused it
+        if state.accelerated_at is not None and state.accelerated_at >= max(events):
+            doubling = (now - state.accelerated_at - _HOLD_SECONDS) / _SLOW_START_DOUBLING
+            return max(cubic, state.w_max * math.pow(2.0, doubling))
+        return max(cubic, state.w_max)
 
     def _fit(self, state: RateState, x: float, y: float, now: float) -> RateState:
         """Fold one reading into the least-squares fit ``usage = (sent + others) / B``.
@@ -393,8 +410,12 @@ class ControlLaw:
         if kind == ACCELERATION:
             # Keep the rate; put it on the flat top of a CUBIC curve (slowest growth).
             k = cubic_zero_point(state.rate, beta=self.beta, c=self.c)
-            return replace(new, w_max=state.rate, last_decrease=now - k)
-        if sent_at is not None and state.decreased_at is not None and sent_at < state.decreased_at:
+            return replace(new, w_max=state.rate, last_decrease=now - k, accelerated_at=now)
+        if state.decreased_at is not None and (
+            (sent_at is not None and sent_at < state.decreased_at)
+            or now - state.decreased_at < _HOLD_SECONDS
+        ):
+            # The same congestion event: the server's window still holds its excess.
             return new
         reference = state.rate
         if sent is not None and sent > 0:
@@ -442,6 +463,13 @@ class _Window:
         starts.append(now)
         return len(starts)
 
+    def forget(self, start: float) -> None:
+        """Un-count a start the server refused (a 429 does not count in its window)."""
+        try:
+            self._starts.remove(start)
+        except ValueError:
+            pass  # already out of the window
+
     def count(self, now: float) -> int:
         cutoff = now - 1.0
         return sum(1 for t in self._starts if t > cutoff)
@@ -486,6 +514,10 @@ class AdaptiveRateLimiter:
     creates a limiter for that scope (at most ``max_scopes``, least recently used
     dropped), which requests to that app pass as well as the account's; from then on
     that app's usage readings steer its own limiter, since they may measure its limit.
+    With headers such a limiter is also made before any 429, when an app reads above
+    ``target_usage`` while another scope read the account at least 10 points lower
+    within the last second (usage is the highest of the limits that apply, so the app
+    limit is what is nearly full).
 
     Args:
         initial_rate: requests/s before any signal.
@@ -515,6 +547,8 @@ class AdaptiveRateLimiter:
         # Recent starts per scope before it has a limiter, to know what it sent.
         self._scope_windows: OrderedDict[str, _Window] = OrderedDict()
         self._other_reading_at = -math.inf
+        # The last usage reading at or below target_usage of the last few scopes.
+        self._low_readings: OrderedDict[str | None, tuple[float, float]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -572,6 +606,10 @@ class AdaptiveRateLimiter:
         sub = self._scopes.get(scope) if scope is not None else None
         law = self.law
         if status == 429:
+            if sent_at is not None:
+                self._account.window.forget(sent_at)
+                if scope is not None and scope in self._scope_windows:
+                    self._scope_windows[scope].forget(sent_at)
             kind = _exceeded(headers)
             if kind == APP and scope is not None:
                 if sub is None:
@@ -585,6 +623,13 @@ class AdaptiveRateLimiter:
         if status < 200 or status >= 300:
             return  # says nothing about the budget
         usage = parse_usage(headers)
+        if (
+            sub is None
+            and scope is not None
+            and usage is not None
+            and self._app_limited(scope, usage, now)
+        ):
+            sub = self._new_scope(scope, now)
         if sub is not None:
             sub.update(law.on_success(sub.state, usage, now, sent=scope_sent))
             # An app with its own limiter may be reading its app limit, not the
@@ -594,8 +639,25 @@ class AdaptiveRateLimiter:
                 return
         elif usage is not None:
             self._other_reading_at = now
+            if usage <= law.target_usage:
+                lows = self._low_readings
+                lows[scope] = (now, usage)
+                lows.move_to_end(scope)
+                if len(lows) > 4:
+                    lows.popitem(last=False)
         account = self._account
         account.update(law.on_success(account.state, usage, now, sent=sent))
+
+    def _app_limited(self, scope: str, usage: float, now: float) -> bool:
+        """Is this app's high reading its own (app) limit? Yes when, within the last
+        second, another scope read the account at least 10 points lower and below
+        ``target_usage``: the account is not what is nearly full."""
+        if usage <= self.law.target_usage:
+            return False
+        return any(
+            other != scope and now - at <= 1.0 and usage - low >= 0.1
+            for other, (at, low) in self._low_readings.items()
+        )
 
     def _new_scope(self, scope: str, now: float) -> _Scope:
         window = self._scope_windows.get(scope)

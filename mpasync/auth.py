@@ -25,6 +25,7 @@ from yarl import URL
 from mpasync._reading import BodyTooLarge, read_limited
 from mpasync.errors import RequestValidationError, TokenError
 from mpasync.retry import parse_retry_after
+from mpasync.session import proxy_for
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -239,8 +240,8 @@ class TokenCache:
             if session is not None and not session.closed:
                 status, headers, body = await self._post(session, payload, timeout)
             else:
-                async with aiohttp.ClientSession(trust_env=True) as own:
-                    status, headers, body = await self._post(own, payload, timeout)
+                async with aiohttp.ClientSession() as own:  # proxies: see _post
+                    status, headers, body = await self._post(own, payload, timeout, own=True)
         except asyncio.TimeoutError:
             failure = f"token endpoint {where} did not answer within {self.timeout:g}s"
         except BodyTooLarge:
@@ -316,9 +317,18 @@ class TokenCache:
         session: aiohttp.ClientSession,
         payload: dict[str, str],
         timeout: aiohttp.ClientTimeout,
+        *,
+        own: bool = False,
     ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        # The same proxies as the client's own requests (never ~/.netrc credentials).
+        proxy, proxy_auth = proxy_for(None if own else session, URL(self.token_url))
         async with session.post(
-            self.token_url, json=payload, timeout=timeout, allow_redirects=False
+            self.token_url,
+            json=payload,
+            timeout=timeout,
+            allow_redirects=False,
+            proxy=proxy,
+            proxy_auth=proxy_auth,
         ) as resp:
             return resp.status, resp.headers, await read_limited(resp, _MAX_TOKEN_BODY)
 

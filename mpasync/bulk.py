@@ -4,88 +4,126 @@ The scheduler (like aiometer's) is separate from the limits: ``concurrency`` wor
 items lazily from any iterable or async iterable, so at most ``concurrency`` items are in
 progress and at most that many tasks exist, whether the input holds ten items or ten
 million. The HTTP limits are the client's own (its semaphore and rate limiter), so bulk
-work and every other caller of the same client share one budget. Every failure is kept;
-a JSON-lines journal makes interrupted runs resumable.
+work and every other caller of the same client share one budget.
+
+Every item taken from the input is accounted for, however the run ends: it succeeded,
+failed (every error kept), was skipped (a journal says it was done), or is *not done*
+(cancelled in flight, interrupted, or stopped by an input or journal error). A journal
+(`mpasync.journal`) makes interrupted runs resumable; the datapoint-filter helpers record
+in it what each app held before and after, so `Bulk.revert_datapoint_filters` can undo a
+run.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
+import anyio.lowlevel
 import msgspec
+import msgspec.structs
+from typing_extensions import TypeVar
 
-from mpasync.errors import RequestValidationError
+from mpasync.errors import JournalError, MParticleError, RequestValidationError
+from mpasync.journal import Journal, JournalJob, item_key, policy_hash, read_journal
 from mpasync.models import DataPointFilter
 from mpasync.validation import validate_filters
 
 if TYPE_CHECKING:
     from mpasync.client import Client
+    from mpasync.models.datapoints import DataPointKey
+    from mpasync.resources.datapoints import DataPointFilters
 
-__all__ = ["Bulk", "BulkReport", "FilterChange", "Journal", "run_bulk"]
+__all__ = [
+    "Bulk",
+    "BulkReport",
+    "FilterChange",
+    "Journal",
+    "RevertConflict",
+    "diff_filters",
+    "run_bulk",
+]
 
 K = TypeVar("K")
-R = TypeVar("R")
+#: The result type; defaults to Any so ``BulkReport[int]`` keeps meaning what it did.
+R = TypeVar("R", default=Any)
 
 logger = logging.getLogger("mpasync")
 
+#: ``on_progress(finished, failed)``: items accounted for so far (succeeded, failed or
+#: skipped by the journal) and how many of them failed.
 Progress = Callable[[int, int], object]
 
 
 @dataclass
-class BulkReport(Generic[K]):
-    """What a bulk run did, item by item.
+class BulkReport(Generic[K, R]):
+    """What a bulk run did, item by item; typed by item and result (``BulkReport[int,
+    FilterChange]``).
 
-    ``succeeded`` lists the items done in this run, ``failed`` maps each failed item to
-    its exception (every one is kept), ``skipped`` lists items a journal showed were
-    already done, and ``results`` holds each item's non-None result. Items are their own
-    keys; an unhashable item (a dict, say) is keyed by its position in the input.
+    Every item taken from the input is in exactly one of ``succeeded`` (done in this
+    run), ``failed`` (item → its exception; every one is kept), ``skipped`` (a journal
+    showed it was already done) or ``not_done`` (taken but neither succeeded nor failed:
+    cancelled in flight by fail_fast or a cancel, interrupted, or stopped by an input or
+    journal error), so ``total == len(succeeded) + len(failed) + len(skipped) +
+    len(not_done)`` whenever a run has ended, however it ended. ``results`` holds each
+    succeeded item's non-None result. Items are their own keys; an unhashable item (a
+    dict, say) is keyed by its position in the input.
     """
 
     total: int = 0
     succeeded: list[K] = field(default_factory=list)
     failed: dict[K, BaseException] = field(default_factory=dict)
     skipped: list[K] = field(default_factory=list)
-    results: dict[K, Any] = field(default_factory=dict)
+    not_done: list[K] = field(default_factory=list)
+    results: dict[K, R] = field(default_factory=dict)
     elapsed: float = 0.0
     retries: int = 0
     requests: int = 0
-    #: True when the run stopped early (fail_fast, or the caller cancelled it).
+    #: True when the run stopped before the end of its input (fail_fast, a cancel, an
+    #: interrupt, an input error or a journal write error).
     stopped: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when every item succeeded (or was already done) and the run finished."""
-        return not self.failed and not self.stopped
+        """True when nothing failed, nothing was left not done, and the run finished."""
+        return not self.failed and not self.not_done and not self.stopped
 
     @property
     def done(self) -> int:
         """Items finished in this run, successfully or not."""
         return len(self.succeeded) + len(self.failed)
 
+    @property
+    def finished(self) -> int:
+        """Items accounted for: finished in this run or skipped (what progress counts)."""
+        return len(self.succeeded) + len(self.failed) + len(self.skipped)
+
     def summary(self) -> str:
         """One line for logs and terminals."""
         line = (
             f"{self.total} items: {len(self.succeeded)} succeeded, {len(self.failed)} failed"
-            f", {len(self.skipped)} skipped in {self.elapsed:.2f}s"
-            f" ({self.requests} requests, {self.retries} retries)"
+            f", {len(self.skipped)} skipped"
         )
+        if self.not_done:
+            line += f", {len(self.not_done)} not done"
+        line += f" in {self.elapsed:.2f}s ({self.requests} requests, {self.retries} retries)"
         return line + (" [stopped early]" if self.stopped else "")
-
-
-def _journal_key(item: object) -> str:
-    try:
-        return msgspec.json.encode(item).decode()
-    except (TypeError, msgspec.MsgspecError):
-        raise RequestValidationError(
-            f"a journal needs JSON-encodable items, got {type(item).__name__}", field="items"
-        ) from None
 
 
 def _report_key(item: Any, position: int) -> Any:
@@ -97,49 +135,16 @@ def _report_key(item: Any, position: int) -> Any:
     return item
 
 
-class Journal:
-    """An append-only JSON-lines record of each item's outcome, for resuming runs.
+# Extra fields an item function adds to its own journal record (see `_note`). A context
+# variable, because the item function runs in its worker's task and context.
+_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("mpasync_bulk_notes", default=None)
 
-    Each line: ``{"item": ..., "ok": true|false, "error": "...", "time": ...}``. Items
-    must be JSON-encodable (app ids are). Reading tolerates a torn last line.
-    """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._file: TextIO | None = None
-
-    def succeeded(self) -> set[str]:
-        """Keys of the items recorded as succeeded by earlier runs."""
-        done: set[str] = set()
-        if not self.path.exists():
-            return done
-        with self.path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a crash mid-write
-                if isinstance(entry, dict) and entry.get("ok") is True and "item" in entry:
-                    done.add(_journal_key(entry["item"]))
-        return done
-
-    def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
-
-    def record(self, item: object, error: BaseException | None) -> None:
-        if self._file is None:
-            return
-        entry: dict[str, Any] = {"item": item, "ok": error is None, "time": time.time()}
-        if error is not None:
-            entry["error"] = f"{type(error).__name__}: {error}"
-        self._file.write(msgspec.json.encode(entry).decode() + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+def _note(**fields: Any) -> None:
+    """Add JSON-encodable fields to the journal record of the item being processed."""
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.update(fields)
 
 
 class _Items(Generic[K]):
@@ -180,98 +185,183 @@ class _Items(Generic[K]):
                 return False, None
 
 
+async def _run_cancelled(scope: anyio.CancelScope) -> bool:
+    """Whether the run itself is being cancelled (as opposed to an item function raising
+    `CancelledError` of its own accord, which is that item's failure)."""
+    if scope.cancel_called:
+        return True
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # not on asyncio
+        task = None
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None and cancelling():
+        return True
+    try:  # an enclosing cancel scope (a timeout around the run, say) that is cancelled
+        await anyio.lowlevel.checkpoint_if_cancelled()
+    except anyio.get_cancelled_exc_class():
+        return True
+    return False
+
+
+def _journal_of(journal: str | Path | Journal | None) -> Journal | None:
+    if journal is None or isinstance(journal, Journal):
+        return journal
+    if not isinstance(journal, (str, Path)):
+        raise RequestValidationError(
+            f"journal must be a path, got {type(journal).__name__}", field="journal"
+        )
+    return Journal(journal)
+
+
 async def run_bulk(
-    fn: Callable[[K], Awaitable[Any]],
+    fn: Callable[[K], Awaitable[R]],
     items: Iterable[K] | AsyncIterable[K],
     *,
     concurrency: int,
     fail_fast: bool = False,
     on_progress: Progress | None = None,
-    journal: str | Path | None = None,
+    journal: str | Path | Journal | None = None,
     stats: Any = None,
-    report: BulkReport[K] | None = None,
-) -> BulkReport[K]:
+    report: BulkReport[K, R] | None = None,
+) -> BulkReport[K, R]:
     """The scheduler behind `Bulk.map`; usable without a client.
 
     ``report`` may be passed in so a caller keeps a handle on the partial report even
     if the run is cancelled. ``stats`` is a `TransportStats` whose retries are reported.
+
+    How a run ends, and what the report says (every item is accounted for in all cases):
+
+    * normally: ``stopped`` False; items failed are in ``failed``.
+    * ``fail_fast`` and an item fails: in-flight items are cancelled (``not_done``), the
+      report is returned with ``stopped`` True.
+    * the caller cancels: in-flight items are ``not_done``; `CancelledError` propagates.
+    * an item raises `KeyboardInterrupt`/`SystemExit`: that item and the in-flight ones
+      are ``not_done``, and the exception propagates once the report is complete.
+    * the input raises, or the journal cannot be written: no new item is started,
+      in-flight items finish, then the error propagates (a journal write error as one
+      `JournalError` whose ``report`` is this report).
+    * an item function raises `CancelledError` while the run is not being cancelled:
+      that item failed, and the run goes on.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise RequestValidationError("concurrency must be an integer >= 1", field="concurrency")
     if not callable(fn):
         raise RequestValidationError("fn must be an async callable", field="fn")
-    report = report if report is not None else BulkReport()
+    run: BulkReport[K, R] = report if report is not None else BulkReport()
     stream = _Items(items)
-    book = Journal(journal) if journal is not None else None
-    already = book.succeeded() if book is not None else set()
+    book = _journal_of(journal)
+    if book is not None:
+        book.open()  # a foreign, locked or unopenable journal: refused before any item
     retries0 = stats.retries if stats is not None else 0
     requests0 = stats.requests if stats is not None else 0
     started = time.monotonic()
-    iteration_error: list[BaseException] = []
+    # Why the run stopped early, first cause first; raised once the workers are done.
+    causes: list[BaseException] = []
+    halted = False
+
+    def halt(cause: BaseException, scope: anyio.CancelScope | None = None) -> None:
+        nonlocal halted
+        halted = True
+        run.stopped = True
+        causes.append(cause)
+        if scope is not None:
+            scope.cancel()
+
+    def progress() -> None:
+        if on_progress is not None:
+            try:
+                on_progress(run.finished, len(run.failed))
+            except Exception:
+                logger.exception("on_progress callback failed")
 
     async def worker(scope: anyio.CancelScope) -> None:
-        while True:
+        while not halted:
             try:
                 more, item = await stream.next()
-            except Exception as exc:  # the caller's iterable failed: stop everything
-                iteration_error.append(exc)
-                scope.cancel()
+            except (KeyboardInterrupt, SystemExit) as exc:
+                halt(exc, scope)
+                return
+            except Exception as exc:  # the caller's iterable failed: start nothing more
+                halt(exc)
                 return
             if not more:
                 return
-            position = report.total
-            report.total += 1
-            try:
-                key = _report_key(item, position)
-                journal_key = _journal_key(item) if book is not None else ""
-            except RequestValidationError as exc:
-                iteration_error.append(exc)
-                scope.cancel()
-                return
-            if journal_key and journal_key in already:
-                report.skipped.append(key)
-                continue
-            error: BaseException | None = None
+            position = run.total
+            run.total += 1
+            key = _report_key(item, position)
+            if book is not None:
+                try:
+                    journal_key = item_key(item)
+                except RequestValidationError as exc:
+                    run.not_done.append(key)
+                    halt(exc)
+                    return
+                if journal_key in book.done:
+                    run.skipped.append(key)
+                    progress()
+                    continue
+            notes: dict[str, Any] = {}
+            token = _NOTES.set(notes)
+            outcome: BaseException | None = None
             try:
                 result = await fn(item)  # type: ignore[arg-type]
-            except Exception as exc:
-                error = exc
-                report.failed[key] = exc
-            else:
-                report.succeeded.append(key)
+            except BaseException as exc:
+                outcome = exc
+            finally:
+                _NOTES.reset(token)
+            if isinstance(outcome, (KeyboardInterrupt, SystemExit)):
+                run.not_done.append(key)
+                halt(outcome, scope)
+                return
+            if isinstance(outcome, anyio.get_cancelled_exc_class()):
+                if await _run_cancelled(scope):
+                    run.not_done.append(key)
+                    raise outcome
+            elif outcome is not None and not isinstance(outcome, Exception):
+                run.not_done.append(key)  # GeneratorExit and the like: not the item's fault
+                raise outcome
+            if outcome is None:
+                run.succeeded.append(key)
                 if result is not None:
-                    report.results[key] = result
-            if book is not None:
-                book.record(item, error)
-            if on_progress is not None:
+                    run.results[key] = result
+            else:
+                run.failed[key] = outcome
+            if book is not None and book.broken is None:
                 try:
-                    on_progress(report.done, len(report.failed))
-                except Exception:
-                    logger.exception("on_progress callback failed")
-            if error is not None and fail_fast:
-                report.stopped = True
+                    book.record(item, outcome, **notes)
+                except JournalError as exc:
+                    halt(exc)
+            progress()
+            if outcome is not None and fail_fast:
+                run.stopped = True
                 scope.cancel()
                 return
 
-    if book is not None:
-        book.open()
     try:
         async with anyio.create_task_group() as tg:
             for _ in range(concurrency):
                 tg.start_soon(worker, tg.cancel_scope)
     except BaseException:
-        report.stopped = True
+        run.stopped = True
         raise
     finally:
         if book is not None:
-            book.close()
-        report.elapsed = time.monotonic() - started
+            try:
+                book.close()
+            except JournalError as exc:
+                causes.append(exc)
+        run.elapsed = time.monotonic() - started
         if stats is not None:
-            report.retries = stats.retries - retries0
-            report.requests = stats.requests - requests0
-    if iteration_error:
-        raise iteration_error[0]
-    return report
+            run.retries = stats.retries - retries0
+            run.requests = stats.requests - requests0
+    if causes:
+        cause = next((c for c in causes if not isinstance(c, Exception)), causes[0])
+        if isinstance(cause, JournalError):
+            cause.report = run
+            cause.args = (f"{cause}; the run stopped: {run.summary()}",)
+        raise cause
+    return run
 
 
 @dataclass
@@ -364,16 +454,157 @@ def diff_filters(
     return change
 
 
+class RevertConflict(MParticleError):
+    """An app changed since the run being reverted: it no longer holds what the run left.
+
+    Conflicts are listed in the revert's ``report.failed`` (the app is left alone);
+    ``force=True`` reverts such apps anyway. ``differences`` lists ``(filter key, what the
+    run left, what the app holds now)``.
+    """
+
+    def __init__(
+        self,
+        app_id: int,
+        differences: Sequence[tuple[DataPointKey, bool | None, bool | None]],
+        *,
+        unknown: bool = False,
+    ) -> None:
+        self.app_id = app_id
+        self.differences = list(differences)
+        (kind, name, attribute, event_type), left, now = differences[0]
+        where = f"{kind} {name!r}" + (f".{attribute}" if attribute else "")
+        where += f" ({event_type})" if event_type else ""
+        if unknown:
+            text = (
+                f"app {app_id}: the run's write to it failed (outcome unknown) and it now"
+                f" differs from before on {len(differences)} filter(s), e.g. {where};"
+                " use force to restore it anyway"
+            )
+        else:
+            text = (
+                f"app {app_id} changed since the run: {len(differences)} filter(s) differ,"
+                f" e.g. {where} is {_state(now)}, the run left it {_state(left)};"
+                " use force to revert it anyway"
+            )
+        super().__init__(text)
+
+
+def _state(enabled: bool | None) -> str:
+    return "absent" if enabled is None else "enabled" if enabled else "disabled"
+
+
+def _plain(filters: Iterable[DataPointFilter]) -> list[dict[str, Any]]:
+    """Filters as compact journal data: identity and ``enabled``, no server metadata."""
+    out: list[dict[str, Any]] = []
+    for f in filters:
+        entry: dict[str, Any] = {"name": f.name, "type": f.type, "enabled": f.enabled}
+        if f.event_type is not None:
+            entry["event_type"] = f.event_type
+        if f.attribute_name is not None:
+            entry["attribute_name"] = f.attribute_name
+        out.append(entry)
+    return out
+
+
+def _policy_of(filters: Iterable[DataPointFilter]) -> list[dict[str, Any]]:
+    return _plain(filters)
+
+
+@dataclass
+class _RevertPlan:
+    """One app to revert: what it held before the run, and after (None: outcome unknown)."""
+
+    before: dict[DataPointKey, DataPointFilter]
+    after: dict[DataPointKey, DataPointFilter] | None
+
+
+def _filters_from(data: Any, where: str) -> list[DataPointFilter]:
+    if not isinstance(data, list):
+        raise JournalError(f"{where}: expected a list of filters", path="")
+    try:
+        return [
+            DataPointFilter(
+                name=d["name"],
+                type=d["type"],
+                event_type=d.get("event_type"),
+                attribute_name=d.get("attribute_name"),
+                enabled=bool(d.get("enabled", True)),
+            )
+            for d in data
+        ]
+    except (TypeError, KeyError, AttributeError):
+        raise JournalError(f"{where}: a filter record is malformed", path="") from None
+
+
+def _revert_plan(path: Path) -> tuple[str, dict[str, Any], dict[int, _RevertPlan]]:
+    """The service, header and per-app plan that reverting the journal at ``path`` needs."""
+    contents = read_journal(path)
+    header = contents.header or {}
+    service = header.get("service")
+    if not isinstance(service, str) or not service:
+        raise JournalError(
+            f"journal {path} records no datapoint filter changes (operation"
+            f" {header.get('operation')!r}); nothing to revert",
+            path=str(path),
+        )
+    plans: dict[int, _RevertPlan] = {}
+    uncertain: dict[int, _RevertPlan] = {}
+    for entry in contents.records:
+        app_id = entry.get("item")
+        if not isinstance(app_id, int) or isinstance(app_id, bool) or "before" not in entry:
+            continue
+        where = f"journal {path}, app {app_id}"
+        before = {f.key(): f for f in _filters_from(entry["before"], where)}
+        if entry["ok"] and "after" in entry:
+            after = {f.key(): f for f in _filters_from(entry["after"], where)}
+            plan = plans.get(app_id)
+            if plan is None:  # the first "before" is the app's state before the job
+                plans[app_id] = _RevertPlan(before, after)
+            else:
+                plan.after = after
+        elif not entry["ok"]:
+            uncertain.setdefault(app_id, _RevertPlan(before, None))
+    for app_id, plan in uncertain.items():
+        plans.setdefault(app_id, plan)
+    return service, header, plans
+
+
+def _revert_paths(journal: str | Path, revert_journal: str | Path | None) -> tuple[Path, Path]:
+    """The journal to revert, and the revert's own (default: ``<name>.revert<ext>``)."""
+    source = Path(journal)
+    if revert_journal is None:
+        target = source.with_name(f"{source.stem}.revert{source.suffix}")
+    elif isinstance(revert_journal, (str, Path)):
+        target = Path(revert_journal)
+    else:
+        raise RequestValidationError(
+            f"revert_journal must be a path, got {type(revert_journal).__name__}",
+            field="revert_journal",
+        )
+    if target.resolve() == source.resolve():
+        raise RequestValidationError(
+            "revert_journal must differ from the journal being reverted", field="revert_journal"
+        )
+    return source, target
+
+
 class Bulk:
     """Fan-out helpers bound to a client (``mp.bulk``); they share its limits and pool.
 
     ``last_report`` is the report of the run in progress or the last one, so a caller
-    that cancels a run can still see what completed.
+    that cancels (or interrupts) a run can still see what completed.
+
+    The datapoint-filter helpers take ``journal=path``: a rerun with the same journal
+    skips apps already done; a journal started by another job (operation, service or
+    policy) is refused with `JournalError`. Every write they make records what the app
+    held before and after it, which `revert_datapoint_filters` uses to undo the run. A dry
+    run reads and checks the journal but never writes it, so it never makes a later run
+    skip anything.
     """
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self.last_report: BulkReport[Any] | None = None
+        self.last_report: BulkReport[Any, Any] | None = None
 
     def _concurrency(self, concurrency: int | None) -> int:
         return (
@@ -382,23 +613,25 @@ class Bulk:
 
     async def map(
         self,
-        fn: Callable[[K], Awaitable[Any]],
+        fn: Callable[[K], Awaitable[R]],
         items: Iterable[K] | AsyncIterable[K],
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
-        journal: str | Path | None = None,
-    ) -> BulkReport[K]:
+        journal: str | Path | Journal | None = None,
+    ) -> BulkReport[K, R]:
         """Run ``fn(item)`` for every item; at most ``concurrency`` at a time.
 
         >>> report = await mp.bulk.map(mp.apps.get, range(1, 101), concurrency=16)
         >>> report.ok, len(report.results)
 
         ``fail_fast`` stops scheduling and cancels in-flight items on the first failure.
-        ``on_progress(done, failed)`` runs after every item. ``journal`` is a JSON-lines
-        file; items it records as succeeded are skipped (made for interrupted migrations).
+        ``on_progress(finished, failed)`` runs after every item (skipped ones included).
+        ``journal`` is a JSON-lines file (see `mpasync.journal`); items it records as
+        succeeded are skipped (made for interrupted migrations). See `run_bulk` for how
+        each way a run can end is reported.
         """
-        report: BulkReport[K] = BulkReport()
+        report: BulkReport[K, R] = BulkReport()
         self.last_report = report
         return await run_bulk(
             fn,
@@ -411,6 +644,17 @@ class Bulk:
             report=report,
         )
 
+    def _book(
+        self, journal: str | Path | None, job: JournalJob, *, dry_run: bool = False
+    ) -> Journal | None:
+        if journal is None:
+            return None
+        if not isinstance(journal, (str, Path)):
+            raise RequestValidationError(
+                f"journal must be a path, got {type(journal).__name__}", field="journal"
+            )
+        return Journal(journal, job, read_only=dry_run)
+
     async def update_datapoint_filters(
         self,
         app_ids: Iterable[int] | AsyncIterable[int],
@@ -420,15 +664,46 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | None = None,
-    ) -> BulkReport[int]:
-        """PUT the same filter list to every app (filters are checked once, up front)."""
+    ) -> BulkReport[int, Any]:
+        """PUT the same filter list to every app (filters are checked once, up front).
+
+        ``results`` stays empty. With a journal, each app's filters are read before and
+        after the PUT and recorded, so the run can be reverted.
+        """
         checked = _checked_filters(filters, service)
-        updates = self._client.datapoint_filters
+        resource = self._client.datapoint_filters
+        job = JournalJob("update_datapoint_filters", service, policy_hash(_policy_of(checked)))
+        book = self._book(journal, job)
 
         async def one(app_id: int) -> None:
-            await updates.update(app_id, service, checked)
+            if book is not None:
+                _note(before=_plain(await resource.list(app_id, service)))
+            await resource.update(app_id, service, checked)
+            if book is not None:
+                _note(after=_plain(await resource.list(app_id, service)))
 
-        return await self.map(one, app_ids, concurrency, fail_fast, on_progress, journal)
+        return await self.map(one, app_ids, concurrency, fail_fast, on_progress, book)
+
+    async def _sync(
+        self,
+        app_ids: Iterable[int] | AsyncIterable[int],
+        service: str,
+        desired: Callable[[int], list[DataPointFilter]],
+        job: JournalJob,
+        dry_run: bool,
+        concurrency: int | None,
+        fail_fast: bool,
+        on_progress: Progress | None,
+        journal: str | Path | None,
+    ) -> BulkReport[int, FilterChange]:
+        resource = self._client.datapoint_filters
+        book = self._book(journal, job, dry_run=dry_run)
+        journaled = book is not None and not dry_run
+
+        async def one(app_id: int) -> FilterChange:
+            return await _sync_one(resource, app_id, service, desired(app_id), dry_run, journaled)
+
+        return await self.map(one, app_ids, concurrency, fail_fast, on_progress, book)
 
     async def sync_datapoint_filters(
         self,
@@ -440,24 +715,25 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | None = None,
-    ) -> BulkReport[int]:
+    ) -> BulkReport[int, FilterChange]:
         """Read each app's filters, PUT only what differs, and report per app what changed.
 
         ``report.results[app_id]`` is a `FilterChange`. With ``dry_run`` nothing is
-        written: the report says what *would* change.
+        written (not even the journal): the report says what *would* change.
         """
         checked = _checked_filters(filters, service)
-        resource = self._client.datapoint_filters
-
-        async def one(app_id: int) -> FilterChange:
-            current = await resource.list(app_id, service)
-            change = diff_filters(app_id, current, checked)
-            if change.changes and not dry_run:
-                await resource.update(app_id, service, change.changes)
-                change.applied = True
-            return change
-
-        return await self.map(one, app_ids, concurrency, fail_fast, on_progress, journal)
+        job = JournalJob("sync_datapoint_filters", service, policy_hash(_policy_of(checked)))
+        return await self._sync(
+            app_ids,
+            service,
+            lambda _: checked,
+            job,
+            dry_run,
+            concurrency,
+            fail_fast,
+            on_progress,
+            journal,
+        )
 
     async def copy_datapoint_filters(
         self,
@@ -469,8 +745,13 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | None = None,
-    ) -> BulkReport[int]:
-        """Make many apps' filters for ``service`` match one app's (a sync per target)."""
+    ) -> BulkReport[int, FilterChange]:
+        """Make many apps' filters for ``service`` match one app's (a sync per target).
+
+        The journal's policy is the source app's filters as read now: if they change
+        between a crash and the resume, the journal is refused as another job's.
+        """
+        _checked_service(service)
         source = await self._client.datapoint_filters.list(from_app, service)
         template = [
             DataPointFilter(
@@ -482,14 +763,228 @@ class Bulk:
             )
             for f in source
         ]
-        return await self.sync_datapoint_filters(
-            to_apps, service, template, dry_run, concurrency, fail_fast, on_progress, journal
+        policy = policy_hash({"from_app": from_app, "filters": _policy_of(template)})
+        job = JournalJob("copy_datapoint_filters", service, policy)
+        return await self._sync(
+            to_apps,
+            service,
+            lambda _: template,
+            job,
+            dry_run,
+            concurrency,
+            fail_fast,
+            on_progress,
+            journal,
         )
+
+    async def export_datapoint_filters(
+        self,
+        app_ids: Iterable[int] | AsyncIterable[int],
+        service: str,
+        *,
+        concurrency: int | None = None,
+        on_progress: Progress | None = None,
+    ) -> BulkReport[int, list[DataPointFilter]]:
+        """Read every app's filters for ``service``: ``results[app_id]`` is its list.
+
+        ``{app_id: filters}`` from the results is a snapshot that
+        `apply_datapoint_filter_snapshot` restores.
+        """
+        _checked_service(service)
+        resource = self._client.datapoint_filters
+
+        async def one(app_id: int) -> list[DataPointFilter]:
+            return await resource.list(app_id, service)
+
+        return await self.map(one, app_ids, concurrency, False, on_progress)
+
+    async def apply_datapoint_filter_snapshot(
+        self,
+        snapshot: Mapping[int, Iterable[DataPointFilter | dict[str, Any]]],
+        service: str,
+        *,
+        dry_run: bool = False,
+        concurrency: int | None = None,
+        fail_fast: bool = False,
+        on_progress: Progress | None = None,
+        journal: str | Path | None = None,
+    ) -> BulkReport[int, FilterChange]:
+        """Restore a snapshot (app id → that app's filters): a sync per app to its own list.
+
+        App ids may be ints or digit strings (JSON object keys); every list is checked
+        before anything is sent (``snapshot[<app>][<i>]`` names a bad entry).
+        """
+        _checked_service(service)
+        checked = _checked_snapshot(snapshot)
+        policy = policy_hash({str(a): _policy_of(f) for a, f in checked.items()})
+        job = JournalJob("apply_datapoint_filter_snapshot", service, policy)
+        return await self._sync(
+            list(checked),
+            service,
+            checked.__getitem__,
+            job,
+            dry_run,
+            concurrency,
+            fail_fast,
+            on_progress,
+            journal,
+        )
+
+    async def revert_datapoint_filters(
+        self,
+        journal: str | Path,
+        *,
+        force: bool = False,
+        concurrency: int | None = None,
+        on_progress: Progress | None = None,
+        revert_journal: str | Path | None = None,
+    ) -> BulkReport[int, FilterChange]:
+        """Undo a journaled filter run: restore what each app it changed held before.
+
+        Only the filters the run changed are touched, and only on apps that still hold
+        what the run left on every one of them. An app changed since (on one of those
+        filters) is a conflict: it is left alone and listed in ``report.failed`` with a
+        `RevertConflict`; ``force=True`` restores it anyway. An app that already holds
+        its "before" is a success with nothing written. Apps whose write failed in the
+        run (its outcome unknown) are restored only with ``force``, or are a no-op when
+        they still hold their "before".
+
+        The revert is journaled too (``revert_journal``, by default ``<name>.revert<ext>``
+        beside ``journal``), so an interrupted revert resumes, and a rerun with
+        ``force=True`` after conflicts reverts exactly the apps left. Values are restored
+        as the API shows them (effective values under the filter hierarchy).
+
+        >>> report = await mp.bulk.revert_datapoint_filters("run.jsonl")
+        >>> conflicts = {a: e for a, e in report.failed.items() if isinstance(e, RevertConflict)}
+        """
+        if not isinstance(journal, (str, Path)):
+            raise RequestValidationError(
+                f"journal must be a path, got {type(journal).__name__}", field="journal"
+            )
+        if not isinstance(force, bool):
+            raise RequestValidationError("force must be True or False", field="force")
+        source, target = _revert_paths(journal, revert_journal)
+        service, header, plans = _revert_plan(source)
+        policy = policy_hash(
+            {
+                "source": {k: header.get(k) for k in ("operation", "service", "policy")},
+                "apps": {
+                    str(app_id): [
+                        _plain(plan.before.values()),
+                        _plain(plan.after.values()) if plan.after is not None else None,
+                    ]
+                    for app_id, plan in plans.items()
+                },
+            }
+        )
+        book = Journal(target, JournalJob("revert_datapoint_filters", service, policy))
+        resource = self._client.datapoint_filters
+
+        async def one(app_id: int) -> FilterChange:
+            return await _revert_one(resource, app_id, service, plans[app_id], force)
+
+        return await self.map(one, list(plans), concurrency, False, on_progress, book)
+
+
+async def _sync_one(
+    resource: DataPointFilters,
+    app_id: int,
+    service: str,
+    desired: list[DataPointFilter],
+    dry_run: bool,
+    journaled: bool,
+) -> FilterChange:
+    """Sync one app; with a journal, note what it held before and after the write."""
+    current = await resource.list(app_id, service)
+    change = diff_filters(app_id, current, desired)
+    if change.changes and not dry_run:
+        if journaled:
+            _note(before=_plain(current))
+        await resource.update(app_id, service, change.changes)
+        change.applied = True
+        if journaled:
+            _note(after=_plain(await resource.list(app_id, service)))
+    return change
+
+
+async def _revert_one(
+    resource: DataPointFilters, app_id: int, service: str, plan: _RevertPlan, force: bool
+) -> FilterChange:
+    """Revert one app: restore "before" on the filters the run changed, unless it drifted."""
+    current = await resource.list(app_id, service)
+    now = {f.key(): f.enabled for f in current}
+
+    # Absent means enabled, as in diff_filters (a datapoint can be added, never removed).
+    def before(key: DataPointKey) -> bool:
+        f = plan.before.get(key)
+        return True if f is None else f.enabled
+
+    def left(key: DataPointKey) -> bool:
+        f = plan.after.get(key) if plan.after is not None else None
+        return True if f is None else f.enabled
+
+    if plan.after is None:  # the run's write failed: compare with "before" everywhere
+        touched = list(plan.before)
+    else:
+        keys = dict.fromkeys([*plan.before, *plan.after])
+        touched = [k for k in keys if before(k) != left(k)]
+    if all(now.get(k, True) == before(k) for k in touched):
+        return FilterChange(app_id, unchanged=len(touched))  # it already holds "before"
+    if not force:
+        if plan.after is None:
+            drift = [(k, before(k), now.get(k)) for k in touched if now.get(k, True) != before(k)]
+            raise RevertConflict(app_id, drift, unknown=True)
+        drift = [(k, left(k), now.get(k)) for k in touched if now.get(k, True) != left(k)]
+        if drift:
+            raise RevertConflict(app_id, drift)
+    desired: list[DataPointFilter] = []
+    for k in touched:
+        f = plan.before.get(k)
+        if f is None:  # added by the run: it cannot be removed, so it goes back to enabled
+            assert plan.after is not None
+            f = msgspec.structs.replace(plan.after[k], enabled=True)
+        desired.append(f)
+    change = diff_filters(app_id, current, desired)
+    if change.changes:
+        _note(before=_plain(current))
+        await resource.update(app_id, service, change.changes)
+        change.applied = True
+        _note(after=_plain(await resource.list(app_id, service)))
+    return change
+
+
+def _checked_service(service: str) -> None:
+    if not isinstance(service, str) or not service.strip():
+        raise RequestValidationError("service must be a non-empty string", field="service")
 
 
 def _checked_filters(
     filters: Iterable[DataPointFilter | dict[str, Any]], service: str
 ) -> list[DataPointFilter]:
-    if not isinstance(service, str) or not service.strip():
-        raise RequestValidationError("service must be a non-empty string", field="service")
+    _checked_service(service)
     return validate_filters(filters)
+
+
+def _checked_snapshot(
+    snapshot: Mapping[int, Iterable[DataPointFilter | dict[str, Any]]],
+) -> dict[int, list[DataPointFilter]]:
+    if not isinstance(snapshot, Mapping):
+        raise RequestValidationError(
+            f"snapshot must map app ids to filter lists, got {type(snapshot).__name__}",
+            field="snapshot",
+        )
+    checked: dict[int, list[DataPointFilter]] = {}
+    for raw, filters in snapshot.items():
+        app_id: int | None = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            app_id = raw
+        elif isinstance(raw, str) and raw.isascii() and raw.isdigit():
+            app_id = int(raw)
+        if app_id is None or app_id <= 0:
+            raise RequestValidationError(f"{raw!r} is not an app id", field="snapshot")
+        if app_id in checked:
+            raise RequestValidationError(f"app {app_id} appears twice", field="snapshot")
+        checked[app_id] = validate_filters(filters, field=f"snapshot[{app_id}]")
+    if not checked:
+        raise RequestValidationError("snapshot holds no apps", field="snapshot")
+    return checked

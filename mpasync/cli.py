@@ -1,108 +1,301 @@
-"""The ``mpasync`` command: ``demo``, ``emulator`` and ``filters apply``.
+"""The ``mpasync`` command: ``demo``, ``emulator``, ``services list`` and ``filters
+apply / export / revert``.
 
-Bad input gets one clear line on stderr and exit status 2, never a traceback; a run in
-which any app failed exits 1 and lists the failed apps.
+Bad input gets one line on stderr and exit status 2, never a traceback; a run in which any
+app failed exits 1 and lists the failed apps (at most a screenful; ``--report FILE`` has
+every app's outcome); Ctrl-C ends with one line saying how far the run got, exit 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import difflib
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-from mpasync.bulk import BulkReport, FilterChange
+from mpasync._version import __version__
+from mpasync.bulk import BulkReport, FilterChange, RevertConflict
+from mpasync.cli_input import (
+    CLIError,
+    FiltersFile,
+    check_input_file,
+    check_output_path,
+    client_from_env,
+    filters_to_json,
+    load_filters,
+    parse_app_ids,
+    snapshot_text,
+    write_text,
+)
+from mpasync.cli_report import error_text, print_capped, print_table, write_report
 from mpasync.client import Client
-from mpasync.errors import MParticleError, NotFoundError, RequestValidationError
-from mpasync.models import DataPointFilter
-from mpasync.progress import ProgressBar
-from mpasync.validation import validate_filters
+from mpasync.errors import JournalError, MParticleError, NotFoundError, RequestValidationError
+from mpasync.progress import MODES, Progress, ProgressLogHandler
+from mpasync.progress import is_tty as _is_tty
 
-__all__ = ["CLIError", "amain", "main"]
+__all__ = ["CLIError", "amain", "main", "parse_app_ids"]
+
+CREDENTIALS_HELP = """\
+credentials come from the environment: MPARTICLE_CLIENT_ID, MPARTICLE_CLIENT_SECRET and
+MPARTICLE_ACCOUNT_ID (required); MPARTICLE_BASE_URL and MPARTICLE_TOKEN_URL (optional,
+e.g. for `mpasync emulator`)."""
+
+FILTERS_FILE_HELP = """\
+the filters file (--file) is UTF-8 JSON in one of two shapes:
+  a policy, the same filters for every app (see examples/filters.json):
+    [{"name": "Search", "type": "Event", "event_type": "search", "enabled": false},
+     {"name": "Email", "type": "UserIdentity", "enabled": false}]
+  a snapshot, each app's own filters, as `mpasync filters export` writes it:
+    {"12": [{"name": "Email", "type": "UserIdentity", "enabled": false}], "13": []}
+each filter has name, type (Event, EventAttribute, EventType, ScreenView,
+ScreenViewAttribute, UserAttribute, UserIdentity, Commerce, CommerceAttribute, ...),
+event_type (for Event and EventAttribute, e.g. navigation, transaction, search),
+attribute_name (for the *Attribute types) and enabled (default true)."""
 
 
-class CLIError(Exception):
-    """Bad input: printed as one line, exit status 2."""
+# ---------------------------------------------------------------- argument parsing
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mpasync", description="mpasync: the asyncio client for mParticle's Platform API."
-    )
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (raised as `CLIError`) instead of usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps description layout and shows each option's default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.required
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _int_at_least(low: int, name: str = "a number") -> Any:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return convert
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535 (0: any free port), got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _rate(text: str) -> float | str:
+    """``--rate``: requests per second, or ``auto`` (follow the API's rate-limit headers)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of requests per second or 'auto', got {text!r}"
+        ) from None
+
+
+def _verbosity(parser: argparse.ArgumentParser, dest: str) -> None:
     parser.add_argument(
         "-v",
         "--verbose",
+        dest=dest,
         action="count",
         default=0,
-        help="log retries (-v) or every attempt (-vv) to stderr",
+        help="log retries and warnings (-v) or every attempt (-vv) to stderr, above the "
+        "progress bar; allowed before or after the command (default: quiet)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser(
-        "demo", help="apply a filter policy to 200 apps on the embedded emulator, with faults"
+
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        choices=MODES,
+        default="auto",
+        help="how to show progress on stderr: auto (a bar on a terminal, plain lines every "
+        "few seconds otherwise), bar, plain, json (one JSON object per line on stdout: "
+        "progress, then a summary), none",
     )
-    demo.add_argument("--apps", type=int, default=200, help="apps to seed (default 200)")
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency",
+        type=_int_at_least(1),
+        default=None,
+        help="requests in flight at once (default: the client's, 32)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_rate,
+        default=None,
+        metavar="R|auto",
+        help="requests per second cap, or 'auto' to follow the API's rate-limit headers "
+        "(default: no cap)",
+    )
+
+
+def _targets(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    target = parser.add_mutually_exclusive_group(required=required)
+    apps_help = "comma-separated app ids, e.g. 1,2,3"
+    if not required:
+        apps_help += " (default: a policy needs --apps or --all-apps; a snapshot, its own apps)"
+    target.add_argument("--apps", help=apps_help)
+    target.add_argument("--all-apps", action="store_true", help="every app in the account")
+
+
+def _report_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        default=None,
+        help="write every app's outcome (changed, unchanged, failed with its error, not "
+        "done) to FILE as JSON (default: none; the terminal lists at most 20 failures)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mpasync",
+        description="mpasync: the asyncio client for mParticle's Platform API.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mpasync {__version__}")
+    _verbosity(parser, "verbose")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, help=help, description=help, formatter_class=_HelpFormatter, **kwargs
+        )
+        _verbosity(p, "verbose_sub")
+        return p
+
+    demo = command(
+        "demo", "apply a filter policy to many apps on the embedded emulator, with faults"
+    )
+    demo.add_argument("--apps", type=_int_at_least(1), default=200, help="apps to seed")
     demo.add_argument("--seed", type=int, default=7, help="seed for data and faults")
-    demo.add_argument("--concurrency", type=int, default=32)
+    demo.add_argument(
+        "--concurrency", type=_int_at_least(1), default=32, help="requests in flight at once"
+    )
+    _progress_option(demo)
 
-    emu = sub.add_parser("emulator", help="run the local mParticle API emulator")
-    emu.add_argument("--port", type=int, default=8787)
-    emu.add_argument("--apps", type=int, default=50)
-    emu.add_argument("--token-ttl", type=float, default=28800.0, metavar="S")
+    emu = command("emulator", "run the local mParticle API emulator until Ctrl-C")
+    emu.add_argument("--port", type=_port, default=8787, help="TCP port on 127.0.0.1; 0: any")
+    emu.add_argument("--apps", type=_int_at_least(0), default=50, help="apps to seed")
+    emu.add_argument(
+        "--token-ttl", type=_positive_float, default=28800.0, metavar="S", help="token lifetime"
+    )
     emu.add_argument(
         "--rate",
         "--rate-limit",
         dest="rate",
-        type=float,
+        type=_positive_float,
         default=None,
         metavar="R",
-        help="requests per second per account before 429s",
+        help="requests per second per account before 429s (default: unlimited)",
     )
     emu.add_argument(
         "--app-rate-limit",
-        type=float,
+        type=_positive_float,
         default=None,
         metavar="R",
         help="requests per second per app before 429s",
     )
     emu.add_argument(
         "--acceleration-limit",
-        type=float,
+        type=_positive_float,
         default=None,
         metavar="F",
         help="a second may hold F x the previous second's requests (above 50)",
     )
     emu.add_argument(
         "--neighbour",
-        type=float,
+        type=_fraction,
         default=0.0,
         metavar="S",
         help="share of --rate-limit an unseen consumer uses, e.g. 0.4",
     )
     emu.add_argument(
         "--fault-rate",
-        type=float,
+        type=_fraction,
         default=0.0,
         metavar="F",
         help="share of API requests that fail: half 5xx, half 429",
     )
-    emu.add_argument("--seed", type=int, default=None)
+    emu.add_argument("--seed", type=int, default=None, help="seed for data and faults (default: 0)")
 
-    filters = sub.add_parser("filters", help="datapoint filters across apps")
-    fsub = filters.add_subparsers(dest="action", required=True)
+    services = command("services", "the output services of the account")
+    ssub = services.add_subparsers(dest="action", required=True, metavar="ACTION")
+    slist = ssub.add_parser(
+        "list",
+        help="list the service names --service accepts",
+        description="List the service names `--service` accepts.\n\n" + CREDENTIALS_HELP,
+        formatter_class=_HelpFormatter,
+    )
+    _verbosity(slist, "verbose_sub")
+
+    filters = command("filters", "datapoint filters across apps: apply, export, revert")
+    fsub = filters.add_subparsers(dest="action", required=True, metavar="ACTION")
+
     apply = fsub.add_parser(
         "apply",
-        help="apply a filters file to many apps (credentials from MPARTICLE_* variables)",
+        help="apply a policy (the same filters everywhere) or restore a snapshot",
+        description="Apply a filters file to many apps: a policy to --apps or --all-apps, "
+        "or a snapshot to the apps it names.\n\n" + FILTERS_FILE_HELP + "\n\n" + CREDENTIALS_HELP,
+        formatter_class=_HelpFormatter,
     )
-    apply.add_argument("--service", required=True, help="service name, e.g. Amplitude")
-    target = apply.add_mutually_exclusive_group(required=True)
-    target.add_argument("--apps", help="comma-separated app ids, e.g. 1,2,3")
-    target.add_argument("--all-apps", action="store_true", help="every app in the account")
-    apply.add_argument("--file", required=True, help="JSON file: a list of filters")
+    _verbosity(apply, "verbose_sub")
+    apply.add_argument("--service", required=True, help="service name (see mpasync services list)")
+    _targets(apply, required=False)
+    apply.add_argument("--file", required=True, help="filters file: a policy or a snapshot")
     apply.add_argument(
         "--sync", action="store_true", help="read each app's filters and send only what differs"
     )
@@ -111,131 +304,434 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="report what would change; write nothing (implies --sync)",
     )
-    apply.add_argument("--concurrency", type=int, default=None)
-    apply.add_argument("--rate", type=float, default=None, help="requests per second cap")
+    _client_options(apply)
     apply.add_argument(
-        "--journal", default=None, help="JSON-lines journal; a rerun skips apps already done"
+        "--journal",
+        metavar="FILE",
+        default=None,
+        help="JSON-lines journal: a rerun with it skips apps already done (default: none)",
     )
+    _report_option(apply)
+    _progress_option(apply)
+
+    export = fsub.add_parser(
+        "export",
+        help="write each app's current filters to a snapshot file",
+        description="Write each app's current filters for a service to a snapshot file, "
+        "which `filters apply --file` restores.\n\n" + CREDENTIALS_HELP,
+        formatter_class=_HelpFormatter,
+    )
+    _verbosity(export, "verbose_sub")
+    export.add_argument("--service", required=True, help="service name (see mpasync services list)")
+    _targets(export, required=True)
+    export.add_argument("--out", required=True, metavar="FILE", help="snapshot file to write")
+    _client_options(export)
+    _report_option(export)
+    _progress_option(export)
+
+    revert = fsub.add_parser(
+        "revert",
+        help="undo a `filters apply` run from its journal",
+        description="Restore what each app held before a `filters apply --journal FILE` run, "
+        "where the app still holds what the run wrote; apps changed since are reported as "
+        "conflicts and left alone unless --force.\n\n" + CREDENTIALS_HELP,
+        formatter_class=_HelpFormatter,
+    )
+    _verbosity(revert, "verbose_sub")
+    revert.add_argument("--journal", required=True, metavar="FILE", help="the run's journal")
+    revert.add_argument(
+        "--force", action="store_true", help="restore apps changed since the run too"
+    )
+    revert.add_argument(
+        "--revert-journal",
+        metavar="FILE",
+        default=None,
+        help="the revert's own journal, so an interrupted revert resumes "
+        "(default: NAME.revert.jsonl beside --journal NAME.jsonl)",
+    )
+    _client_options(revert)
+    _report_option(revert)
+    _progress_option(revert)
     return parser
 
 
-def parse_app_ids(text: str) -> list[int]:
-    """``"1,2, 3"`` → ``[1, 2, 3]``; anything else is a `CLIError` naming the bad entry."""
-    ids: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit() or int(part) <= 0:
-            raise CLIError(f"--apps: {part!r} is not an app id (expected e.g. --apps 1,2,3)")
-        ids.append(int(part))
-    if not ids:
-        raise CLIError("--apps: no app ids given (expected e.g. --apps 1,2,3)")
-    return list(dict.fromkeys(ids))
+# ---------------------------------------------------------------- shared run plumbing
 
 
-def load_filters(file: str) -> list[DataPointFilter]:
-    """Read and check a filters file: a JSON list of filters, or ``{"filters": [...]}``."""
-    path = Path(file)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CLIError(f"cannot read filters file {file}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise CLIError(f"filters file {file} is not valid JSON: {exc}") from None
-    if isinstance(data, dict) and "filters" in data:
-        data = data["filters"]
-    if not isinstance(data, list) or not data:
-        raise CLIError(f"filters file {file} must hold a non-empty JSON list of filters")
-    try:
-        return validate_filters(data)
-    except RequestValidationError as exc:
-        raise CLIError(f"filters file {file}: {_entry(exc)}") from None
+@dataclass
+class _Run:
+    """What Ctrl-C needs to say how far the run got."""
+
+    progress: Progress | None = None
+    journal: str | None = None
+    resume_hint: str | None = None
+    #: False for runs a journal cannot resume (the demo): no advice about one.
+    resumable: bool = True
+
+    def interrupted(self, err: TextIO) -> int:
+        progress = self.progress
+        ended_line = progress.interrupt() if progress is not None else False
+        if not ended_line and _is_tty(err):
+            err.write("\n")  # past the terminal's "^C"
+        line = "interrupted"
+        counted = progress is not None and (progress.total is not None or progress.completed)
+        if progress is not None and counted:
+            of = f"/{progress.total}" if progress.total is not None else ""
+            line += f": {progress.completed}{of} {progress.unit} done"
+            if self.resume_hint:
+                line += f"; {self.resume_hint}"
+            elif self.journal:
+                line += f"; rerun with --journal {self.journal} to resume"
+            elif progress.completed and self.resumable:
+                line += "; without --journal a rerun starts over"
+        err.write(f"{line}\n")
+        err.flush()
+        if progress is not None:
+            progress.event(
+                "interrupted",
+                {"done": progress.completed, "total": progress.total, "journal": self.journal},
+            )
+        return 130
 
 
-def _entry(exc: RequestValidationError) -> str:
-    """``filters[3].event_type: ...`` → ``entry 3: event_type: ...`` for humans."""
-    text = str(exc)
-    if text.startswith("filters["):
-        index, _, rest = text[len("filters[") :].partition("]")
-        return f"entry {index}{rest.replace('.', ': ', 1) if rest.startswith('.') else rest}"
-    return text
-
-
-async def _filters_apply(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    filters = load_filters(args.file)
-    app_ids = parse_app_ids(args.apps) if args.apps else None
+def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    if args.rate is not None:
-        if args.rate <= 0:
-            raise CLIError("--rate must be a positive number of requests per second")
+    if getattr(args, "rate", None) is not None:
         overrides["rate_limit"] = args.rate
-    if args.concurrency is not None:
-        if args.concurrency < 1:
-            raise CLIError("--concurrency must be at least 1")
+    if getattr(args, "concurrency", None) is not None:
         overrides["max_concurrency"] = args.concurrency
+    return overrides
+
+
+async def _check_service(mp: Client, service: str) -> None:
     try:
-        client = Client.from_env(**overrides)
-    except RequestValidationError as exc:
-        raise CLIError(f"missing credentials: {exc}") from None
-    async with client as mp:
-        try:
-            await mp.services.get(args.service)
-        except NotFoundError:
-            raise CLIError(f"unknown service {args.service!r} (see the services list)") from None
-        if app_ids is None:
-            app_ids = [app.id for app in await mp.apps.list()]
-        sync = args.sync or args.dry_run
-        bar = ProgressBar(len(app_ids), label="apps", stream=err)
-        if sync:
-            report = await mp.bulk.sync_datapoint_filters(
-                app_ids,
-                args.service,
-                filters,
-                dry_run=args.dry_run,
-                on_progress=bar,
-                journal=args.journal,
-            )
-        else:
-            report = await mp.bulk.update_datapoint_filters(
-                app_ids,
-                args.service,
-                filters,
-                on_progress=bar,
-                journal=args.journal,
-            )
-        bar.finish()
-    _print_summary(report, out, sync=sync, dry_run=args.dry_run)
-    return 1 if report.failed else 0
+        await mp.services.get(service)
+    except NotFoundError:
+        names = [s.name for s in await mp.services.list() if s.name]
+        close = difflib.get_close_matches(service, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise CLIError(f"unknown service {service!r} ({hint}see mpasync services list)") from None
 
 
-def _print_summary(report: BulkReport[int], out: TextIO, *, sync: bool, dry_run: bool) -> None:
+async def _app_ids(mp: Client, listed: list[int] | None, progress: Progress) -> list[int]:
+    """The ``--apps`` given, or every app of the account (``--all-apps``)."""
+    if listed is not None:
+        return listed
+    progress.start("listing apps", unit="apps")
+    ids = [app.id for app in await mp.apps.list()]
+    progress.update(len(ids))
+    return ids
+
+
+def _tracker(progress: Progress, mp: Client) -> Any:
+    """The bulk helpers' ``on_progress(finished, failed)`` (``finished`` includes the items
+    a journal let the run skip), shown with the skipped ones counted apart."""
+
+    def on_progress(finished: int, failed: int, *_: Any) -> None:
+        last = mp.bulk.last_report
+        skipped = len(last.skipped) if last is not None else 0
+        progress.update(finished - skipped, failed, skipped=skipped)
+
+    return on_progress
+
+
+def _finish(progress: Progress, report: BulkReport[Any]) -> None:
+    progress.update(report.done, len(report.failed), skipped=len(report.skipped))
+    progress.end()
+
+
+def _summary_rows(report: BulkReport[Any], label: str = "apps") -> list[tuple[str, str]]:
     rows = [
-        ("apps", str(report.total)),
+        (label, str(report.total)),
         ("succeeded", str(len(report.succeeded))),
         ("failed", str(len(report.failed))),
         ("skipped (journal)", str(len(report.skipped))),
+    ]
+    if report.not_done:
+        rows.append(("not done", str(len(report.not_done))))
+    rows += [
         ("requests", str(report.requests)),
         ("retries", str(report.retries)),
         ("elapsed", f"{report.elapsed:.2f}s"),
     ]
+    return rows
+
+
+def _order(item: object) -> tuple[int, Any]:
+    """Sort key: app ids numerically, anything else after them as text."""
+    return (0, item) if isinstance(item, int) else (1, str(item))
+
+
+def _print_failures(report: BulkReport[Any], out: TextIO, report_file: str | None) -> None:
+    lines = [
+        f"{app_id}: {error_text(exc)}"
+        for app_id, exc in sorted(report.failed.items(), key=lambda kv: _order(kv[0]))
+    ]
+    print_capped("failed apps", lines, out, report=report_file)
+
+
+def _json_summary(report: BulkReport[Any], **extra: Any) -> dict[str, Any]:
+    return {
+        **extra,
+        "total": report.total,
+        "succeeded": len(report.succeeded),
+        "failed": len(report.failed),
+        "skipped": len(report.skipped),
+        "not_done": len(report.not_done),
+        "requests": report.requests,
+        "retries": report.retries,
+        "elapsed": round(report.elapsed, 3),
+        "failures": {str(k): error_text(v) for k, v in list(report.failed.items())[:20]},
+    }
+
+
+# ---------------------------------------------------------------- commands
+
+
+async def _filters_apply(
+    args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
+) -> int:
+    policy: FiltersFile = load_filters(args.file)
+    listed = parse_app_ids(args.apps) if args.apps else None
+    snapshot = policy if isinstance(policy, dict) else None
+    if snapshot is None and not (args.apps or args.all_apps):
+        raise CLIError(
+            "filters apply: a policy file needs --apps or --all-apps (a snapshot names its apps)"
+        )
+    if snapshot is not None and args.all_apps:
+        raise CLIError("filters apply: --all-apps with a snapshot: the snapshot names its apps")
+    journal = str(check_output_path(args.journal, "--journal")) if args.journal else None
+    report_file = args.report
+    if report_file:
+        check_output_path(report_file, "--report")
+    run.journal = args.journal
+    sync = args.sync or args.dry_run or snapshot is not None  # a snapshot is always synced
+    async with client_from_env(**_client_overrides(args)) as mp:
+        progress.start("checking service")
+        await _check_service(mp, args.service)
+        if snapshot is not None:
+            app_ids = list(snapshot)
+            if listed is not None:
+                wanted = listed
+                unknown = [a for a in wanted if a not in snapshot]
+                if unknown:
+                    raise CLIError(f"--apps: app {unknown[0]} is not in the snapshot {args.file}")
+                app_ids = wanted
+        else:
+            app_ids = await _app_ids(mp, listed, progress)
+        phase = "dry run" if args.dry_run else "applying filters"
+        phase = "restoring snapshot" if snapshot is not None and not args.dry_run else phase
+        progress.start(phase, len(app_ids), unit="apps")
+        report: BulkReport[int] | None = None
+        try:
+            report = await _apply(mp, args, policy, app_ids, sync, journal, progress)
+        except asyncio.CancelledError:
+            if report_file:
+                write_report(
+                    Path(report_file),
+                    command="filters apply",
+                    report=mp.bulk.last_report,
+                    items=app_ids,
+                    dry_run=args.dry_run,
+                    interrupted=True,
+                    extra={"service": args.service, "file": args.file, "journal": journal},
+                )
+            raise
+        _finish(progress, report)
+    if report_file:
+        write_report(
+            Path(report_file),
+            command="filters apply",
+            report=report,
+            items=app_ids,
+            dry_run=args.dry_run,
+            extra={"service": args.service, "file": args.file, "journal": journal},
+        )
+    _apply_summary(report, out, progress, sync=sync, dry_run=args.dry_run, report_file=report_file)
+    return 0 if report.ok else 1
+
+
+async def _apply(
+    mp: Client,
+    args: argparse.Namespace,
+    policy: FiltersFile,
+    app_ids: list[int],
+    sync: bool,
+    journal: str | None,
+    progress: Progress,
+) -> BulkReport[int]:
+    on_progress = _tracker(progress, mp)
+    if isinstance(policy, dict):
+        return await mp.bulk.apply_datapoint_filter_snapshot(
+            {a: policy[a] for a in app_ids},
+            args.service,
+            dry_run=args.dry_run,
+            on_progress=on_progress,
+            journal=journal,
+        )
     if sync:
-        changes = [c for c in report.results.values() if isinstance(c, FilterChange)]
-        verb = "would change" if dry_run else "changed"
-        rows.insert(2, (verb, str(sum(1 for c in changes if c.changes))))
-        rows.insert(3, ("already matching", str(sum(1 for c in changes if not c.changes))))
-    width = max(len(k) for k, _ in rows)
-    out.write("\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows) + "\n")
+        return await mp.bulk.sync_datapoint_filters(
+            app_ids,
+            args.service,
+            policy,
+            dry_run=args.dry_run,
+            on_progress=on_progress,
+            journal=journal,
+        )
+    return await mp.bulk.update_datapoint_filters(
+        app_ids, args.service, policy, on_progress=on_progress, journal=journal
+    )
+
+
+def _apply_summary(
+    report: BulkReport[int],
+    out: TextIO,
+    progress: Progress,
+    *,
+    sync: bool,
+    dry_run: bool,
+    report_file: str | None,
+) -> None:
+    changes = [
+        (app_id, c)
+        for app_id, c in sorted(report.results.items())
+        if isinstance(c, FilterChange) and c.changes
+    ]
+    matching = sum(
+        1 for c in report.results.values() if isinstance(c, FilterChange) and not c.changes
+    )
+    verb = "would change" if dry_run else "changed"
+    if progress.mode == "json":
+        progress.summary(
+            _json_summary(report, command="filters apply", dry_run=dry_run)
+            | ({"changed": len(changes), "unchanged": matching} if sync else {})
+        )
+        return
+    rows = _summary_rows(report)
     if sync:
-        for app_id, change in sorted(report.results.items())[:50]:
-            if isinstance(change, FilterChange) and change.changes:
-                out.write(f"  app {app_id}: {change.describe()}\n")
-    if report.failed:
-        out.write("failed apps:\n")
-        for app_id, exc in sorted(report.failed.items(), key=lambda kv: str(kv[0])):
-            out.write(f"  {app_id}: {type(exc).__name__}: {exc}\n")
+        rows[2:2] = [(verb, str(len(changes))), ("already matching", str(matching))]
+    print_table(rows, out)
+    print_capped(
+        f"apps that {verb}" if dry_run else "changed apps",
+        [f"app {app_id}: {change.describe()}" for app_id, change in changes],
+        out,
+        report=report_file,
+    )
+    _print_failures(report, out, report_file)
+
+
+async def _filters_export(
+    args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
+) -> int:
+    out_path = check_output_path(args.out, "--out")
+    listed = parse_app_ids(args.apps) if args.apps else None
+    run.resumable = False  # an export only reads: rerunning it is the way to resume
+    if args.report:
+        check_output_path(args.report, "--report")
+    async with client_from_env(**_client_overrides(args)) as mp:
+        progress.start("checking service")
+        await _check_service(mp, args.service)
+        app_ids = await _app_ids(mp, listed, progress)
+        progress.start("exporting filters", len(app_ids), unit="apps")
+        on_progress = _tracker(progress, mp)
+        report = await mp.bulk.export_datapoint_filters(
+            app_ids, args.service, on_progress=on_progress
+        )
+        _finish(progress, report)
+    snapshot = {
+        str(app_id): filters_to_json(report.results.get(app_id) or [])
+        for app_id in app_ids
+        if app_id in report.succeeded
+    }
+    write_text(out_path, snapshot_text(snapshot))
+    if args.report:
+        write_report(
+            Path(args.report),
+            command="filters export",
+            report=report,
+            items=app_ids,
+            extra={"service": args.service, "out": args.out},
+        )
+    if progress.mode == "json":
+        progress.summary(_json_summary(report, command="filters export", out=args.out))
+    else:
+        written = f"{args.out} ({len(snapshot)} apps"
+        written += (
+            f"; the {len(report.failed)} failed apps are not in it)" if report.failed else ")"
+        )
+        print_table([*_summary_rows(report), ("written to", written)], out)
+        _print_failures(report, out, args.report)
+    return 0 if report.ok else 1
+
+
+async def _filters_revert(
+    args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
+) -> int:
+    journal = check_input_file(args.journal, "--journal")
+    revert_journal = args.revert_journal or str(
+        journal.with_name(f"{journal.stem}.revert{journal.suffix}")
+    )
+    check_output_path(revert_journal, "--revert-journal")
+    if args.report:
+        check_output_path(args.report, "--report")
+    run.journal = args.journal
+    run.resume_hint = f"rerun with --journal {args.journal} to resume the revert"
+    async with client_from_env(**_client_overrides(args)) as mp:
+        progress.start("reverting", unit="apps")
+        report = await mp.bulk.revert_datapoint_filters(
+            journal,
+            force=args.force,
+            on_progress=_tracker(progress, mp),
+            revert_journal=revert_journal,
+        )
+        progress.total = report.total
+        _finish(progress, report)
+    conflicts = {a: e for a, e in report.failed.items() if isinstance(e, RevertConflict)}
+    restored = [a for a, c in report.results.items() if c.changes]
+    if args.report:
+        write_report(
+            Path(args.report),
+            command="filters revert",
+            report=report,
+            items=[*report.succeeded, *report.failed, *report.skipped, *report.not_done],
+            changed="restored",
+            extra={"journal": args.journal, "force": args.force},
+        )
+    if progress.mode == "json":
+        progress.summary(
+            _json_summary(report, command="filters revert")
+            | {"restored": len(restored), "conflicts": len(conflicts)}
+        )
+    else:
+        rows = _summary_rows(report)
+        rows[2:2] = [
+            ("restored", str(len(restored))),
+            ("already as before", str(len(report.succeeded) - len(restored))),
+            ("conflicts", str(len(conflicts))),
+        ]
+        print_table(rows, out)
+        print_capped(
+            "conflicts (changed since the run; left alone, --force reverts them)",
+            [str(e) for _, e in sorted(conflicts.items())],
+            out,
+            report=args.report,
+        )
+        others = {a: e for a, e in report.failed.items() if a not in conflicts}
+        print_capped(
+            "failed apps",
+            [f"{a}: {error_text(e)}" for a, e in sorted(others.items())],
+            out,
+            report=args.report,
+        )
+    return 0 if report.ok else 1
+
+
+async def _services_list(out: TextIO) -> int:
+    async with client_from_env() as mp:
+        services = await mp.services.list()
+    for name in sorted((s.name for s in services if s.name), key=str.lower):
+        out.write(name + "\n")
+    return 0
 
 
 async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
@@ -246,8 +742,6 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
         out.write(describe(emu) + "\n")
         out.flush()
 
-    if args.fault_rate < 0 or args.fault_rate > 1:
-        raise CLIError("--fault-rate must be between 0 and 1")
     from mpasync.emulator.ratelimit import RateLimits
 
     try:  # the limits' own checks, before anything listens
@@ -259,62 +753,121 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    await serve(
-        port=args.port,
-        apps=args.apps,
-        token_ttl=args.token_ttl,
-        rate=args.rate,
-        fault_rate=args.fault_rate,
-        seed=args.seed,
-        ready=ready,
-        app_rate_limit=args.app_rate_limit,
-        acceleration_limit=args.acceleration_limit,
-        neighbour=args.neighbour,
-    )
+    try:
+        await serve(
+            port=args.port,
+            apps=args.apps,
+            token_ttl=args.token_ttl,
+            rate=args.rate,
+            fault_rate=args.fault_rate,
+            seed=args.seed,
+            ready=ready,
+            app_rate_limit=args.app_rate_limit,
+            acceleration_limit=args.acceleration_limit,
+            neighbour=args.neighbour,
+        )
+    except OSError as exc:
+        raise CLIError(
+            f"emulator: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}"
+        ) from None
     return 0
 
 
+async def _demo(args: argparse.Namespace, out: TextIO, progress: Progress) -> int:
+    from mpasync.demo import run_demo
+
+    return await run_demo(
+        apps=args.apps,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        out=out,
+        progress=progress,
+    )
+
+
+# ---------------------------------------------------------------- entry points
+
+
 async def amain(
-    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    run: _Run | None = None,
 ) -> int:
     """The command line, as a coroutine (for running in-process, e.g. in tests)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    run = run if run is not None else _Run()
     try:
         args = _parser().parse_args(argv)
-    except SystemExit as exc:
+    except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
-    if args.verbose:
-        handler = logging.StreamHandler(err)
+    except CLIError as exc:
+        err.write(f"{exc}\n")
+        return 2
+    progress = Progress(getattr(args, "progress", "none"), stream=err, json_stream=out)
+    run.progress = progress
+    logger = logging.getLogger("mpasync")
+    saved_level = logger.level
+    handler: logging.Handler | None = None
+    verbose = args.verbose + getattr(args, "verbose_sub", 0)
+    if verbose:
+        handler = ProgressLogHandler(progress)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        log = logging.getLogger("mpasync")
-        log.addHandler(handler)
-        log.setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     try:
         if args.command == "filters":
-            return await _filters_apply(args, out, err)
+            action = {
+                "apply": _filters_apply,
+                "export": _filters_export,
+                "revert": _filters_revert,
+            }[args.action]
+            return await action(args, out, progress, run)
+        if args.command == "services":
+            return await _services_list(out)
         if args.command == "emulator":
             return await _emulator(args, out)
-        from mpasync.demo import run_demo
-
-        return await run_demo(
-            apps=args.apps, seed=args.seed, concurrency=args.concurrency, out=out, err=err
-        )
-    except CLIError as exc:
-        err.write(f"mpasync: error: {exc}\n")
-        return 2
+        run.resumable = False
+        return await _demo(args, out, progress)
+    except (CLIError, RequestValidationError) as exc:
+        return _fail(progress, err, f"mpasync: error: {exc}", 2)
     except MParticleError as exc:
-        err.write(f"mpasync: {type(exc).__name__}: {exc}\n")
-        return 1
+        if _is_input_error(exc):
+            return _fail(progress, err, f"mpasync: error: {exc}", 2)
+        return _fail(progress, err, f"mpasync: {error_text(exc)}", 1)
+    except OSError as exc:  # writing the snapshot or the report: disk full, read-only, ...
+        where = f" {exc.filename}" if exc.filename else ""
+        return _fail(progress, err, f"mpasync: error:{where}: {exc.strerror or exc}", 1)
+    finally:
+        if handler is not None:
+            logger.removeHandler(handler)
+        logger.setLevel(saved_level)
+
+
+def _fail(progress: Progress, err: TextIO, line: str, status: int) -> int:
+    """End the bar's line, print the error as one line (and as a JSON event in json mode)."""
+    progress.interrupt()
+    line = " ".join(line.split())  # one line, whatever the message holds
+    err.write(line + "\n")
+    progress.event("error", {"message": line, "exit": status})
+    return status
+
+
+def _is_input_error(exc: MParticleError) -> bool:
+    """A journal refused before anything was sent (another job's, locked, unreadable) is
+    the operator's input, not a run failure."""
+    return isinstance(exc, JournalError) and exc.report is None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
+    run = _Run()
     try:
-        return asyncio.run(amain(argv))
+        return asyncio.run(amain(argv, run=run))
     except KeyboardInterrupt:
-        sys.stderr.write("mpasync: interrupted\n")
-        return 130
+        return run.interrupted(sys.stderr)
 
 
 if __name__ == "__main__":

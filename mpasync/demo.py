@@ -2,8 +2,8 @@
 
 It starts the embedded emulator with 200 apps and light faults (some 429s with
 Retry-After, some 5xx, a little latency), reconciles every app's Google Analytics
-filters with a privacy policy through `Bulk.sync_datapoint_filters` with a live progress
-bar, then checks the emulator's own state: every app must hold exactly the intended
+filters with a privacy policy through `Bulk.sync_datapoint_filters`, showing progress
+for every phase, then checks the emulator's own state: every app must hold exactly the intended
 filters. A second pass must find nothing left to change.
 """
 
@@ -15,7 +15,7 @@ from typing import TextIO
 
 from mpasync.bulk import FilterChange
 from mpasync.models import DataPointFilter
-from mpasync.progress import ProgressBar
+from mpasync.progress import Progress
 from mpasync.retry import RetryPolicy
 
 __all__ = ["DEMO_POLICY", "DEMO_SERVICE", "run_demo", "verify_filters"]
@@ -86,33 +86,41 @@ async def run_demo(
     concurrency: int = 32,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """Run the demo; returns the exit status (0 when every app holds the policy)."""
+    """Run the demo; returns the exit status (0 when every app holds the policy).
+
+    Every phase reports to ``progress`` (default: a bar on a terminal, plain lines
+    otherwise, on ``err``): seeding the emulator, the sync, the read-back second pass and
+    the check of the emulator's state.
+    """
     from mpasync.emulator import Emulator, Faults
 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    progress = progress if progress is not None else Progress("auto", stream=err)
+    say = out.write if progress.mode != "json" else (lambda _: 0)
     faults = Faults(error_rate=0.04, rate_limited_rate=0.06, latency=(0.001, 0.02), seed=seed)
     # Sized for the faults above: enough attempts that a request meeting a few faults
     # in a row still lands, short backoff because the emulator recovers at once.
     retry = RetryPolicy(max_attempts=8, backoff_base=0.05, backoff_max=1.0)
-    out.write(
+    say(
         f"mpasync demo: {apps} apps on the embedded emulator, faults: 6% 429 (Retry-After), "
         f"4% 5xx, 1-20 ms latency\n"
     )
+    progress.start(f"seeding {apps} apps")
     async with Emulator(apps=apps, faults=faults, seed=seed) as emu:
         app_ids = sorted(a.id for a in emu.state.apps_of(emu.account_id))
+        progress.end()
         async with emu.client(max_concurrency=concurrency, retry=retry) as mp:
-            out.write(
-                f"policy: {len(DEMO_POLICY)} filters for {DEMO_SERVICE}, "
-                f"concurrency {concurrency}\n"
-            )
+            say(f"policy: {len(DEMO_POLICY)} filters for {DEMO_SERVICE}, ")
+            say(f"concurrency {concurrency}\n")
             started = time.monotonic()
-            bar = ProgressBar(len(app_ids), label="apps", stream=err)
+            progress.start("applying policy", len(app_ids), unit="apps")
             report = await mp.bulk.sync_datapoint_filters(
-                app_ids, DEMO_SERVICE, DEMO_POLICY, on_progress=bar
+                app_ids, DEMO_SERVICE, DEMO_POLICY, on_progress=progress
             )
-            bar.finish()
+            progress.end()
             elapsed = time.monotonic() - started
             changed = sum(
                 1 for c in report.results.values() if isinstance(c, FilterChange) and c.changes
@@ -120,34 +128,65 @@ async def run_demo(
             requests = report.requests
             retries = report.retries
             served = sum(1 for e in emu.journal if e.path.startswith("/v1/"))
-            # Second pass: everything should already match.
+            # Second pass: read every app back; everything should already match. At 10,000
+            # apps this takes about half as long as the first pass, so it has its own bar.
+            progress.start("second pass (read back)", len(app_ids), unit="apps")
             again = await mp.bulk.sync_datapoint_filters(
-                app_ids, DEMO_SERVICE, DEMO_POLICY, dry_run=True
+                app_ids, DEMO_SERVICE, DEMO_POLICY, dry_run=True, on_progress=progress
             )
+            progress.end()
             pending = sum(
                 1 for c in again.results.values() if isinstance(c, FilterChange) and c.changes
             )
-        problems = verify_filters(emu.state, app_ids, DEMO_SERVICE, DEMO_POLICY)
+        progress.start("checking the emulator's state", len(app_ids), unit="apps")
+        problems: list[str] = []
+        for app_id in app_ids:
+            problems += verify_filters(emu.state, [app_id], DEMO_SERVICE, DEMO_POLICY)
+            progress.advance()
+        progress.end()
+    attempts = requests + retries
     rows = [
         (
             "apps",
             f"{len(app_ids)} ({len(report.succeeded)} succeeded, {len(report.failed)} failed)",
         ),
         ("apps changed", str(changed)),
-        ("requests", f"{requests} ({requests + retries} attempts; the emulator saw {served})"),
-        ("retries", str(retries)),
-        ("elapsed", f"{elapsed:.2f}s"),
-        ("requests/s", f"{(requests + retries) / elapsed:.0f} attempts/s" if elapsed else "-"),
+        ("requests", f"{requests} (API calls the sync made)"),
+        ("attempts", f"{attempts} ({retries} retries; the emulator served {served})"),
+        ("elapsed", f"{elapsed:.2f}s (first pass)"),
+        ("throughput", f"{requests / elapsed:.0f} requests/s, {attempts / elapsed:.0f} attempts/s"),
         (
             "verified",
             "every app holds exactly the policy" if not problems else f"{len(problems)} problems",
         ),
         ("second pass", "nothing left to change" if pending == 0 else f"{pending} apps differ"),
     ]
+    ok = report.ok and not problems and pending == 0
+    if progress.mode == "json":
+        progress.summary(
+            {
+                "command": "demo",
+                "ok": ok,
+                "apps": len(app_ids),
+                "succeeded": len(report.succeeded),
+                "failed": len(report.failed),
+                "changed": changed,
+                "requests": requests,
+                "attempts": attempts,
+                "retries": retries,
+                "served": served,
+                "elapsed": round(elapsed, 3),
+                "requests_per_s": round(requests / elapsed, 1) if elapsed else None,
+                "attempts_per_s": round(attempts / elapsed, 1) if elapsed else None,
+                "problems": problems[:20],
+                "second_pass_pending": pending,
+            }
+        )
+        return 0 if ok else 1
     width = max(len(k) for k, _ in rows)
     out.write("\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows) + "\n")
     for line in problems[:20]:
         out.write(f"  ! {line}\n")
     for app_id, exc in list(report.failed.items())[:20]:
         out.write(f"  failed app {app_id}: {type(exc).__name__}: {exc}\n")
-    return 0 if report.ok and not problems and pending == 0 else 1
+    return 0 if ok else 1

@@ -8,7 +8,7 @@ never a token or a client secret.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "APIError",
@@ -18,6 +18,7 @@ __all__ = [
     "DeadlineExceededError",
     "DecodeError",
     "ErrorItem",
+    "JournalError",
     "MParticleError",
     "MethodNotAllowedError",
     "NotFoundError",
@@ -57,6 +58,20 @@ class RequestValidationError(MParticleError, ValueError):
             message = f"{field}: {message}"
         super().__init__(message)
         self.field = field
+
+
+class JournalError(MParticleError):
+    """A bulk run's journal cannot be used: another job's, locked by another run, unreadable
+    or unwritable. The message is one line naming the file and what is wrong.
+
+    `report` is the run's `BulkReport` when the error stopped a run (every item taken is in
+    it), None when the journal was refused before anything was sent.
+    """
+
+    def __init__(self, message: str, *, path: str = "", report: Any = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.report = report
 
 
 class TransportError(MParticleError):

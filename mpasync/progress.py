@@ -1,20 +1,336 @@
-"""A dependency-free terminal progress bar for bulk runs: done, failed, rate and ETA.
+"""Progress for long runs, rendered four ways: a bar, plain lines, JSON lines, or nothing.
 
-On a terminal it redraws one line in place; elsewhere (CI logs, pipes) it prints a
-plain line at every 10% so logs stay short.
+A run has phases ("checking service", "applying filters", "verifying"); each phase counts
+items done (this run), failed and skipped (already done by an earlier run, from a
+journal), so a resumed run still ends at N/N. Renderers:
+
+* ``bar``: one line redrawn in place on a terminal, cut to the terminal's width so it
+  never wraps; log lines (`log`, `ProgressLogHandler`) print above it.
+* ``plain``: a line every few seconds and at the end of each phase (CI logs, pipes).
+* ``json``: one JSON object per line, ``{"event": "progress", ...}`` at most once a
+  second and at each phase's end, then ``{"event": "summary", ...}`` (dashboards, CI).
+* ``none``: nothing.
+
+``auto`` picks ``bar`` when the stream is a terminal and ``plain`` otherwise. Hand-written
+rather than built on `rich`: the command line works with the library's own dependencies,
+and ``plain`` and ``json`` would need this code anyway.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sys
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
-__all__ = ["ProgressBar"]
+__all__ = [
+    "MODES",
+    "Progress",
+    "ProgressBar",
+    "ProgressLogHandler",
+    "is_tty",
+    "terminal_columns",
+]
+
+#: The accepted ``mode`` values (and ``--progress`` choices).
+MODES = ("auto", "bar", "plain", "json", "none")
+
+_ERASE_LINE = "\r\x1b[K"
+_MIN_BAR = 10
+_MAX_BAR = 40
 
 
-class ProgressBar:
-    """Callable as ``on_progress(done, failed)``; call `finish()` at the end.
+def terminal_columns(stream: TextIO, default: int = 80) -> int:
+    """The width of the terminal behind ``stream``: the terminal's own size if it is one,
+    else ``$COLUMNS``, else ``default``."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = int(os.environ.get("COLUMNS", ""))
+        except ValueError:
+            columns = 0
+    return columns if columns > 0 else default
+
+
+def is_tty(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (False for anything without a working isatty)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.5))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Progress:
+    """Progress of a run, phase by phase; callable as a bulk ``on_progress(done, failed)``.
+
+    >>> progress = Progress("auto")               # bar on a terminal, plain lines otherwise
+    >>> progress.start("applying filters", total=len(app_ids), unit="apps")
+    >>> report = await mp.bulk.update_datapoint_filters(ids, ..., on_progress=progress)
+    >>> progress.close()
+
+    ``stream`` (default stderr) takes the bar and plain lines; ``json_stream`` (default
+    stdout) takes the JSON lines. ``interval`` is the seconds between plain lines.
+    """
+
+    def __init__(
+        self,
+        mode: str = "auto",
+        *,
+        stream: TextIO | None = None,
+        json_stream: TextIO | None = None,
+        interval: float = 5.0,
+        json_interval: float = 1.0,
+        columns: int | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"progress mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.stream = stream if stream is not None else sys.stderr
+        self.json_stream = json_stream if json_stream is not None else sys.stdout
+        if mode == "auto":
+            mode = "bar" if is_tty(self.stream) else "plain"
+        self.mode = mode
+        self.interval = interval
+        self.json_interval = json_interval
+        self.columns = columns
+        self.phase = ""
+        self.unit = "items"
+        self.total: int | None = None
+        self.done = 0
+        self.failed = 0
+        self.skipped = 0
+        self._started = time.monotonic()
+        self._last_emit = 0.0
+        self._drawn = False  # a bar line is on screen (the cursor sits at its end)
+        self._active = False
+
+    # ---------------------------------------------------------------- counting
+
+    def start(self, phase: str, total: int | None = None, *, unit: str = "items") -> None:
+        """Begin a phase (ending the current one): ``total`` items of ``unit``, if known."""
+        if self._active:
+            self.end()
+        self.phase, self.total, self.unit = phase, total, unit
+        self.done = self.failed = self.skipped = 0
+        self._started = time.monotonic()
+        self._last_emit = self._started
+        self._active = True
+        if self.mode == "bar":
+            self._draw()
+        elif self.mode == "plain" and total is None:
+            self._write_line(self.line())  # a phase without counts still says it started
+
+    def update(self, done: int, failed: int = 0, *, skipped: int | None = None) -> None:
+        """Set the counts: ``done`` items finished in this run (``failed`` of them failed),
+        ``skipped`` items that an earlier run had done."""
+        self.done, self.failed = done, failed
+        if skipped is not None:
+            self.skipped = skipped
+        self._tick()
+
+    def advance(self, n: int = 1, *, failed: int = 0) -> None:
+        """Count ``n`` more items done (``failed`` of them failed)."""
+        self.done += n
+        self.failed += failed
+        self._tick()
+
+    def __call__(self, done: int, failed: int, *more: Any) -> None:
+        """The bulk helpers' ``on_progress(done, failed)``."""
+        skipped = more[0] if more and isinstance(more[0], int) else None
+        self.update(done, failed, skipped=skipped)
+
+    @property
+    def completed(self) -> int:
+        """Items accounted for in the current phase: done in this run plus skipped."""
+        return self.done + self.skipped
+
+    def end(self) -> None:
+        """End the current phase: the final counts stay on screen (bar) or are printed."""
+        if not self._active:
+            return
+        self._active = False
+        if self.mode == "bar":
+            self._draw(final=True)
+        elif self.mode == "plain":
+            quick = time.monotonic() - self._started < self.interval
+            if not (quick and self._uncounted(True) is not None):  # said when it started
+                self._write_line(self.line(final=True))
+        elif self.mode == "json":
+            self._json_progress(final=True)
+
+    def close(self) -> None:
+        """End the run's last phase."""
+        self.end()
+
+    # ---------------------------------------------------------------- other output
+
+    def log(self, text: str) -> None:
+        """Print ``text`` on its own line(s) above the bar (or plainly, in other modes)."""
+        if self.mode == "bar" and self._drawn:
+            self.stream.write(_ERASE_LINE)
+            self._drawn = False
+        self.stream.write(text.rstrip("\n") + "\n")
+        if self.mode == "bar" and self._active:
+            self._draw()
+        else:
+            self.stream.flush()
+
+    def summary(self, data: Mapping[str, Any]) -> None:
+        """The run's final figures: one ``{"event": "summary", ...}`` line in json mode."""
+        self.event("summary", data)
+
+    def event(self, name: str, data: Mapping[str, Any]) -> None:
+        """One ``{"event": name, ...}`` line in json mode (errors, interruptions)."""
+        if self.mode == "json":
+            self._json({"event": name, **data})
+
+    def interrupt(self) -> bool:
+        """Leave the terminal clean after Ctrl-C or an error: end the bar's line without
+        redrawing it. True if a line was ended."""
+        self._active = False
+        if not self._drawn:
+            return False
+        self.stream.write("\n")
+        self.stream.flush()
+        self._drawn = False
+        return True
+
+    # ---------------------------------------------------------------- rendering
+
+    def _tick(self) -> None:
+        if not self._active:
+            return
+        now = time.monotonic()
+        if self.mode == "bar":
+            if now - self._last_emit >= 0.1 or self._finished():
+                self._last_emit = now
+                self._draw()
+        elif self.mode == "plain":
+            if now - self._last_emit >= self.interval:
+                self._last_emit = now
+                self._write_line(self.line())
+        elif self.mode == "json" and now - self._last_emit >= self.json_interval:
+            self._last_emit = now
+            self._json_progress()
+
+    def _finished(self) -> bool:
+        return self.total is not None and self.completed >= self.total
+
+    def _rate(self) -> float:
+        return self.done / max(time.monotonic() - self._started, 1e-9)
+
+    def _extras(self, final: bool) -> list[str]:
+        """The optional parts of a line, most important first."""
+        rate = self._rate()
+        parts = [f"{self.failed} failed"]
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        parts.append(f"{rate:.1f}/s")
+        if final:
+            parts.append(f"in {_duration(time.monotonic() - self._started)}")
+        elif self.total is not None:
+            remaining = max(self.total - self.completed, 0)
+            parts.append(f"ETA {_duration(remaining / rate)}" if rate > 0 else "ETA ?")
+        return parts
+
+    def _counts(self) -> str:
+        if self.total is None:
+            return f"{self.completed} {self.unit}"
+        return f"{self.completed}/{self.total} {self.unit}"
+
+    def _uncounted(self, final: bool) -> str | None:
+        """The line of a phase that counts nothing ("checking service"), else None."""
+        if self.total is not None or self.done or self.failed:
+            return None
+        took = _duration(time.monotonic() - self._started)
+        return f"{self.phase or 'working'}: done in {took}" if final else f"{self.phase} ..."
+
+    def line(self, *, final: bool = False) -> str:
+        """The current state as one line without a bar (plain mode)."""
+        uncounted = self._uncounted(final)
+        if uncounted is not None:
+            return uncounted
+        head = f"{self.phase}: " if self.phase else ""
+        percent = ""
+        if self.total:
+            percent = f" ({100 * min(self.completed, self.total) // self.total}%)"
+        return f"{head}{self._counts()}{percent}, " + ", ".join(self._extras(final))
+
+    def bar_line(self, width: int, *, final: bool = False) -> str:
+        """The bar for a terminal ``width`` columns wide: at most ``width - 1`` characters,
+        so the cursor never reaches the last column and the line never wraps."""
+        usable = max(width - 1, 1)
+        uncounted = self._uncounted(final)
+        if uncounted is not None:
+            return uncounted[:usable]
+        head = f"{self.phase} " if self.phase else ""
+        counts = self._counts()
+        extras = self._extras(final)
+        while True:
+            tail = f" {counts}" + (", " + ", ".join(extras) if extras else "")
+            room = usable - len(head) - len(tail) - 2  # the brackets
+            if room >= _MIN_BAR or not extras:
+                break
+            extras.pop()  # drop the least important part, not the bar
+        if room >= _MIN_BAR and self.total is not None:
+            size = min(room, _MAX_BAR)
+            filled = size * min(self.completed, self.total) // self.total if self.total else size
+            text = f"{head}[{'#' * filled}{'-' * (size - filled)}]{tail}"
+        else:
+            text = f"{head}{tail.lstrip()}"
+        return text[:usable]
+
+    def _draw(self, *, final: bool = False) -> None:
+        width = self.columns if self.columns is not None else terminal_columns(self.stream)
+        self.stream.write(_ERASE_LINE + self.bar_line(width, final=final))
+        if final:
+            self.stream.write("\n")
+            self._drawn = False
+        else:
+            self._drawn = True
+        self.stream.flush()
+
+    def _write_line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _json_progress(self, *, final: bool = False) -> None:
+        self._json(
+            {
+                "event": "progress",
+                "phase": self.phase,
+                "unit": self.unit,
+                "done": self.completed,
+                "total": self.total,
+                "failed": self.failed,
+                "skipped": self.skipped,
+                "elapsed": round(time.monotonic() - self._started, 3),
+                "rate": round(self._rate(), 2),
+                "phase_done": final,
+            }
+        )
+
+    def _json(self, obj: Mapping[str, Any]) -> None:
+        self.json_stream.write(json.dumps(obj, default=str) + "\n")
+        self.json_stream.flush()
+
+
+class ProgressBar(Progress):
+    """A single-phase `Progress` (``bar`` on a terminal, ``plain`` otherwise).
 
     >>> bar = ProgressBar(total=200, label="apps")
     >>> report = await mp.bulk.update_datapoint_filters(ids, ..., on_progress=bar)
@@ -27,54 +343,26 @@ class ProgressBar:
         *,
         label: str = "items",
         stream: TextIO | None = None,
-        width: int = 30,
         interactive: bool | None = None,
     ) -> None:
-        self.total = total
-        self.label = label
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.interactive = (
-            interactive if interactive is not None else bool(getattr(self.stream, "isatty", bool)())
-        )
-        self.started = time.monotonic()
-        self.done = 0
-        self.failed = 0
-        self._last_draw = 0.0
-        self._last_decile = -1
-
-    def __call__(self, done: int, failed: int) -> None:
-        self.done, self.failed = done, failed
-        now = time.monotonic()
-        if self.interactive:
-            if now - self._last_draw >= 0.05 or (self.total is not None and done >= self.total):
-                self._last_draw = now
-                self.stream.write("\r" + self.line())
-                self.stream.flush()
-        elif self.total:
-            decile = min(10, done * 10 // self.total)
-            if decile > self._last_decile:
-                self._last_decile = decile
-                self.stream.write(self.line() + "\n")
-                self.stream.flush()
-
-    def line(self) -> str:
-        """The current progress line."""
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.done / elapsed
-        if self.total:
-            filled = int(self.width * min(self.done, self.total) / self.total)
-            bar = "#" * filled + "-" * (self.width - filled)
-            remaining = max(self.total - self.done, 0)
-            eta = f"{remaining / rate:5.1f}s" if rate > 0 else "   ?s"
-            return (
-                f"[{bar}] {self.done}/{self.total} {self.label}, {self.failed} failed, "
-                f"{rate:6.1f}/s, ETA {eta}"
-            )
-        return f"{self.done} {self.label}, {self.failed} failed, {rate:6.1f}/s"
+        mode = "auto" if interactive is None else ("bar" if interactive else "plain")
+        super().__init__(mode, stream=stream)
+        self.start("", total, unit=label)
 
     def finish(self) -> None:
-        """End the line (terminal) so later output starts cleanly."""
-        if self.interactive:
-            self.stream.write("\r" + self.line() + "\n")
-            self.stream.flush()
+        """End the line so later output starts cleanly."""
+        self.close()
+
+
+class ProgressLogHandler(logging.Handler):
+    """A logging handler that prints through a `Progress`, so records land above the bar."""
+
+    def __init__(self, progress: Progress, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.progress.log(self.format(record))
+        except Exception:  # a broken stream must not break the run
+            self.handleError(record)

@@ -469,6 +469,8 @@ class Transport:
         too_large = False
         status = 0
         try:
+            proxies = self._pool.proxies
+            proxy, proxy_auth = proxies.for_url(url) if proxies is not None else (None, None)
             async with session.request(
                 method,
                 url,
@@ -476,6 +478,8 @@ class Transport:
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as resp:
                 status = resp.status
                 resp_headers = resp.headers

@@ -132,6 +132,9 @@ def test_law_decrease_is_the_sdk_vector_without_headers() -> None:
     after = law.on_throttle(state, None, 7.0)
     assert after.rate == pytest.approx(6.754255206761999)
     assert (after.w_max, after.last_decrease, after.decreased_at) == (9.64893600966, 7.0, 7.0)
+    # case 2's second throttle, a second later
+    second = law.on_throttle(replace_measured(after, 100.0), None, 8.0)
+    assert second.rate == pytest.approx(4.727978644733399)
     # and regrows along CUBIC from there (capped at 2x measured, here the initial rate)
     later = law.on_success(replace_measured(after, 50.0), None, 9.0)
     assert later.rate == pytest.approx(cubic_rate(9.64893600966, 7.0, 9.0))
@@ -204,12 +207,26 @@ def test_speed_429_decreases_once_per_event_and_caps_regrowth() -> None:
     # more 429s for requests sent before the decrease: no further decrease
     again = law.on_throttle(state, "account", 1.01, sent=110, sent_at=0.995)
     assert again.rate == state.rate
-    # a 429 for a request sent after it: a new event
-    assert law.on_throttle(state, "account", 1.5, sent=77, sent_at=1.2).rate < state.rate
-    # a roomy header right after the 429 does not undo it: growth follows CUBIC
-    after = law.on_success(state, 0.30, 1.1, sent=60)
-    assert after.rate <= cubic_rate(110.0, 1.0, 1.1) + 1e-9
-    assert after.rate < 110.0
+    # ... nor within the second after it (the server's window still holds the excess)
+    assert law.on_throttle(state, "account", 1.5, sent=77, sent_at=1.2).rate == state.rate
+    # a 429 for a request sent after it, a second later: a new event
+    assert law.on_throttle(state, "account", 2.1, sent=77, sent_at=2.05).rate < state.rate
+    # a roomy header within a second of the 429 does not undo it
+    assert law.on_success(state, 0.30, 1.9, sent=60).rate == state.rate
+    # later, headers may bring it back to where the 429 came, above only along CUBIC
+    assert law.on_success(state, 0.30, 2.1, sent=60).rate == pytest.approx(110.0)
+    above = law.on_success(state, 0.30, 8.0, sent=60).rate
+    assert above == pytest.approx(cubic_rate(110.0, 1.0, 8.0))
+    assert above > 110.0
+
+
+def test_acceleration_429_with_headers_holds_then_doubles_per_second() -> None:
+    law = ControlLaw(target_usage=0.9)
+    state = RateState(rate=60.0, last_update=0.0)
+    state = law.on_throttle(state, "acceleration", 1.0, sent=60, sent_at=0.99)
+    assert state.rate == 60.0
+    assert law.on_success(state, 0.10, 1.5, sent=60).rate == 60.0  # held
+    assert law.on_success(state, 0.10, 2.5, sent=60).rate == pytest.approx(60 * 2**0.5)
 
 
 def test_acceleration_429_keeps_the_rate_and_slows_growth() -> None:
@@ -301,7 +318,7 @@ async def test_live_limiter_finds_a_hidden_budget() -> None:
 
 
 async def test_live_app_429_backs_off_only_that_app() -> None:
-    async with Emulator(apps=2, rate_limit=1000, app_rate_limit=10) as emu:
+    async with Emulator(apps=2, rate_limit=1000, app_rate_limit=20) as emu:
         # without headers, so that 429s (not usage readings) do the talking
         limiter = AdaptiveRateLimiter(initial_rate=50.0, use_headers=False)
         app_id = min(a.id for a in emu.state.apps_of(1))
@@ -316,10 +333,31 @@ async def test_live_app_429_backs_off_only_that_app() -> None:
 
 async def test_client_auto_converges_without_a_429_storm() -> None:
     """`Client(rate_limit="auto")` through the transport, against a budget it is not told."""
-    async with Emulator(apps=1, rate_limit=40, acceleration_limit=2.0, acceleration_floor=20) as emu:
+    async with Emulator(
+        apps=1, rate_limit=60, acceleration_limit=2.0, acceleration_floor=30
+    ) as emu:
         app_id = min(a.id for a in emu.state.apps_of(emu.account_id))
         async with emu.client(rate_limit="auto", max_concurrency=8) as mp:
             await asyncio.gather(*(mp.apps.get(app_id) for _ in range(80)))
         statuses = [e.status for e in emu.journal if e.path.startswith("/v1/")]
     assert statuses.count(200) == 80
     assert statuses.count(429) <= 2
+
+
+async def test_live_app_limit_read_in_headers_slows_only_that_app() -> None:
+    """Usage is the highest of the limits that apply: an app reading near 100 % while the
+    account reads low is its app limit, so that app gets its own limiter before a 429."""
+    async with Emulator(apps=2, rate_limit=1000, app_rate_limit=20) as emu:
+        limiter = AdaptiveRateLimiter(initial_rate=60.0)
+        app_id = min(a.id for a in emu.state.apps_of(1))
+        app, scope = f"/v1/apps/{app_id}?accountId=1", str(app_id)
+        scoped, unscoped = await asyncio.gather(
+            _drive(emu, limiter, 50, app, scope), _drive(emu, limiter, 100, "/v1/apps?accountId=1")
+        )
+    sub = limiter.scope_rate(scope)
+    assert sub is not None and sub <= 20
+    assert limiter.rate >= 60  # the account was not slowed
+    # the first burst at the account's rate may overrun the app's window; then it is
+    # paced by its own limiter
+    assert scoped[-5:] == [200] * 5
+    assert unscoped.count(429) == 0

@@ -84,7 +84,7 @@ async def test_apply_to_all_apps_with_sync_and_journal(
     assert code == 0
     assert "changed" in out and "app 1:" in out
     assert all(disabled(emu, a, "Email") for a in range(1, 9))
-    assert len(journal.read_text().splitlines()) == 8
+    assert len(journal.read_text().splitlines()) == 1 + 8  # a header, then one line per app
     # A rerun with the journal skips every app.
     code, out, _ = await run(
         "filters",
@@ -94,6 +94,7 @@ async def test_apply_to_all_apps_with_sync_and_journal(
         "--all-apps",
         "--file",
         str(filters_file),
+        "--sync",
         "--journal",
         str(journal),
     )
@@ -172,7 +173,8 @@ async def test_missing_credentials(monkeypatch: pytest.MonkeyPatch, filters_file
         "filters", "apply", "--service", SERVICE, "--apps", "1", "--file", str(filters_file)
     )
     assert code == 2
-    assert "missing credentials" in err and "MPARTICLE_CLIENT_ID" in err
+    assert err.count("\n") == 1
+    assert "MPARTICLE_CLIENT_ID, MPARTICLE_CLIENT_SECRET, MPARTICLE_ACCOUNT_ID" in err
 
 
 def test_parse_app_ids() -> None:
@@ -204,12 +206,39 @@ async def test_emulator_command_prints_urls_and_serves() -> None:
 
 async def test_demo_runs_and_verifies() -> None:
     out, err = io.StringIO(), io.StringIO()
-    code = await amain(["demo", "--apps", "25"], out=out, err=err)
+    code = await amain(["demo", "--apps", "25", "--progress", "plain"], out=out, err=err)
     text = out.getvalue()
     assert code == 0, text
     assert "every app holds exactly the policy" in text
     assert "nothing left to change" in text
     assert "25 (25 succeeded, 0 failed)" in text
+    # Each figure under its own label: requests/s is requests, attempts/s is attempts.
+    requests = int(re.search(r"^  requests\s+(\d+) ", text, re.M).group(1))  # type: ignore[union-attr]
+    attempts = int(re.search(r"^  attempts\s+(\d+) ", text, re.M).group(1))  # type: ignore[union-attr]
+    elapsed = float(re.search(r"^  elapsed\s+([\d.]+)s", text, re.M).group(1))  # type: ignore[union-attr]
+    rates = re.search(r"^  throughput\s+(\d+) requests/s, (\d+) attempts/s", text, re.M)
+    assert rates and attempts >= requests
+    assert abs(int(rates.group(1)) - requests / elapsed) <= max(2, 0.1 * requests / elapsed)
+    # Every phase reports progress (no silent stretch after the first 100%).
+    progress = err.getvalue()
+    for phase in ("applying policy", "second pass (read back)", "checking the emulator's state"):
+        assert re.search(rf"^{re.escape(phase)}: 25/25 apps \(100%\)", progress, re.M), progress
+    assert "seeding 25 apps" in progress
+
+
+async def test_demo_json_progress() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = await amain(["demo", "--apps", "5", "--progress", "json"], out=out, err=err)
+    assert code == 0, err.getvalue()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    ends = [e["phase"] for e in events if e["event"] == "progress" and e["phase_done"]]
+    assert ends == [
+        "seeding 5 apps",
+        "applying policy",
+        "second pass (read back)",
+        "checking the emulator's state",
+    ]
+    assert events[-1]["event"] == "summary" and events[-1]["ok"] is True
 
 
 async def test_verbose_logs_retries_to_stderr(
@@ -247,3 +276,20 @@ async def test_verbose_logs_retries_to_stderr(
             logger.handlers, logger.level = handlers, level
     assert code == 1  # the service lookup keeps failing with 503
     assert "WARNING GET /v1/services/" in err and "HTTP 503; retry 1/3" in err
+
+
+def test_interrupt_message_names_the_journal_and_emits_a_json_event() -> None:
+    from mpasync.cli import _Run
+    from mpasync.progress import Progress
+
+    out, err = io.StringIO(), io.StringIO()
+    progress = Progress("json", stream=err, json_stream=out)
+    progress.start("applying filters", 300, unit="apps")
+    progress.update(40, 1, skipped=6)
+    run = _Run(progress=progress, journal="run.jsonl")
+    assert run.interrupted(err) == 130
+    assert err.getvalue() == (
+        "interrupted: 46/300 apps done; rerun with --journal run.jsonl to resume\n"
+    )
+    event = json.loads(out.getvalue().splitlines()[-1])
+    assert event == {"event": "interrupted", "done": 46, "total": 300, "journal": "run.jsonl"}

@@ -670,3 +670,29 @@ def test_unknown_option_names_the_closest() -> None:
 def test_account_id_is_ascii_digits_only(account: str) -> None:
     with pytest.raises(RequestValidationError):
         Client(CLIENT_ID, CLIENT_SECRET, account)
+
+
+async def test_netrc_credentials_are_never_added(
+    fake_api: FakeAPI, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp's own trust_env would add these to the token request (and clash with the
+    # Authorization header on API calls); mpasync reads only the proxy variables.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login netrcuser password NETRCPASS\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[str | None] = []
+    original = fake_api._token
+
+    async def spy(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization"))
+        fake_api.token_handler = None
+        return await original(request)
+
+    fake_api.token_handler = spy
+    async with Client(
+        CLIENT_ID, CLIENT_SECRET, 1, base_url=fake_api.base_url, token_url=fake_api.token_url
+    ) as mp:
+        assert len(await mp.apps.list()) == 1
+    assert seen == [None]
+    assert all("Basic" not in r.headers.get("Authorization", "") for r in fake_api.requests)

@@ -1,0 +1,198 @@
+"""Every item taken from the input is accounted for, however a bulk run ends."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mpasync import JournalError
+from mpasync.bulk import BulkReport, run_bulk
+from mpasync.emulator import Emulator
+from mpasync.journal import Journal
+
+
+def accounted(report: BulkReport[Any, Any]) -> bool:
+    """The invariant: succeeded + failed + skipped + not_done == total, no item twice."""
+    keys = [*report.succeeded, *report.failed, *report.skipped, *report.not_done]
+    return report.total == len(keys) == len(set(keys))
+
+
+async def test_normal_run_with_failures_accounts_for_everything() -> None:
+    async def fn(item: int) -> int:
+        if item % 4 == 0:
+            raise ValueError("no")
+        return item
+
+    report = await run_bulk(fn, range(40), concurrency=6)
+    assert accounted(report) and report.not_done == []
+    assert not report.ok and not report.stopped
+    assert "10 failed" in report.summary()
+
+
+async def test_fail_fast_lists_cancelled_items_as_not_done() -> None:
+    async def fn(item: int) -> None:
+        if item == 5:
+            await asyncio.sleep(0.01)
+            raise RuntimeError("boom")
+        await asyncio.sleep(10)
+
+    report = await asyncio.wait_for(run_bulk(fn, range(1000), concurrency=8, fail_fast=True), 5)
+    assert list(report.failed) == [5]
+    assert sorted(report.not_done) == [0, 1, 2, 3, 4, 6, 7]  # in flight when 5 failed
+    assert accounted(report) and report.total == 8
+    assert not report.ok and report.stopped
+    assert "7 not done" in report.summary()
+
+
+async def test_a_cancelled_run_lists_in_flight_items_as_not_done() -> None:
+    report: BulkReport[int, None] = BulkReport()
+
+    async def fn(item: int) -> None:
+        await asyncio.sleep(0 if item < 25 else 10)
+
+    task = asyncio.create_task(run_bulk(fn, range(100), concurrency=5, report=report))
+    while len(report.succeeded) < 25:  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(report.succeeded) == list(range(25))
+    assert sorted(report.not_done) == list(range(25, 30))
+    assert accounted(report) and report.stopped and not report.ok
+
+
+async def test_an_item_raising_cancelled_error_is_that_items_failure() -> None:
+    # Today the run stops silently and says ok=True with most items never started.
+    async def fn(item: int) -> int:
+        await asyncio.sleep(0)
+        if item == 7:
+            raise asyncio.CancelledError()
+        return item
+
+    report = await run_bulk(fn, range(30), concurrency=4)
+    assert list(report.failed) == [7]
+    assert isinstance(report.failed[7], asyncio.CancelledError)
+    assert len(report.succeeded) == 29 and report.total == 30
+    assert accounted(report) and not report.ok and not report.stopped
+
+
+async def test_an_awaited_cancelled_future_is_the_items_failure_too() -> None:
+    async def fn(item: int) -> None:
+        if item == 3:
+            inner = asyncio.get_running_loop().create_future()
+            inner.cancel()
+            await inner  # someone else's cancellation, not the run's
+
+    report = await run_bulk(fn, range(10), concurrency=3)
+    assert list(report.failed) == [3] and len(report.succeeded) == 9
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+async def test_an_interrupt_from_an_item_stops_the_run_and_propagates_after_the_report(
+    interrupt: type[BaseException],
+) -> None:
+    async with Emulator(apps=1) as emu, emu.client() as mp:
+
+        async def fn(item: int) -> None:
+            if item == 12:
+                await asyncio.sleep(0.01)
+                raise interrupt()
+            await asyncio.sleep(0 if item < 10 else 10)
+
+        with pytest.raises(interrupt):
+            await mp.bulk.map(fn, range(1000), concurrency=4)
+        report = mp.bulk.last_report
+        assert report is not None
+        assert 12 in report.not_done  # the interrupted item was not done
+        assert sorted(report.succeeded) == list(range(10))
+        assert sorted(report.not_done) == [10, 11, 12, 13]
+        assert accounted(report) and report.stopped and not report.ok
+
+
+async def test_an_input_error_stops_the_run_lets_in_flight_finish_and_propagates() -> None:
+    report: BulkReport[int, int] = BulkReport()
+    finished: list[int] = []
+
+    def source() -> Iterator[int]:
+        yield from range(6)
+        raise KeyError("source broke")
+
+    async def fn(item: int) -> int:
+        await asyncio.sleep(0.02)
+        finished.append(item)
+        return item
+
+    with pytest.raises(KeyError, match="source broke"):
+        await run_bulk(fn, source(), concurrency=4, report=report)
+    # The four in flight when the input broke finished; nothing vanished.
+    assert sorted(report.succeeded) == sorted(finished) == list(range(6))
+    assert report.stopped and not report.ok and accounted(report)
+
+
+async def test_an_async_input_error_is_reported_the_same_way() -> None:
+    report: BulkReport[int, None] = BulkReport()
+
+    async def source() -> AsyncIterator[int]:
+        for i in range(3):
+            yield i
+        raise RuntimeError("feed closed")
+
+    async def fn(item: int) -> None:
+        await asyncio.sleep(0.01)
+
+    with pytest.raises(RuntimeError, match="feed closed"):
+        await run_bulk(fn, source(), concurrency=2, report=report)
+    assert sorted(report.succeeded) == [0, 1, 2]
+    assert report.stopped and accounted(report)
+
+
+async def test_an_unencodable_item_with_a_journal_is_not_done(tmp_path: Path) -> None:
+    report: BulkReport[object, None] = BulkReport()
+
+    async def fn(item: object) -> None:
+        await asyncio.sleep(0.01)
+
+    with pytest.raises(Exception, match="JSON-encodable"):
+        await run_bulk(
+            fn, [1, 2, object(), 4], concurrency=1, journal=tmp_path / "j", report=report
+        )
+    assert report.succeeded == [1, 2] and len(report.not_done) == 1 and report.total == 3
+
+
+async def test_a_journal_write_error_stops_scheduling_and_raises_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    written = 0
+    real_write = Journal._write_bytes
+
+    def write(self: Journal, data: bytes) -> None:
+        nonlocal written
+        written += 1
+        if written > 4:  # the header and three records fit; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(Journal, "_write_bytes", write)
+
+    async def fn(item: int) -> None:
+        started.append(item)
+        await asyncio.sleep(0.01 * (item % 3 + 1))
+
+    with pytest.raises(JournalError) as caught:
+        await run_bulk(fn, range(100), concurrency=4, journal=tmp_path / "run.jsonl")
+    err = caught.value
+    assert "No space left on device" in str(err) and str(tmp_path / "run.jsonl") in str(err)
+    assert "\n" not in str(err)
+    report = err.report
+    assert isinstance(report, BulkReport)
+    # No new item after the failed write; the ones in flight finished and are reported.
+    assert len(started) < 12
+    assert sorted(report.succeeded) == sorted(started)
+    assert report.stopped and not report.ok and accounted(report)
