@@ -712,10 +712,13 @@ def fleet_options(
     through the Redis at ``url``.
 
     ``rate`` is a number (a fixed fleet budget), ``"auto"`` (an adaptive one) or None
-    (share the token only). Used by the command line's ``--redis``::
+    (share the token only). Close both with ``aclose()`` when done. Used by the command
+    line's ``--redis``::
 
         async with Client(**fleet_options(url, client_id, secret, rate="auto")) as mp: ...
     """
+    if isinstance(rate, str) and rate != "auto":
+        raise RequestValidationError("rate must be a number, 'auto' or None", field="rate")
     options: dict[str, Any] = {
         "token_cache": RedisTokenCache(
             url, client_id, client_secret, token_url=token_url, audience=audience
@@ -726,8 +729,6 @@ def fleet_options(
             url, key, adaptive=True, expected_processes=expected_processes
         )
     elif rate is not None:
-        if isinstance(rate, str):
-            raise RequestValidationError("rate must be a number, 'auto' or None", field="rate")
         options["rate_limit"] = RedisRateLimiter(
             url, key, rate, expected_processes=expected_processes
         )

@@ -262,9 +262,15 @@ async def test_fleet_options(redis_server: RedisServer) -> None:
         assert set(options) == {"token_cache"}
         with_rate = fleet_options(redis_server.url, "id", "secret", rate=50)
         assert with_rate["rate_limit"].rate == 50
+        assert not with_rate["rate_limit"].adaptive
+        auto = fleet_options(redis_server.url, "id", "secret", rate="auto")
+        assert auto["rate_limit"].adaptive
+        with pytest.raises(RequestValidationError) as info:
+            fleet_options(redis_server.url, "id", "secret", rate="fast")
+        assert info.value.field == "rate"
         async with emu.client(**options) as mp:
             await mp.apps.list()
-        for o in (options["token_cache"], with_rate["token_cache"], with_rate["rate_limit"]):
+        for o in (*options.values(), *with_rate.values(), *auto.values()):
             await o.aclose()
 
 
