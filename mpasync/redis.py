@@ -724,7 +724,7 @@ def fleet_options(
             url, client_id, client_secret, token_url=token_url, audience=audience
         )
     }
-    if rate == "auto":
+    if isinstance(rate, str):  # "auto"
         options["rate_limit"] = RedisRateLimiter(
             url, key, adaptive=True, expected_processes=expected_processes
         )
