@@ -377,8 +377,10 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local rate = ''
 local raw = redis.call('GET', KEYS[2])
-if raw then
-  local r = tonumber(cjson.decode(raw)['state']['rate'])
+local ok, stored = false, nil
+if raw then ok, stored = pcall(cjson.decode, raw) end
+if ok and type(stored) == 'table' and type(stored['state']) == 'table' then
+  local r = tonumber(stored['state']['rate'])
   if r and r > 0 then
     interval = 1000000 * tonumber(ARGV[2]) / r
     rate = string.format('%.6f', r)
@@ -413,11 +415,15 @@ local t = redis.call('TIME')
 return {t[1], t[2], redis.call('GET', KEYS[1]) or ''}
 """
 
-# KEYS[1] the adaptive state; ARGV expected version, new JSON, TTL (s). Compare-and-set.
+# KEYS[1] the adaptive state; ARGV expected version, new JSON, TTL (s). Compare-and-set;
+# an unreadable state counts as version 0, so the next update replaces it.
 _WRITE_STATE = """
 local raw = redis.call('GET', KEYS[1])
 local version = 0
-if raw then version = tonumber(cjson.decode(raw)['version']) or 0 end
+if raw then
+  local ok, stored = pcall(cjson.decode, raw)
+  if ok and type(stored) == 'table' then version = tonumber(stored['version']) or 0 end
+end
 if version ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
@@ -659,12 +665,18 @@ class RedisRateLimiter:
                     await asyncio.sleep(random.uniform(0.0, 0.002 * attempt))
                 seconds, micros, raw = await self._read_state(keys=[self._state_key])
                 now = int(seconds) + int(micros) / 1e6
+                version, state = 0, self.law.initial(now)
                 if raw:
-                    stored = json.loads(raw)
-                    version = int(stored["version"])
-                    state = RateState.from_dict(stored["state"])
-                else:
-                    version, state = 0, self.law.initial(now)
+                    try:
+                        stored = json.loads(raw)
+                        version = int(stored["version"])
+                        state = RateState.from_dict(stored["state"])
+                    except (ValueError, KeyError, TypeError):
+                        # Not ours, or damaged: start afresh rather than fail a call.
+                        logger.warning(
+                            "unreadable adaptive state at %s; replacing it", self._state_key
+                        )
+                        version, state = 0, self.law.initial(now)
                 new = step(state, now)
                 body = json.dumps({"version": version + 1, "state": new.to_dict()})
                 if await self._write_state(

@@ -81,6 +81,21 @@ async def test_the_fleet_window_counts_starts_not_bookings(redis_server: RedisSe
         await x.aclose()
 
 
+@pytest.mark.parametrize("junk", [b"not json", b'{"version": "x"}', b"[1, 2]"])
+async def test_an_unreadable_state_is_replaced_not_fatal(
+    redis_server: RedisServer, junk: bytes
+) -> None:
+    r = Redis.from_url(redis_server.url)
+    await r.set("mpasync:rate:junk:state", junk)
+    limiter = RedisRateLimiter(redis_server.url, "junk", 20, adaptive=True)
+    await _answer(limiter, 200, CIMultiDict({"X-mp-rate-limit-percentage-used": "5"}))
+    stored = json.loads(await r.get("mpasync:rate:junk:state"))
+    assert stored["version"] == 1
+    assert limiter._local is None  # paced through Redis all along
+    await r.aclose()
+    await limiter.aclose()
+
+
 async def test_concurrent_updates_are_not_lost(redis_server: RedisServer) -> None:
     # 6 processes report at once; the versioned compare-and-set retries lost races, so
     # every answer lands: the version counts them all.
