@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import multiprocessing
 import sys
 import time
@@ -188,18 +189,20 @@ def contenders(budget: float) -> list[tuple[str, Any]]:
 
 
 def ideal_wall(n: int, budget: float = BUDGET, *, neighbour: float = 0.0) -> float:
-    """The physical best under the emulator's limits: a client that always sends exactly
-    what is admitted (simulated on `RateLimits` at 0.1 ms steps)."""
+    """The physical best for a client that never bursts: it starts requests at most
+    ``budget`` per second, evenly spaced, and whenever the emulator would admit one
+    (simulated on the emulator's `RateLimits` at 0.1 ms steps)."""
     limits = RateLimits(
         budget,
         acceleration=ACCELERATION,
         acceleration_floor=ACCELERATION_FLOOR,
         neighbour=neighbour,
     )
-    done, t, step = 0, 0.0, 1e-4
+    spacing = 1.0 / budget
+    done, t, last, step = 0, 0.0, -math.inf, 1e-4
     while True:
-        while limits.acquire(1, None, t).admitted:
-            done += 1
+        if t - last >= spacing and limits.acquire(1, None, t).admitted:
+            done, last = done + 1, t
             if done == n:
                 return t
         t += step
@@ -268,7 +271,7 @@ async def bench_budget(ctx: Context) -> list[Figure]:
         auto = run.name == 'rate_limit="auto"'
         note = (
             f"{run.wall:.1f} s vs {n / BUDGET:.1f} s at B; {run.throttled} of "
-            f"{run.served} answers 429; best possible under the acceleration limit "
+            f"{run.served} answers 429; best possible for a client that never bursts "
             f"{ideal / (n / BUDGET):.2f}x ({ideal:.1f} s); {run.failed} calls failed"
         )
         if auto:
