@@ -16,8 +16,9 @@ The model (documented for tests and benchmarks; mParticle does not publish its o
   ``Retry-After: 1``.
 - **Neighbour** (`neighbour`, a share of `rate`): another consumer of each account,
   sending ``neighbour * rate`` requests per second, evenly spaced, already running when
-  the account's first request arrives (the two seconds before it are filled). Its requests are always admitted and count in the account's windows
-  (speed and acceleration), so the client sees their effect only through usage and 429s.
+  the account's first request arrives (the two seconds before it are filled). Its
+  requests are always admitted and count in the account's windows (speed and
+  acceleration), so the client sees their effect only through usage and 429s.
 - Rejected requests do not count. Every admitted request reports
   ``X-mp-rate-limit-percentage-used``: the highest usage, in whole percent (floor), of the
   limits that apply to it, counting itself (count / capacity for speed; count / allowed
