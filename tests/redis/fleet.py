@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,16 @@ def job_for(emu: Emulator, redis_url: str, **job: Any) -> dict[str, Any]:
     }
 
 
-async def run_fleet(jobs: list[dict[str, Any]], *, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Start one process per job, release them all at once, return their JSON results."""
+async def run_fleet(
+    jobs: list[dict[str, Any]],
+    *,
+    timeout: float = 60.0,
+    after_go: Callable[[], Awaitable[None]] | None = None,
+) -> list[dict[str, Any]]:
+    """Start one process per job, release them all at once, return their JSON results.
+
+    ``after_go`` runs once every process is released (e.g. to kill Redis mid-run).
+    """
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -48,6 +57,8 @@ async def run_fleet(jobs: list[dict[str, Any]], *, timeout: float = 60.0) -> lis
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
+        if after_go is not None:
+            await after_go()
         results = []
         for proc in procs:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)

@@ -109,6 +109,25 @@ async def test_redis_killed_mid_run_falls_back_to_a_local_limiter(
     assert limiter._local is not None and limiter._local.rate == 100.0
 
 
+async def test_redis_killed_under_a_running_fleet(redis_server: RedisServer) -> None:
+    # Three processes share a short-lived token and a budget; Redis dies mid-run. Every
+    # call still succeeds: each process paces itself and fetches its own token.
+    async with Emulator(token_ttl=1.0) as emu:
+        job = job_for(
+            emu, redis_server.url, mode="steady", seconds=2.5, concurrency=2, key="k", rate=60
+        )
+
+        async def kill_redis() -> None:
+            await asyncio.sleep(0.8)
+            redis_server.kill()
+
+        results = await run_fleet([job] * 3, after_go=kill_redis)
+    assert [r["failed"] for r in results] == [[]] * 3
+    assert all(r["ok"] > 0 for r in results)
+    # The shared token expired after Redis died: every process then fetched its own.
+    assert all(r["fetches"] >= 1 for r in results)
+
+
 async def test_unreachable_redis_from_the_start_paces_locally(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -6,7 +6,8 @@ at the same moment), runs the job against the emulator, then prints one JSON lin
 
 Jobs (all share `emulator`, `token_url`, `client_id`, `client_secret`, `redis`):
 - ``{"mode": "burst", "calls": 250}``: that many concurrent calls at once.
-- ``{"mode": "steady", "seconds": 6, "concurrency": 8}``: calls back to back for a while.
+- ``{"mode": "steady", "seconds": 6, "concurrency": 8}``: calls back to back for a while
+  (through a shared `RedisRateLimiter` too when the job names a ``key``).
 - ``{"mode": "paced", "calls": 75, "rate": 100, "key": "k"}``: calls through a shared
   `RedisRateLimiter` (``"adaptive": true`` for an adaptive one; ``rate`` may be left out).
 """
@@ -38,7 +39,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         job["redis"], job["client_id"], job["client_secret"], token_url=job["token_url"]
     )
     limiter = None
-    if job["mode"] == "paced":
+    if "key" in job:
         limiter = RedisRateLimiter(
             job["redis"], job["key"], job.get("rate"), adaptive=job.get("adaptive", False)
         )
