@@ -27,28 +27,35 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
-    Sequence,
 )
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
 import anyio.lowlevel
-import msgspec
-import msgspec.structs
 from typing_extensions import TypeVar
 
-from mpasync.errors import JournalError, MParticleError, RequestValidationError
-from mpasync.journal import Journal, JournalJob, item_key, policy_hash, read_journal
+from mpasync.errors import JournalError, RequestValidationError
+from mpasync.filter_migrations import (
+    FilterChange,
+    RevertConflict,
+    checked_filters,
+    checked_service,
+    checked_snapshot,
+    diff_filters,
+    journal_filters,
+    policy_of,
+    revert_one,
+    revert_paths,
+    revert_plan,
+    sync_one,
+)
+from mpasync.journal import Journal, JournalJob, collecting_notes, item_key, note, policy_hash
 from mpasync.models import DataPointFilter
-from mpasync.validation import validate_filters
 
 if TYPE_CHECKING:
     from mpasync.client import Client
-    from mpasync.models.datapoints import DataPointKey
-    from mpasync.resources.datapoints import DataPointFilters
 
 __all__ = [
     "Bulk",
@@ -133,18 +140,6 @@ def _report_key(item: Any, position: int) -> Any:
     except TypeError:
         return position
     return item
-
-
-# Extra fields an item function adds to its own journal record (see `_note`). A context
-# variable, because the item function runs in its worker's task and context.
-_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("mpasync_bulk_notes", default=None)
-
-
-def _note(**fields: Any) -> None:
-    """Add JSON-encodable fields to the journal record of the item being processed."""
-    notes = _NOTES.get()
-    if notes is not None:
-        notes.update(fields)
 
 
 class _Items(Generic[K]):
@@ -301,15 +296,12 @@ async def run_bulk(
                     run.skipped.append(key)
                     progress()
                     continue
-            notes: dict[str, Any] = {}
-            token = _NOTES.set(notes)
             outcome: BaseException | None = None
-            try:
-                result = await fn(item)  # type: ignore[arg-type]
-            except BaseException as exc:
-                outcome = exc
-            finally:
-                _NOTES.reset(token)
+            with collecting_notes() as notes:
+                try:
+                    result = await fn(item)  # type: ignore[arg-type]
+                except BaseException as exc:
+                    outcome = exc
             if isinstance(outcome, (KeyboardInterrupt, SystemExit)):
                 run.not_done.append(key)
                 halt(outcome, scope)
@@ -362,230 +354,6 @@ async def run_bulk(
             cause.args = (f"{cause}; the run stopped: {run.summary()}",)
         raise cause
     return run
-
-
-@dataclass
-class FilterChange:
-    """What `Bulk.sync_datapoint_filters` found (and changed) for one app."""
-
-    app_id: int
-    added: list[DataPointFilter] = field(default_factory=list)
-    enabled: list[DataPointFilter] = field(default_factory=list)
-    disabled: list[DataPointFilter] = field(default_factory=list)
-    unchanged: int = 0
-    #: Filters the policy enables that a disabled parent (EventType, Event, Commerce,
-    #: ScreenView) keeps showing as disabled; counted as unchanged.
-    masked: list[DataPointFilter] = field(default_factory=list)
-    applied: bool = False
-
-    @property
-    def changes(self) -> list[DataPointFilter]:
-        """Every filter that differs from the app's current state."""
-        return [*self.added, *self.enabled, *self.disabled]
-
-    def describe(self) -> str:
-        """``"nothing"`` or e.g. ``"2 added, 1 disabled"``."""
-        parts = [
-            f"{len(group)} {label}"
-            for group, label in (
-                (self.added, "added"),
-                (self.enabled, "enabled"),
-                (self.disabled, "disabled"),
-            )
-            if group
-        ]
-        return ", ".join(parts) if parts else "nothing"
-
-
-def _parents(f: DataPointFilter) -> list[tuple[str, str, str | None, str | None]]:
-    """The filters whose being disabled disables ``f`` (the reference's hierarchy)."""
-    kind, name, event_type = f.type.lower(), f.name, f.event_type
-    by_type: list[tuple[str, str, str | None, str | None]] = (
-        [("eventtype", event_type, None, None)] if event_type else []
-    )
-    if kind == "event":
-        return by_type
-    if kind == "eventattribute":
-        return [("event", name, None, event_type), *by_type]
-    if kind == "commerceattribute":
-        return [("commerce", name, None, event_type)]
-    if kind == "screenviewattribute":
-        return [("screenview", name, None, None)]
-    return []
-
-
-def diff_filters(
-    app_id: int, current: Iterable[DataPointFilter], desired: Iterable[DataPointFilter]
-) -> FilterChange:
-    """Compare an app's current filters with the desired ones, by filter identity.
-
-    The API lists *effective* values: disabling an EventType disables its Events and
-    their attributes, disabling an Event its attributes (likewise Commerce and
-    ScreenView). So each desired filter is compared with the value it will show once the
-    policy is applied — its own ``enabled`` and every parent's — and a filter the policy
-    enables under a parent that stays disabled is reported as ``masked``, not as a change
-    to make on every run.
-    """
-    have = {f.key(): f.enabled for f in current}
-    wanted = {f.key(): f for f in desired}
-    expected: dict[tuple[str, str, str | None, str | None], bool] = {}
-
-    def shows(key: tuple[str, str, str | None, str | None]) -> bool:
-        if key not in expected:
-            f = wanted.get(key)
-            if f is None:  # outside the policy: stays as it is (absent means enabled)
-                expected[key] = have.get(key, True)
-            else:
-                expected[key] = f.enabled and all(shows(p) for p in _parents(f))
-        return expected[key]
-
-    change = FilterChange(app_id)
-    for key, want in wanted.items():
-        state = have.get(key)
-        target = shows(key)
-        if state is None:
-            change.added.append(want)
-        elif state != target:
-            (change.enabled if target else change.disabled).append(want)
-        else:
-            change.unchanged += 1
-            if want.enabled and not target:
-                change.masked.append(want)
-    return change
-
-
-class RevertConflict(MParticleError):
-    """An app changed since the run being reverted: it no longer holds what the run left.
-
-    Conflicts are listed in the revert's ``report.failed`` (the app is left alone);
-    ``force=True`` reverts such apps anyway. ``differences`` lists ``(filter key, what the
-    run left, what the app holds now)``.
-    """
-
-    def __init__(
-        self,
-        app_id: int,
-        differences: Sequence[tuple[DataPointKey, bool | None, bool | None]],
-        *,
-        unknown: bool = False,
-    ) -> None:
-        self.app_id = app_id
-        self.differences = list(differences)
-        (kind, name, attribute, event_type), left, now = differences[0]
-        where = f"{kind} {name!r}" + (f".{attribute}" if attribute else "")
-        where += f" ({event_type})" if event_type else ""
-        if unknown:
-            text = (
-                f"app {app_id}: the run's write to it failed (outcome unknown) and it now"
-                f" differs from before on {len(differences)} filter(s), e.g. {where};"
-                " use force to restore it anyway"
-            )
-        else:
-            text = (
-                f"app {app_id} changed since the run: {len(differences)} filter(s) differ,"
-                f" e.g. {where} is {_state(now)}, the run left it {_state(left)};"
-                " use force to revert it anyway"
-            )
-        super().__init__(text)
-
-
-def _state(enabled: bool | None) -> str:
-    return "absent" if enabled is None else "enabled" if enabled else "disabled"
-
-
-def _plain(filters: Iterable[DataPointFilter]) -> list[dict[str, Any]]:
-    """Filters as compact journal data: identity and ``enabled``, no server metadata."""
-    out: list[dict[str, Any]] = []
-    for f in filters:
-        entry: dict[str, Any] = {"name": f.name, "type": f.type, "enabled": f.enabled}
-        if f.event_type is not None:
-            entry["event_type"] = f.event_type
-        if f.attribute_name is not None:
-            entry["attribute_name"] = f.attribute_name
-        out.append(entry)
-    return out
-
-
-def _policy_of(filters: Iterable[DataPointFilter]) -> list[dict[str, Any]]:
-    return _plain(filters)
-
-
-@dataclass
-class _RevertPlan:
-    """One app to revert: what it held before the run, and after (None: outcome unknown)."""
-
-    before: dict[DataPointKey, DataPointFilter]
-    after: dict[DataPointKey, DataPointFilter] | None
-
-
-def _filters_from(data: Any, where: str) -> list[DataPointFilter]:
-    if not isinstance(data, list):
-        raise JournalError(f"{where}: expected a list of filters", path="")
-    try:
-        return [
-            DataPointFilter(
-                name=d["name"],
-                type=d["type"],
-                event_type=d.get("event_type"),
-                attribute_name=d.get("attribute_name"),
-                enabled=bool(d.get("enabled", True)),
-            )
-            for d in data
-        ]
-    except (TypeError, KeyError, AttributeError):
-        raise JournalError(f"{where}: a filter record is malformed", path="") from None
-
-
-def _revert_plan(path: Path) -> tuple[str, dict[str, Any], dict[int, _RevertPlan]]:
-    """The service, header and per-app plan that reverting the journal at ``path`` needs."""
-    contents = read_journal(path)
-    header = contents.header or {}
-    service = header.get("service")
-    if not isinstance(service, str) or not service:
-        raise JournalError(
-            f"journal {path} records no datapoint filter changes (operation"
-            f" {header.get('operation')!r}); nothing to revert",
-            path=str(path),
-        )
-    plans: dict[int, _RevertPlan] = {}
-    uncertain: dict[int, _RevertPlan] = {}
-    for entry in contents.records:
-        app_id = entry.get("item")
-        if not isinstance(app_id, int) or isinstance(app_id, bool) or "before" not in entry:
-            continue
-        where = f"journal {path}, app {app_id}"
-        before = {f.key(): f for f in _filters_from(entry["before"], where)}
-        if entry["ok"] and "after" in entry:
-            after = {f.key(): f for f in _filters_from(entry["after"], where)}
-            plan = plans.get(app_id)
-            if plan is None:  # the first "before" is the app's state before the job
-                plans[app_id] = _RevertPlan(before, after)
-            else:
-                plan.after = after
-        elif not entry["ok"]:
-            uncertain.setdefault(app_id, _RevertPlan(before, None))
-    for app_id, plan in uncertain.items():
-        plans.setdefault(app_id, plan)
-    return service, header, plans
-
-
-def _revert_paths(journal: str | Path, revert_journal: str | Path | None) -> tuple[Path, Path]:
-    """The journal to revert, and the revert's own (default: ``<name>.revert<ext>``)."""
-    source = Path(journal)
-    if revert_journal is None:
-        target = source.with_name(f"{source.stem}.revert{source.suffix}")
-    elif isinstance(revert_journal, (str, Path)):
-        target = Path(revert_journal)
-    else:
-        raise RequestValidationError(
-            f"revert_journal must be a path, got {type(revert_journal).__name__}",
-            field="revert_journal",
-        )
-    if target.resolve() == source.resolve():
-        raise RequestValidationError(
-            "revert_journal must differ from the journal being reverted", field="revert_journal"
-        )
-    return source, target
 
 
 class Bulk:
@@ -670,17 +438,17 @@ class Bulk:
         ``results`` stays empty. With a journal, each app's filters are read before and
         after the PUT and recorded, so the run can be reverted.
         """
-        checked = _checked_filters(filters, service)
+        checked = checked_filters(filters, service)
         resource = self._client.datapoint_filters
-        job = JournalJob("update_datapoint_filters", service, policy_hash(_policy_of(checked)))
+        job = JournalJob("update_datapoint_filters", service, policy_hash(policy_of(checked)))
         book = self._book(journal, job)
 
         async def one(app_id: int) -> None:
             if book is not None:
-                _note(before=_plain(await resource.list(app_id, service)))
+                note(before=journal_filters(await resource.list(app_id, service)))
             await resource.update(app_id, service, checked)
             if book is not None:
-                _note(after=_plain(await resource.list(app_id, service)))
+                note(after=journal_filters(await resource.list(app_id, service)))
 
         return await self.map(one, app_ids, concurrency, fail_fast, on_progress, book)
 
@@ -695,13 +463,17 @@ class Bulk:
         fail_fast: bool,
         on_progress: Progress | None,
         journal: str | Path | None,
+        *,
+        complete: bool = False,
     ) -> BulkReport[int, FilterChange]:
         resource = self._client.datapoint_filters
         book = self._book(journal, job, dry_run=dry_run)
         journaled = book is not None and not dry_run
 
         async def one(app_id: int) -> FilterChange:
-            return await _sync_one(resource, app_id, service, desired(app_id), dry_run, journaled)
+            return await sync_one(
+                resource, app_id, service, desired(app_id), dry_run, journaled, complete
+            )
 
         return await self.map(one, app_ids, concurrency, fail_fast, on_progress, book)
 
@@ -719,10 +491,12 @@ class Bulk:
         """Read each app's filters, PUT only what differs, and report per app what changed.
 
         ``report.results[app_id]`` is a `FilterChange`. With ``dry_run`` nothing is
-        written (not even the journal): the report says what *would* change.
+        written (not even the journal): the report says what *would* change. With a
+        journal, each app written is read once more after the PUT, to record what it
+        holds (`revert_datapoint_filters` needs it).
         """
-        checked = _checked_filters(filters, service)
-        job = JournalJob("sync_datapoint_filters", service, policy_hash(_policy_of(checked)))
+        checked = checked_filters(filters, service)
+        job = JournalJob("sync_datapoint_filters", service, policy_hash(policy_of(checked)))
         return await self._sync(
             app_ids,
             service,
@@ -751,7 +525,7 @@ class Bulk:
         The journal's policy is the source app's filters as read now: if they change
         between a crash and the resume, the journal is refused as another job's.
         """
-        _checked_service(service)
+        checked_service(service)
         source = await self._client.datapoint_filters.list(from_app, service)
         template = [
             DataPointFilter(
@@ -763,7 +537,7 @@ class Bulk:
             )
             for f in source
         ]
-        policy = policy_hash({"from_app": from_app, "filters": _policy_of(template)})
+        policy = policy_hash({"from_app": from_app, "filters": policy_of(template)})
         job = JournalJob("copy_datapoint_filters", service, policy)
         return await self._sync(
             to_apps,
@@ -790,7 +564,7 @@ class Bulk:
         ``{app_id: filters}`` from the results is a snapshot that
         `apply_datapoint_filter_snapshot` restores.
         """
-        _checked_service(service)
+        checked_service(service)
         resource = self._client.datapoint_filters
 
         async def one(app_id: int) -> list[DataPointFilter]:
@@ -814,9 +588,9 @@ class Bulk:
         App ids may be ints or digit strings (JSON object keys); every list is checked
         before anything is sent (``snapshot[<app>][<i>]`` names a bad entry).
         """
-        _checked_service(service)
-        checked = _checked_snapshot(snapshot)
-        policy = policy_hash({str(a): _policy_of(f) for a, f in checked.items()})
+        checked_service(service)
+        checked = checked_snapshot(snapshot)
+        policy = policy_hash({str(a): policy_of(f) for a, f in checked.items()})
         job = JournalJob("apply_datapoint_filter_snapshot", service, policy)
         return await self._sync(
             list(checked),
@@ -828,6 +602,7 @@ class Bulk:
             fail_fast,
             on_progress,
             journal,
+            complete=True,
         )
 
     async def revert_datapoint_filters(
@@ -863,15 +638,15 @@ class Bulk:
             )
         if not isinstance(force, bool):
             raise RequestValidationError("force must be True or False", field="force")
-        source, target = _revert_paths(journal, revert_journal)
-        service, header, plans = _revert_plan(source)
+        source, target = revert_paths(journal, revert_journal)
+        service, header, plans = revert_plan(source)
         policy = policy_hash(
             {
                 "source": {k: header.get(k) for k in ("operation", "service", "policy")},
                 "apps": {
                     str(app_id): [
-                        _plain(plan.before.values()),
-                        _plain(plan.after.values()) if plan.after is not None else None,
+                        journal_filters(plan.before.values()),
+                        journal_filters(plan.after.values()) if plan.after is not None else None,
                     ]
                     for app_id, plan in plans.items()
                 },
@@ -881,110 +656,6 @@ class Bulk:
         resource = self._client.datapoint_filters
 
         async def one(app_id: int) -> FilterChange:
-            return await _revert_one(resource, app_id, service, plans[app_id], force)
+            return await revert_one(resource, app_id, service, plans[app_id], force)
 
         return await self.map(one, list(plans), concurrency, False, on_progress, book)
-
-
-async def _sync_one(
-    resource: DataPointFilters,
-    app_id: int,
-    service: str,
-    desired: list[DataPointFilter],
-    dry_run: bool,
-    journaled: bool,
-) -> FilterChange:
-    """Sync one app; with a journal, note what it held before and after the write."""
-    current = await resource.list(app_id, service)
-    change = diff_filters(app_id, current, desired)
-    if change.changes and not dry_run:
-        if journaled:
-            _note(before=_plain(current))
-        await resource.update(app_id, service, change.changes)
-        change.applied = True
-        if journaled:
-            _note(after=_plain(await resource.list(app_id, service)))
-    return change
-
-
-async def _revert_one(
-    resource: DataPointFilters, app_id: int, service: str, plan: _RevertPlan, force: bool
-) -> FilterChange:
-    """Revert one app: restore "before" on the filters the run changed, unless it drifted."""
-    current = await resource.list(app_id, service)
-    now = {f.key(): f.enabled for f in current}
-
-    # Absent means enabled, as in diff_filters (a datapoint can be added, never removed).
-    def before(key: DataPointKey) -> bool:
-        f = plan.before.get(key)
-        return True if f is None else f.enabled
-
-    def left(key: DataPointKey) -> bool:
-        f = plan.after.get(key) if plan.after is not None else None
-        return True if f is None else f.enabled
-
-    if plan.after is None:  # the run's write failed: compare with "before" everywhere
-        touched = list(plan.before)
-    else:
-        keys = dict.fromkeys([*plan.before, *plan.after])
-        touched = [k for k in keys if before(k) != left(k)]
-    if all(now.get(k, True) == before(k) for k in touched):
-        return FilterChange(app_id, unchanged=len(touched))  # it already holds "before"
-    if not force:
-        if plan.after is None:
-            drift = [(k, before(k), now.get(k)) for k in touched if now.get(k, True) != before(k)]
-            raise RevertConflict(app_id, drift, unknown=True)
-        drift = [(k, left(k), now.get(k)) for k in touched if now.get(k, True) != left(k)]
-        if drift:
-            raise RevertConflict(app_id, drift)
-    desired: list[DataPointFilter] = []
-    for k in touched:
-        f = plan.before.get(k)
-        if f is None:  # added by the run: it cannot be removed, so it goes back to enabled
-            assert plan.after is not None
-            f = msgspec.structs.replace(plan.after[k], enabled=True)
-        desired.append(f)
-    change = diff_filters(app_id, current, desired)
-    if change.changes:
-        _note(before=_plain(current))
-        await resource.update(app_id, service, change.changes)
-        change.applied = True
-        _note(after=_plain(await resource.list(app_id, service)))
-    return change
-
-
-def _checked_service(service: str) -> None:
-    if not isinstance(service, str) or not service.strip():
-        raise RequestValidationError("service must be a non-empty string", field="service")
-
-
-def _checked_filters(
-    filters: Iterable[DataPointFilter | dict[str, Any]], service: str
-) -> list[DataPointFilter]:
-    _checked_service(service)
-    return validate_filters(filters)
-
-
-def _checked_snapshot(
-    snapshot: Mapping[int, Iterable[DataPointFilter | dict[str, Any]]],
-) -> dict[int, list[DataPointFilter]]:
-    if not isinstance(snapshot, Mapping):
-        raise RequestValidationError(
-            f"snapshot must map app ids to filter lists, got {type(snapshot).__name__}",
-            field="snapshot",
-        )
-    checked: dict[int, list[DataPointFilter]] = {}
-    for raw, filters in snapshot.items():
-        app_id: int | None = None
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            app_id = raw
-        elif isinstance(raw, str) and raw.isascii() and raw.isdigit():
-            app_id = int(raw)
-        if app_id is None or app_id <= 0:
-            raise RequestValidationError(f"{raw!r} is not an app id", field="snapshot")
-        if app_id in checked:
-            raise RequestValidationError(f"app {app_id} appears twice", field="snapshot")
-        checked[app_id] = validate_filters(filters, field=f"snapshot[{app_id}]")
-    if not checked:
-        raise RequestValidationError("snapshot holds no apps", field="snapshot")
-    return checked

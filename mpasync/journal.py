@@ -27,6 +27,8 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,9 @@ __all__ = [
     "FSYNC_INTERVAL",
     "Journal",
     "JournalJob",
+    "collecting_notes",
     "item_key",
+    "note",
     "policy_hash",
     "read_journal",
 ]
@@ -60,6 +64,33 @@ logger = logging.getLogger("mpasync")
 
 # The clock that paces fsyncs (a module attribute so tests can drive it).
 _clock = time.monotonic
+
+
+# Extra fields an item function adds to its own record. A context variable, because the
+# item function runs in its bulk worker's task and context.
+_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("mpasync_journal_notes", default=None)
+
+
+def note(**fields: Any) -> None:
+    """Add JSON-encodable fields to the journal record of the bulk item being processed.
+
+    Called from inside an item function run by `mpasync.bulk.run_bulk`; a no-op
+    elsewhere. The filter helpers note ``before`` and ``after`` this way.
+    """
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.update(fields)
+
+
+@contextmanager
+def collecting_notes() -> Iterator[dict[str, Any]]:
+    """Collect the `note` calls made inside the block (by one item function) in a dict."""
+    notes: dict[str, Any] = {}
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
 
 
 def policy_hash(policy: Any) -> str:
@@ -95,9 +126,19 @@ def item_key(item: object) -> str:
         ) from None
 
 
+# Operations that are one job: applying a policy by PUT or by sync converges on the same
+# state, so a sync run may be resumed with an update run and vice versa.
+_SAME_JOB = {
+    "update_datapoint_filters": "apply_datapoint_filters",
+    "sync_datapoint_filters": "apply_datapoint_filters",
+}
+
+
 @dataclass(frozen=True)
 class JournalJob:
-    """What a journal is for. Two runs are the same job when all three fields match.
+    """What a journal is for. Two runs are the same job when all three fields match
+    (``update_datapoint_filters`` and ``sync_datapoint_filters`` count as one operation:
+    both apply the policy).
 
     ``policy`` is a `policy_hash` (or None for jobs without one, like a plain
     ``mp.bulk.map``). The mpasync version is recorded in the header but not compared: a
@@ -120,19 +161,16 @@ class JournalJob:
 
     def mismatch(self, header: Mapping[str, Any]) -> str | None:
         """Why a journal with ``header`` belongs to another job, or None."""
-        for name, label in (
-            ("operation", "operation"),
-            ("service", "service"),
-            ("policy", "policy (filters)"),
-        ):
-            theirs, ours = header.get(name), getattr(self, name)
-            if theirs != ours:
-                if name == "policy":
-                    return (
-                        "it was started with a different policy (the filters changed since);"
-                        " use a new journal for the new policy"
-                    )
-                return f"its {label} is {theirs!r}, this run's is {ours!r}"
+        theirs, ours = str(header.get("operation")), self.operation
+        if _SAME_JOB.get(theirs, theirs) != _SAME_JOB.get(ours, ours):
+            return f"its operation is {theirs!r}, this run's is {ours!r}"
+        if header.get("service") != self.service:
+            return f"its service is {header.get('service')!r}, this run's is {self.service!r}"
+        if header.get("policy") != self.policy:
+            return (
+                "it was started with a different policy (the filters changed since);"
+                " use a new journal for the new policy"
+            )
         return None
 
 
@@ -210,16 +248,40 @@ def _parse(data: bytes, path: Path) -> JournalContents:
 
 
 def read_journal(path: str | Path) -> JournalContents:
-    """Read a journal without locking or changing it (e.g. to plan a revert).
+    """Read a journal without changing it (e.g. to plan a revert).
 
-    Raises `JournalError` when the file cannot be read or is not a journal.
+    Raises `JournalError` when the file cannot be read, is not a journal, or is still
+    being written by a running job (its lock is held).
     """
     p = Path(path)
     try:
-        data = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY)
     except OSError as exc:
         raise JournalError(f"cannot read journal {p}: {exc.strerror or exc}", path=str(p)) from None
-    contents = _parse(data, p)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise JournalError(
+                        f"cannot lock journal {p}: {exc.strerror or exc}", path=str(p)
+                    ) from None
+                raise JournalError(
+                    f"journal {p} is in use by a running job; wait for it to finish",
+                    path=str(p),
+                ) from None
+        chunks: list[bytes] = []
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot read journal {p}: {exc.strerror or exc}", path=str(p)
+            ) from None
+    finally:
+        os.close(fd)
+    contents = _parse(b"".join(chunks), p)
     if contents.header is None:
         raise JournalError(f"journal {p} is empty (no header)", path=str(p))
     return contents
@@ -311,16 +373,13 @@ class Journal:
 
     def _read_fd(self, fd: int) -> bytes:
         chunks: list[bytes] = []
-        offset = 0
         try:
-            while True:
-                chunk = os.pread(fd, 1 << 20, offset)
-                if not chunk:
-                    return b"".join(chunks)
+            os.lseek(fd, 0, os.SEEK_SET)  # writes still append: the file is O_APPEND
+            while chunk := os.read(fd, 1 << 20):
                 chunks.append(chunk)
-                offset += len(chunk)
         except OSError as exc:
             raise self._error("cannot read", exc) from None
+        return b"".join(chunks)
 
     def _load(self, data: bytes, *, writable: bool) -> None:
         contents = _parse(data, self.path)

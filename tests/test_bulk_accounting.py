@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from mpasync import JournalError
@@ -196,3 +197,33 @@ async def test_a_journal_write_error_stops_scheduling_and_raises_one_error(
     assert len(started) < 12
     assert sorted(report.succeeded) == sorted(started)
     assert report.stopped and not report.ok and accounted(report)
+
+
+async def test_a_timeout_around_the_run_leaves_in_flight_items_not_done() -> None:
+    report: BulkReport[int, None] = BulkReport()
+
+    async def fn(item: int) -> None:
+        await asyncio.sleep(0 if item < 10 else 10)
+
+    with anyio.move_on_after(0.1):
+        await run_bulk(fn, range(100), concurrency=3, report=report)
+    assert sorted(report.succeeded) == list(range(10))
+    assert sorted(report.not_done) == [10, 11, 12] and report.failed == {}
+    assert report.stopped and accounted(report)
+
+
+async def test_progress_counts_skipped_items_so_a_resumed_run_reaches_the_total(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.jsonl"
+
+    async def fn(item: int) -> None:
+        return None
+
+    await run_bulk(fn, range(5), concurrency=2, journal=path)
+    progress: list[tuple[int, int]] = []
+    report = await run_bulk(
+        fn, range(8), concurrency=2, journal=path, on_progress=lambda d, f: progress.append((d, f))
+    )
+    assert len(report.skipped) == 5 and progress[-1] == (8, 0)
+    assert report.finished == 8 and report.done == 3

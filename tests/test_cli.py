@@ -84,7 +84,7 @@ async def test_apply_to_all_apps_with_sync_and_journal(
     assert code == 0
     assert "changed" in out and "app 1:" in out
     assert all(disabled(emu, a, "Email") for a in range(1, 9))
-    assert len(journal.read_text().splitlines()) == 1 + 8  # a header, then one line per app
+    assert len(journal.read_text().splitlines()) == 1 + 8  # the header, a record per app
     # A rerun with the journal skips every app.
     code, out, _ = await run(
         "filters",

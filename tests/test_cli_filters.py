@@ -122,10 +122,6 @@ async def test_export_then_restore_the_snapshot(
     assert all(disabled(emu, a) == before[a] for a in range(1, 5))
 
 
-@pytest.mark.xfail(
-    reason="library (mpasync.bulk): restoring a snapshot leaves a datapoint the policy added "
-    "(absent from the snapshot, so forwarded before) as the policy left it: disabled"
-)
 async def test_restoring_a_snapshot_re_enables_datapoints_the_policy_added(
     emu: Emulator, tmp_path: Path, policy_file: Path
 ) -> None:

@@ -78,13 +78,7 @@ def apply(file: Path | str, *extra: str) -> list[str]:
         (b'{"abc": []}', "key 'abc' is not an app id"),
         (b'{"1": {"name": "x"}}', "app 1 must map to a list of filters, got an object"),
         (b"[1, 2]", "entry 0"),
-        pytest.param(
-            b'[{"name": "Email", "type": "UserIdentity", "enabeld": false}]',
-            "enabeld",
-            marks=pytest.mark.xfail(
-                reason="library (mpasync.validation): unknown fields in dict input (issue 10)"
-            ),
-        ),
+        (b'[{"name": "Email", "type": "UserIdentity", "enabeld": false}]', "enabeld"),
         (b'{"3": [{"name": "Checkout", "type": "Event"}]}', "app 3, entry 0"),
     ],
 )

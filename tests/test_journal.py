@@ -63,7 +63,7 @@ def test_policy_hash_ignores_filter_order() -> None:
     [
         ({"service": "Amplitude"}, "service"),
         ({"filters": [POLICY[0]]}, "policy"),
-        ({"operation": "update"}, "operation"),
+        ({"operation": "snapshot"}, "operation"),
     ],
 )
 async def test_a_journal_from_another_job_is_refused_before_anything_is_sent(
@@ -78,12 +78,9 @@ async def test_a_journal_from_another_job_is_refused_before_anything_is_sent(
         service = str(second.get("service", SERVICE))
         filters: Any = second.get("filters", POLICY)
         with pytest.raises(JournalError) as caught:
-            if second.get("operation") == "update":
-                await mp.bulk.update_datapoint_filters(
-                    [1, 2, 3, 4],
-                    service,
-                    filters,
-                    journal=path,
+            if second.get("operation") == "snapshot":
+                await mp.bulk.apply_datapoint_filter_snapshot(
+                    {1: filters, 2: filters}, service, journal=path
                 )
             else:
                 await mp.bulk.sync_datapoint_filters(
@@ -97,6 +94,18 @@ async def test_a_journal_from_another_job_is_refused_before_anything_is_sent(
         assert caught.value.report is None
         assert [e for e in emu.journal if e.path.startswith("/v1/apps/")] == []
         assert path.read_bytes() == before  # untouched
+
+
+async def test_a_sync_run_may_be_resumed_by_an_update_run(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    async with Emulator(apps=4) as emu, emu.client() as mp:
+        await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=path)
+        emu.reset_journal()
+        report = await mp.bulk.update_datapoint_filters(
+            [1, 2, 3, 4], SERVICE, list(reversed(POLICY)), journal=path
+        )
+        assert sorted(report.skipped) == [1, 2] and sorted(report.succeeded) == [3, 4]
+        assert len(writes(emu)) == 2
 
 
 async def test_a_journal_without_header_is_refused(tmp_path: Path) -> None:
@@ -178,7 +187,8 @@ async def test_two_runs_on_one_journal_at_once_the_second_refuses(tmp_path: Path
     first = asyncio.create_task(run_bulk(slow, range(5), concurrency=5, journal=path))
     await asyncio.sleep(0.05)
     with pytest.raises(JournalError, match="in use by another run"):
-        await run_bulk(slow, range(5), concurrency=5, journal=path)
+        # (wait_for only guards against a hang if the lock were missing)
+        await asyncio.wait_for(run_bulk(slow, range(5), concurrency=5, journal=path), 10)
     release.set()
     report = await first
     assert report.ok and sorted(calls) == list(range(5))
@@ -275,3 +285,14 @@ async def test_errors_in_records_carry_the_error_text(tmp_path: Path) -> None:
     await run_bulk(fails, [7], concurrency=1, journal=path)
     record = read_journal(path).records[0]
     assert record["ok"] is False and record["error"] == "ValueError: bad 7"
+
+
+async def test_an_item_function_can_add_fields_to_its_record(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+
+    async def fn(item: int) -> None:
+        journal_mod.note(square=item * item)
+
+    await run_bulk(fn, [3, 4], concurrency=2, journal=path)
+    assert sorted(r["square"] for r in read_journal(path).records) == [9, 16]
+    journal_mod.note(ignored=True)  # outside a run: a no-op

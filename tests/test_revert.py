@@ -13,6 +13,7 @@ from mpasync import JournalError, RequestValidationError, TransportError
 from mpasync.bulk import FilterChange, RevertConflict
 from mpasync.client import Client
 from mpasync.emulator import Emulator
+from mpasync.journal import Journal, JournalJob
 from mpasync.models import DataPointFilter
 from mpasync.resources.datapoints import DataPointFilters
 
@@ -277,6 +278,17 @@ async def test_revert_refuses_journals_it_cannot_use(tmp_path: Path) -> None:
         await mp.bulk.sync_datapoint_filters([1], SERVICE, POLICY, journal=run)
         with pytest.raises(RequestValidationError, match="revert_journal"):
             await mp.bulk.revert_datapoint_filters(run, revert_journal=run)
+        # A journal still being written (locked by its run) is not reverted.
+        book = Journal(run, JournalJob("sync_datapoint_filters", SERVICE, None))
+        with pytest.raises(JournalError, match="another job"):
+            book.open()  # (wrong policy: refused, and the lock is released again)
+        held = Journal(tmp_path / "busy.jsonl")
+        held.open()
+        try:
+            with pytest.raises(JournalError, match="in use by a running job"):
+                await mp.bulk.revert_datapoint_filters(tmp_path / "busy.jsonl")
+        finally:
+            held.close()
         # A revert journal belongs to the revert of one run: another run's is refused.
         other = tmp_path / "other.jsonl"
         await mp.bulk.sync_datapoint_filters([2], SERVICE, POLICY, journal=other)
