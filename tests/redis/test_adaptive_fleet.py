@@ -1,0 +1,168 @@
+"""`RedisRateLimiter(adaptive=True)`: the adaptive law's state shared through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from multidict import CIMultiDict
+from redis.asyncio import Redis
+
+from mpasync.adaptive import AdaptiveRateLimiter
+from mpasync.emulator import Emulator
+from mpasync.errors import RequestValidationError
+from mpasync.redis import _ATTEMPT, RedisRateLimiter
+from tests.redis.fleet import job_for, run_fleet
+from tests.redis.server import RedisServer, free_port
+
+SPEED_429 = CIMultiDict({"X-mp-rate-limit-exceeded": "account", "Retry-After": "1"})
+APP_429 = CIMultiDict({"X-mp-rate-limit-exceeded": "app", "Retry-After": "1"})
+
+
+async def _answer(limiter: RedisRateLimiter, status: int, headers: CIMultiDict[str]) -> None:
+    """One attempt as the transport makes it: acquire, then observe in the same task."""
+    await limiter.acquire()
+    await limiter.observe(None, status, headers)
+
+
+async def test_a_429_seen_by_one_process_slows_every_process(redis_server: RedisServer) -> None:
+    a = RedisRateLimiter(redis_server.url, "acct", 100, adaptive=True)
+    b = RedisRateLimiter(redis_server.url, "acct", 100, adaptive=True)
+    await _answer(a, 200, CIMultiDict())
+    await _answer(b, 200, CIMultiDict())
+    before = a.rate
+    await _answer(a, 429, SPEED_429)
+    assert a.rate < before
+    await b.acquire()  # b learns the fleet's rate from Redis on its next start
+    assert b.rate == pytest.approx(a.rate, rel=1e-6)
+    for x in (a, b):
+        await x.aclose()
+
+
+async def test_usage_headers_move_the_fleet_rate(redis_server: RedisServer) -> None:
+    a = RedisRateLimiter(redis_server.url, "acct", 10, adaptive=True)
+    b = RedisRateLimiter(redis_server.url, "acct", 10, adaptive=True)
+    # One start in the window was 2 % of the budget: there is room for far more.
+    await _answer(a, 200, CIMultiDict({"X-mp-rate-limit-percentage-used": "2"}))
+    assert a.rate > 10
+    await b.acquire()
+    assert b.rate == pytest.approx(a.rate, rel=1e-6)
+    for x in (a, b):
+        await x.aclose()
+
+
+async def test_an_app_limit_does_not_slow_the_account(redis_server: RedisServer) -> None:
+    a = RedisRateLimiter(redis_server.url, "acct", 50, adaptive=True)
+    await _answer(a, 200, CIMultiDict())
+    before = a.rate
+    await _answer(a, 429, APP_429)
+    assert a.rate == before
+    await a.aclose()
+
+
+async def test_the_fleet_window_counts_starts_not_bookings(redis_server: RedisServer) -> None:
+    # What the fleet "sent" (compared with the server's usage) counts starts as they
+    # happen: a booked slot whose caller never started (cancelled, or asleep) is not
+    # in the server's window, and counting it would overestimate the budget.
+    a, b, c = (RedisRateLimiter(redis_server.url, "win", 5, adaptive=True) for _ in range(3))
+    await a.acquire()
+    sleeper = asyncio.create_task(b.acquire())  # books the next slot, 0.2 s ahead
+    await asyncio.sleep(0.05)
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeper
+    await c.acquire()
+    attempt = _ATTEMPT.get()
+    assert attempt is not None and attempt[0] is c
+    assert attempt[2] == 2  # a and c; b never started
+    for x in (a, b, c):
+        await x.aclose()
+
+
+@pytest.mark.parametrize("junk", [b"not json", b'{"version": "x"}', b"[1, 2]"])
+async def test_an_unreadable_state_is_replaced_not_fatal(
+    redis_server: RedisServer, junk: bytes
+) -> None:
+    r = Redis.from_url(redis_server.url)
+    await r.set("mpasync:rate:junk:state", junk)
+    limiter = RedisRateLimiter(redis_server.url, "junk", 20, adaptive=True)
+    await _answer(limiter, 200, CIMultiDict({"X-mp-rate-limit-percentage-used": "5"}))
+    stored = json.loads(await r.get("mpasync:rate:junk:state"))
+    assert stored["version"] == 1
+    assert limiter._local is None  # paced through Redis all along
+    await r.aclose()
+    await limiter.aclose()
+
+
+async def test_concurrent_updates_are_not_lost(redis_server: RedisServer) -> None:
+    # 6 processes report at once; the versioned compare-and-set retries lost races, so
+    # every answer lands: the version counts them all.
+    limiters = [RedisRateLimiter(redis_server.url, "cas", 1000, adaptive=True) for _ in range(6)]
+
+    async def answers(limiter: RedisRateLimiter) -> None:
+        for _ in range(5):
+            await _answer(limiter, 200, CIMultiDict({"X-mp-rate-limit-percentage-used": "10"}))
+
+    await asyncio.gather(*(answers(x) for x in limiters))
+    r = Redis.from_url(redis_server.url)
+    stored = json.loads(await r.get("mpasync:rate:cas:state"))
+    await r.aclose()
+    assert sum(x.dropped for x in limiters) == 0
+    assert stored["version"] == 30
+    assert stored["state"]["rate"] > 0
+    for x in limiters:
+        await x.aclose()
+
+
+async def test_redis_down_falls_back_to_a_local_adaptive_limiter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = RedisRateLimiter(
+        f"redis://127.0.0.1:{free_port()}/0", "k", 40, adaptive=True, expected_processes=4
+    )
+    with caplog.at_level(logging.WARNING, logger="mpasync"):
+        await _answer(limiter, 200, CIMultiDict())
+        await _answer(limiter, 429, SPEED_429)
+    local = limiter._local
+    assert isinstance(local, AdaptiveRateLimiter)
+    assert local.rate < 10.0  # started at 40 / 4 and learned from the 429 locally
+    assert sum(r.levelno == logging.WARNING for r in caplog.records) == 1
+    await limiter.aclose()
+
+
+async def test_a_fleet_finds_a_hidden_budget(redis_server: RedisServer) -> None:
+    # The fleet is not told the budget (40/s); starting at 20/s it finds it without a
+    # storm of 429s, and the two processes share one token.
+    async with Emulator(rate_limit=40) as emu:
+        job = job_for(
+            emu, redis_server.url, mode="paced", calls=40, key="hidden", adaptive=True, rate=20
+        )
+        results = await run_fleet([job] * 2)
+        v1 = [e for e in emu.journal if e.path.startswith("/v1/")]
+        assert emu.token_requests == 1
+    assert [r["failed"] for r in results] == [[]] * 2
+    assert sum(e.status == 429 for e in v1) <= 0.1 * len(v1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"rate": 0}, "rate"),
+        ({"min_rate": -1}, "min_rate"),
+        ({"target_usage": 1.5}, "target_usage"),
+        ({"max_rate": 0.1, "min_rate": 1}, "max_rate"),
+        ({"use_headers": "yes"}, "use_headers"),
+    ],
+)
+def test_bad_adaptive_options_are_rejected(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        RedisRateLimiter("redis://127.0.0.1:1/0", "k", adaptive=True, **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_adaptive_must_be_a_bool() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        RedisRateLimiter("redis://127.0.0.1:1/0", "k", 5, adaptive="yes")  # type: ignore[arg-type]
+    assert info.value.field == "adaptive"
