@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from mpasync.errors import RequestValidationError
 
@@ -303,12 +303,9 @@ def rate_control(value: object) -> RateControl | None:
                 f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
                 field="rate_limit",
             )
-        import importlib
+        from mpasync.adaptive import AdaptiveRateLimiter  # it builds on RateLimiter above
 
-        # TODO(integration): a plain import once mpasync.adaptive lands.
-        adaptive: Any = importlib.import_module("mpasync.adaptive")
-        limiter: RateControl = adaptive.AdaptiveRateLimiter()
-        return limiter
+        return AdaptiveRateLimiter()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return RateLimiter(value)
     if isinstance(value, RateControl):
