@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import difflib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -178,6 +179,14 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         metavar="R|auto",
         help="requests per second cap, or 'auto' to follow the API's rate-limit headers "
         "(default: no cap)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="share the token (and, with --rate, the rate budget) with every process using "
+        "this Redis, e.g. redis://localhost:6379/0; needs mpasync[redis] "
+        "(default: $MPASYNC_REDIS_URL, else none)",
     )
 
 
@@ -407,6 +416,9 @@ def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["rate_limit"] = args.rate
     if getattr(args, "concurrency", None) is not None:
         overrides["max_concurrency"] = args.concurrency
+    redis = getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()
+    if redis and hasattr(args, "redis"):
+        overrides["redis"] = redis
     return overrides
 
 

@@ -212,8 +212,44 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
     for name, var in OPTIONAL_ENV.items():
         if env.get(var, "").strip():
             kwargs[name] = env[var].strip()
+    redis = options.pop("redis", None)
     try:
+        if redis:
+            return _fleet_client(redis, kwargs, options)
         return Client(**kwargs, **options)
     except RequestValidationError as exc:
         var = OPTIONAL_ENV.get(exc.field or "", "")
         raise CLIError(f"{var}: {exc}" if var else str(exc)) from None
+
+
+class _FleetClient(Client):
+    """A `Client` whose token cache and rate limiter live in Redis; closing it closes them."""
+
+    _fleet: tuple[Any, ...] = ()
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            for part in self._fleet:
+                await part.aclose()
+
+
+def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> Client:
+    """``--redis``: one token and (with ``--rate``) one budget for every process."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise CLIError(f"--redis must be a redis:// URL, got {url.split('@')[-1]!r}")
+    try:
+        from mpasync.redis import fleet_options
+    except ImportError:
+        raise CLIError("--redis needs the redis extra: pip install 'mpasync[redis]'") from None
+    fleet = fleet_options(
+        url,
+        kwargs.pop("client_id"),
+        kwargs.pop("client_secret"),
+        rate=options.pop("rate_limit", None),
+        **{k: kwargs.pop(k) for k in ("token_url",) if k in kwargs},
+    )
+    client = _FleetClient(**kwargs, **fleet, **options)
+    client._fleet = tuple(fleet.values())
+    return client
