@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,6 +31,9 @@ from mpasync.emulator import Emulator
 from mpasync.redis import RedisRateLimiter, RedisTokenCache
 from tests.redis.fleet import busiest_window
 from tests.redis.server import RedisServer, redis_server_binary
+
+if TYPE_CHECKING:
+    from benchmarks.suite import Context, Figure
 
 BUDGET = 150.0
 ACCELERATION = 2.0
@@ -256,3 +259,43 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+async def bench_fleet(ctx: Context) -> list[Figure]:
+    """The `run.py` entry: the fleet rows (``make bench``)."""
+    from benchmarks.suite import Figure, verdict
+
+    n = 3000 if ctx.sizes.budget_requests >= 1000 else 80
+    run = await asyncio.to_thread(run_fleet, n)
+    ctx.details["fleet"] = {**asdict(run), "efficiency": run.efficiency}
+    common = (
+        f"{run.processes} processes, {run.requests:,} apps.get, hidden budget "
+        f"{run.budget:g}/s + acceleration x{ACCELERATION:g}/s above {ACCELERATION_FLOOR:g}; "
+        f"RedisRateLimiter(adaptive=True) + RedisTokenCache on one redis-server"
+    )
+    return [
+        Figure(
+            "fleet",
+            "wall / (n / B), 8 processes sharing one adaptive budget",
+            f"{run.efficiency:.2f}x",
+            f"≤ {TARGET_EFFICIENCY}x",
+            verdict(run.efficiency <= TARGET_EFFICIENCY),
+            f"{common}; wall {run.wall:.1f} s; busiest 1-s window {run.busiest_window}",
+        ),
+        Figure(
+            "fleet",
+            "share of answers 429",
+            f"{100 * run.share_429:.2f}%",
+            f"≤ {100 * TARGET_429:g}%",
+            verdict(run.share_429 <= TARGET_429),
+            f"{run.throttled} of {run.served}; {run.failed} calls failed",
+        ),
+        Figure(
+            "fleet",
+            "token requests",
+            str(run.token_requests),
+            "= 1",
+            verdict(run.token_requests == 1),
+            "8 cold processes sharing RedisTokenCache",
+        ),
+    ]

@@ -4,7 +4,8 @@
     python benchmarks/run.py throughput cpu    # some of them (RESULTS.md is left alone)
 
 Benchmarks: server, throughput, cpu, profile, coldtoken, ratelimit, bulk, decode, budget
-(budget efficiency and neighbour: `benchmarks/budget.py`), retention (typed decode with
+(budget efficiency and neighbour: `benchmarks/budget.py`), fleet (8 processes sharing one
+token and one adaptive budget through Redis: `benchmarks/fleet.py`), retention (typed decode with
 decoded results kept alive, and the ``gc=False`` lever: `benchmarks/retention.py`).
 Ratios are the result; absolute numbers depend on the machine and are context only.
 """

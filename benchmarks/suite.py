@@ -807,7 +807,9 @@ BENCHMARKS: dict[str, Bench] = {
 }
 
 from benchmarks.budget import bench_budget  # noqa: E402  (it imports this module's names)
+from benchmarks.fleet import bench_fleet  # noqa: E402
 from benchmarks.retention import bench_retention  # noqa: E402
 
 BENCHMARKS["budget"] = bench_budget
+BENCHMARKS["fleet"] = bench_fleet
 BENCHMARKS["retention"] = bench_retention
