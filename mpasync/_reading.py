@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiohttp
 
-__all__ = ["BodyTooLarge", "read_limited"]
+__all__ = ["BodyTooLarge", "read_limited", "whole_within"]
 
 _CHUNK = 1 << 16
 
@@ -18,16 +18,28 @@ class BodyTooLarge(Exception):
     """Internal: the body passed the limit; the caller maps it to its own typed error."""
 
 
+def whole_within(resp: aiohttp.ClientResponse, limit: int) -> bool:
+    """True when ``resp`` may simply be read whole: a plain body of declared length within
+    ``limit`` (aiohttp stops at the declared length, so the declaration is the bound).
+    `BodyTooLarge` when the declared length is over it; False: stream with `read_limited`.
+    """
+    declared = resp.content_length
+    if declared is None or "Content-Encoding" in resp.headers:
+        return False
+    if declared > limit:
+        resp.close()
+        raise BodyTooLarge(declared)
+    return True
+
+
 async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     """The whole body of ``resp``, or `BodyTooLarge` as soon as it passes ``limit`` bytes.
 
-    A declared ``Content-Length`` over the limit fails before reading anything. On
-    failure the connection is closed (not returned to the pool half-read).
+    Counted after decompression, chunk by chunk as it arrives. On failure the connection
+    is closed (not returned to the pool half-read).
     """
-    declared = resp.content_length
-    if declared is not None and declared > limit and not resp.headers.get("Content-Encoding"):
-        resp.close()
-        raise BodyTooLarge(declared)
+    if whole_within(resp, limit):
+        return await resp.read()
     parts: list[bytes] = []
     size = 0
     content = resp.content

@@ -32,7 +32,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from mpasync._reading import BodyTooLarge, read_limited
+from mpasync._reading import BodyTooLarge, read_limited, whole_within
 from mpasync._version import __version__
 from mpasync.auth import Auth, redacted_location, safe_url
 from mpasync.decoding import excerpt, parse_errors
@@ -377,18 +377,18 @@ class Transport:
             raise self._error(status, resp_headers, body, method, url)
 
     def _decode(self, request: Request[T], body: bytes, method: str, url: URL) -> T:
-        where = f"{method} {_safe_url(url)}"
         try:
             return request.decode(body)
         except DecodeError as exc:
             exc.method, exc.url = method, _safe_url(url)
-            exc.args = (f"{exc.args[0]} ({where})",)
+            exc.args = (f"{exc.args[0]} ({method} {exc.url})",)
             raise
         except MParticleError:
             raise
         except (ValueError, TypeError, RecursionError, KeyError, IndexError) as exc:
             # A decoder tripped over a hostile body (invalid UTF-8, absurd nesting...).
             reason = type(exc).__name__
+        where = f"{method} {_safe_url(url)}"
         raise DecodeError(
             f"response does not fit its model: {reason} ({where})",
             excerpt=excerpt(body),
@@ -483,7 +483,13 @@ class Transport:
             ) as resp:
                 status = resp.status
                 resp_headers = resp.headers
-                body = await read_limited(resp, self.max_response_bytes)
+                limit = self.max_response_bytes
+                # The common case (a plain body of declared length) skips the streaming
+                # reader's extra await; both enforce the same limit.
+                if whole_within(resp, limit):
+                    body = await resp.read()
+                else:
+                    body = await read_limited(resp, limit)
         except BodyTooLarge:
             too_large = True
         except _NOT_SENT as exc:
@@ -507,7 +513,8 @@ class Transport:
         usage = _usage(resp_headers)
         if usage is not None:
             self.stats.rate_limit_usage = usage
-        self._report(method, url, status, attempt, elapsed, usage, None)
+        if self.hooks is not None or logger.isEnabledFor(logging.DEBUG):
+            self._report(method, url, status, attempt, elapsed, usage, None)
         if self._observe is not None:
             await self._observe(call.scope, status, resp_headers)
         return status, resp_headers, body
@@ -623,7 +630,7 @@ class Transport:
         return cls(status, errors, **common)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and frozen __init__ is slow
 class _Call:
     """What stays the same across the attempts of one call."""
 
