@@ -40,6 +40,12 @@ def cli_env(emu: Emulator, **extra: str) -> dict[str, str]:
     return env
 
 
+def default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal delivers it. A shell that runs this suite in the
+    background (a CI runner, nohup) ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def filters_file(tmp_path: Path) -> Path:
     path = tmp_path / "filters.json"
@@ -214,6 +220,7 @@ async def test_ctrl_c_prints_how_far_the_run_got_and_resumes(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=cli_env(emulator),
+            preexec_fn=default_sigint,
         )
         for _ in range(3000):
             if sum(1 for e in emulator.journal if e.method == "PUT") >= 4:
@@ -263,7 +270,12 @@ async def test_ctrl_c_in_a_terminal_ends_the_bar_line_first(
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         proc = await asyncio.create_subprocess_exec(
-            *CLI, *argv, stdout=asyncio.subprocess.PIPE, stderr=slave, env=cli_env(emulator)
+            *CLI,
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=slave,
+            env=cli_env(emulator),
+            preexec_fn=default_sigint,
         )
         os.close(slave)
         os.set_blocking(master, False)
