@@ -53,6 +53,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
 from mpasync.limits import RateLimiter
 
@@ -206,19 +207,6 @@ class RateState:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _number(name: str, value: object, *, low: float, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= low
-    ):
-        raise RequestValidationError(f"{name} must be a number > {low:g}", field=name)
-    return float(value)
-
-
 class ControlLaw:
     """The adaptive rate law: pure functions of (`RateState`, signal, ``now``).
 
@@ -244,11 +232,10 @@ class ControlLaw:
         beta: float = BETA,
         c: float = SCALE_CONSTANT,
     ) -> None:
-        min_v = _number("min_rate", min_rate, low=0.0)
-        init_v = _number("initial_rate", initial_rate, low=0.0)
-        max_v = _number("max_rate", max_rate, low=0.0, allow_none=True)
-        target = _number("target_usage", target_usage, low=0.0)
-        assert min_v is not None and init_v is not None and target is not None
+        min_v = positive_number(min_rate, "min_rate")
+        init_v = positive_number(initial_rate, "initial_rate")
+        max_v = None if max_rate is None else positive_number(max_rate, "max_rate")
+        target = positive_number(target_usage, "target_usage")
         if target > 1.0:
             raise RequestValidationError("target_usage must be in (0, 1]", field="target_usage")
         if max_v is not None and max_v < min_v:
@@ -257,7 +244,7 @@ class ControlLaw:
             raise RequestValidationError("use_headers must be a bool", field="use_headers")
         if not 0.0 < beta < 1.0:
             raise RequestValidationError("beta must be in (0, 1)", field="beta")
-        _number("c", c, low=0.0)
+        positive_number(c, "c")
         self.min_rate = min_v
         self.max_rate = max_v
         self.initial_rate = self._clamp(init_v)

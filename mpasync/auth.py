@@ -22,6 +22,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited
 from mpasync.errors import RequestValidationError, TokenError
 from mpasync.retry import parse_retry_after
@@ -112,13 +113,7 @@ class TokenCache:
             raise RequestValidationError("client_secret is required", field="client_secret")
         if not isinstance(token_url, str) or not token_url.startswith(("http://", "https://")):
             raise RequestValidationError("token_url must be an http(s) URL", field="token_url")
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            raise RequestValidationError("timeout must be a number > 0", field="timeout")
+        positive_number(timeout, "timeout")
         self.client_id = client_id
         self._client_secret = client_secret
         self.token_url = token_url

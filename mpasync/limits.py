@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
 
 __all__ = ["ConcurrencyLimiter", "RateControl", "RateLimiter", "WindowLimiter", "rate_control"]
@@ -127,14 +128,7 @@ class RateLimiter:
     observes = False
 
     def __init__(self, rate: float, *, safety: float = 0.01) -> None:
-        if (
-            isinstance(rate, bool)
-            or not isinstance(rate, (int, float))
-            or not math.isfinite(rate)
-            or rate <= 0
-        ):
-            raise RequestValidationError("rate_limit must be a number > 0", field="rate_limit")
-        self.rate = float(rate)
+        self.rate = positive_number(rate, "rate_limit")
         self._interval = (1.0 + safety) / self.rate
         self._tolerance = min(self._interval, safety) / 2
         self._next = -math.inf  # earliest virtual time of the next start (loop clock)
@@ -207,14 +201,8 @@ class WindowLimiter:
     __slots__ = ("_lock", "_log", "_used", "_window", "capacity", "period")
 
     def __init__(self, capacity: float, *, period: float = 1.0, safety: float = 0.01) -> None:
-        for name, value in (("capacity", capacity), ("period", period)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise RequestValidationError(f"{name} must be a number > 0", field=name)
+        positive_number(capacity, "capacity")
+        positive_number(period, "period")
         if isinstance(safety, bool) or not isinstance(safety, (int, float)) or safety < 0:
             raise RequestValidationError("safety must be a number >= 0", field="safety")
         self.capacity = float(capacity)

@@ -19,7 +19,6 @@ import hashlib
 import itertools
 import json
 import logging
-import math
 import random
 import secrets
 import time
@@ -34,6 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from mpasync._checks import positive_number
 from mpasync.adaptive import (
     EXCEEDED_HEADER,
     AdaptiveRateLimiter,
@@ -57,20 +57,9 @@ _REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 _RETRY_REDIS_AFTER = 5.0
 
 
-def _positive(value: object, field: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise RequestValidationError(f"{field} must be a number > 0", field=field)
-    return float(value)
-
-
 def _connect(redis: str | Redis, timeout: float) -> tuple[Redis, bool]:
     """The client to use, and whether we made it (and so must close it)."""
-    timeout = _positive(timeout, "redis_timeout")
+    timeout = positive_number(timeout, "redis_timeout")
     if isinstance(redis, str):
         if not redis.startswith(("redis://", "rediss://", "unix://")):
             raise RequestValidationError(
@@ -222,8 +211,10 @@ class RedisTokenCache(TokenCache):
                 "key_prefix must be a non-empty string", field="key_prefix"
             )
         self._redis, self._owns_redis = _connect(redis, redis_timeout)
-        self.lock_ttl = 2.0 * timeout + 5.0 if lock_ttl is None else _positive(lock_ttl, "lock_ttl")
-        self.poll_interval = _positive(poll_interval, "poll_interval")
+        self.lock_ttl = (
+            2.0 * timeout + 5.0 if lock_ttl is None else positive_number(lock_ttl, "lock_ttl")
+        )
+        self.poll_interval = positive_number(poll_interval, "poll_interval")
         ident = hashlib.sha256(f"{token_url}\n{audience}\n{client_id}".encode()).hexdigest()[:32]
         self.key = f"{key_prefix}:token:{ident}"
         self._lock_key = self.key + ":lock"
@@ -514,7 +505,7 @@ class RedisRateLimiter:
         self.law: ControlLaw | None = None
         if adaptive:
             self.law = ControlLaw(
-                10.0 if rate is None else _positive(rate, "rate"),
+                10.0 if rate is None else positive_number(rate, "rate"),
                 min_rate,
                 max_rate,
                 target_usage,
@@ -523,7 +514,7 @@ class RedisRateLimiter:
             rate = self.law.initial_rate
         elif rate is None:
             raise RequestValidationError("rate is required unless adaptive=True", field="rate")
-        self._rate = _positive(rate, "rate")
+        self._rate = positive_number(rate, "rate")
         if (
             isinstance(expected_processes, bool)
             or not isinstance(expected_processes, int)

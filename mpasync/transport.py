@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import math
 import random
 import time
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited, whole_within
 from mpasync._version import __version__
 from mpasync.auth import Auth, redacted_location, safe_url
@@ -121,17 +121,8 @@ class _Retryable(Exception):
         self.final = final
 
 
-def _number(value: object, name: str, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise RequestValidationError(f"{name} must be a number > 0", field=name)
-    return float(value)
+def _optional(value: object, name: str) -> float | None:
+    return None if value is None else positive_number(value, name)
 
 
 class _Keep:
@@ -186,8 +177,8 @@ class Transport:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise RequestValidationError("retry must be a RetryPolicy", field="retry")
         self.retry = retry if retry is not None else RetryPolicy()
-        self.timeout = _number(opts.get("timeout", 30.0), "timeout") or 30.0
-        self.deadline = _number(opts.get("deadline"), "deadline", allow_none=True)
+        self.timeout = positive_number(opts.get("timeout", 30.0), "timeout")
+        self.deadline = _optional(opts.get("deadline"), "deadline")
         limit = opts.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise RequestValidationError(
@@ -251,14 +242,14 @@ class Transport:
         view = copy.copy(self)
         view._is_view = True
         if timeout is not None:
-            view.timeout = _number(timeout, "timeout") or self.timeout
+            view.timeout = positive_number(timeout, "timeout")
             view._client_timeout = aiohttp.ClientTimeout(total=view.timeout)
         if retry is not None:
             if not isinstance(retry, RetryPolicy):
                 raise RequestValidationError("retry must be a RetryPolicy", field="retry")
             view.retry = retry
         if deadline is not _Keep:
-            view.deadline = _number(deadline, "deadline", allow_none=True)
+            view.deadline = _optional(deadline, "deadline")
         return view
 
     # -- session lifecycle -------------------------------------------------------------
