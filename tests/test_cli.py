@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from mpasync.cli import amain, parse_app_ids
 from mpasync.emulator import Emulator
+from tests.cli_env import use_emulator
 
 SERVICE = "GoogleAnalyticsEventForwarder"
 FILTERS = [
@@ -25,11 +26,7 @@ FILTERS = [
 @pytest_asyncio.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     async with Emulator(apps=8) as emulator:
-        monkeypatch.setenv("MPARTICLE_CLIENT_ID", emulator.client_id)
-        monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", emulator.client_secret)
-        monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", str(emulator.account_id))
-        monkeypatch.setenv("MPARTICLE_BASE_URL", emulator.base_url)
-        monkeypatch.setenv("MPARTICLE_TOKEN_URL", emulator.token_url)
+        use_emulator(emulator, monkeypatch)
         yield emulator
 
 

@@ -16,6 +16,7 @@ import pytest_asyncio
 from mpasync.cli import amain
 from mpasync.emulator import Emulator
 from mpasync.models import DataPointFilter
+from tests.cli_env import use_emulator
 
 SERVICE = "GoogleAnalyticsEventForwarder"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "filters.json"
@@ -33,18 +34,10 @@ PRIVACY = [
 ]
 
 
-def use(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MPARTICLE_CLIENT_ID", emulator.client_id)
-    monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", emulator.client_secret)
-    monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", str(emulator.account_id))
-    monkeypatch.setenv("MPARTICLE_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("MPARTICLE_TOKEN_URL", emulator.token_url)
-
-
 @pytest_asyncio.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     async with Emulator(apps=20) as emulator:
-        use(emulator, monkeypatch)
+        use_emulator(emulator, monkeypatch)
         yield emulator
 
 
@@ -256,7 +249,7 @@ async def test_example_filters_file_is_what_export_writes_for_one_app(
     """examples/filters.json: `mpasync emulator` (seed 0), the privacy policy applied to
     app 1, then `mpasync filters export --apps 1`."""
     async with Emulator(apps=1, seed=0) as emulator:
-        use(emulator, monkeypatch)
+        use_emulator(emulator, monkeypatch)
         policy = tmp_path / "policy.json"
         policy.write_text(json.dumps(PRIVACY))
         apply = ["filters", "apply", "--service", SERVICE, "--apps", "1", "--file", str(policy)]

@@ -20,6 +20,7 @@ import pytest_asyncio
 from mpasync._version import __version__
 from mpasync.cli import _parser, amain
 from mpasync.emulator import Emulator
+from tests.cli_env import use_emulator
 
 SERVICE = "GoogleAnalyticsEventForwarder"
 FILTERS = [{"name": "Email", "type": "UserIdentity", "enabled": False}]
@@ -28,11 +29,7 @@ FILTERS = [{"name": "Email", "type": "UserIdentity", "enabled": False}]
 @pytest_asyncio.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     async with Emulator(apps=4) as emulator:
-        monkeypatch.setenv("MPARTICLE_CLIENT_ID", emulator.client_id)
-        monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", emulator.client_secret)
-        monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", str(emulator.account_id))
-        monkeypatch.setenv("MPARTICLE_BASE_URL", emulator.base_url)
-        monkeypatch.setenv("MPARTICLE_TOKEN_URL", emulator.token_url)
+        use_emulator(emulator, monkeypatch)
         yield emulator
 
 

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from mpasync.emulator import Emulator, Faults
+from tests.cli_env import credentials
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
@@ -29,14 +30,7 @@ CLI = [sys.executable, "-m", "mpasync.cli"]
 
 def cli_env(emu: Emulator, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MPARTICLE_", "COLUMNS"))}
-    env.update(
-        MPARTICLE_CLIENT_ID=emu.client_id,
-        MPARTICLE_CLIENT_SECRET=emu.client_secret,
-        MPARTICLE_ACCOUNT_ID=str(emu.account_id),
-        MPARTICLE_BASE_URL=emu.base_url,
-        MPARTICLE_TOKEN_URL=emu.token_url,
-        **extra,
-    )
+    env.update(credentials(emu), **extra)
     return env
 
 

@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from mpasync.emulator import Emulator
+from tests.cli_env import use_emulator
 from tests.redis.server import RedisServer
 from tests.test_cli import FILTERS, SERVICE, disabled, run
 
@@ -17,11 +18,7 @@ from tests.test_cli import FILTERS, SERVICE, disabled, run
 @pytest_asyncio.fixture
 async def emu(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     async with Emulator(apps=4) as emulator:
-        monkeypatch.setenv("MPARTICLE_CLIENT_ID", emulator.client_id)
-        monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", emulator.client_secret)
-        monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", str(emulator.account_id))
-        monkeypatch.setenv("MPARTICLE_BASE_URL", emulator.base_url)
-        monkeypatch.setenv("MPARTICLE_TOKEN_URL", emulator.token_url)
+        use_emulator(emulator, monkeypatch)
         monkeypatch.delenv("MPASYNC_REDIS_URL", raising=False)
         yield emulator
 
