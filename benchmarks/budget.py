@@ -66,7 +66,8 @@ class BudgetRun:
 
 
 def _serve(conn: Any, options: dict[str, Any]) -> None:
-    """Child process: run an emulator; report its URL; answer journal queries."""
+    """Child process: run an emulator; report its URL; on each message but "stop", send
+    what it served since the last one (v1 statuses, times of 200s, token requests)."""
 
     async def main() -> None:
         async with Emulator(apps=3, journal_limit=None, **options) as emu:
@@ -86,12 +87,19 @@ def _serve(conn: Any, options: dict[str, Any]) -> None:
                 if msg == "stop":
                     return
                 statuses: dict[str, int] = {}
-                kinds: dict[str, int] = {}
+                times: list[float] = []
                 for entry in emu.journal:
                     if entry.path.startswith("/v1/"):
                         statuses[str(entry.status)] = statuses.get(str(entry.status), 0) + 1
-                emu.reset_journal()
-                conn.send({"statuses": statuses, "kinds": kinds})
+                        if entry.status == 200:
+                            times.append(entry.time)
+                served = {
+                    "statuses": statuses,
+                    "times": times,
+                    "token_requests": emu.token_requests,
+                }
+                emu.reset_journal()  # (the token count too)
+                conn.send(served)
 
     asyncio.run(main())
 

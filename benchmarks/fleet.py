@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.budget import ACCELERATION, ACCELERATION_FLOOR, BUDGET, _serve
 from mpasync import Client, RetryPolicy
-from mpasync.emulator import Emulator
 from mpasync.redis import RedisRateLimiter, RedisTokenCache
 from tests.redis.fleet import busiest_window
 from tests.redis.server import RedisServer, redis_server_binary
@@ -35,9 +35,6 @@ from tests.redis.server import RedisServer, redis_server_binary
 if TYPE_CHECKING:
     from benchmarks.suite import Context, Figure
 
-BUDGET = 150.0
-ACCELERATION = 2.0
-ACCELERATION_FLOOR = BUDGET / 2
 PROCESSES = 8
 CONCURRENCY = 32  # in total: 4 per process
 #: Targets (issue 11 §5): combined wall within 1.2x of the physical minimum, ≤ 2 % 429s.
@@ -70,37 +67,6 @@ class FleetRun:
     @property
     def share_429(self) -> float:
         return self.throttled / self.served if self.served else 0.0
-
-
-def _serve(conn: Any, options: dict[str, Any]) -> None:
-    """Child process: an emulator; report its URL, then its counts when asked."""
-
-    async def main() -> None:
-        async with Emulator(apps=3, journal_limit=None, **options) as emu:
-            conn.send(
-                {
-                    "base_url": emu.base_url,
-                    "token_url": emu.token_url,
-                    "client_id": emu.client_id,
-                    "client_secret": emu.client_secret,
-                    "account_id": emu.account_id,
-                    "app_id": min(a.id for a in emu.state.apps_of(emu.account_id)),
-                }
-            )
-            loop = asyncio.get_running_loop()
-            while await loop.run_in_executor(None, conn.recv) != "stop":
-                v1 = [e for e in emu.journal if e.path.startswith("/v1/")]
-                conn.send(
-                    {
-                        "served": len(v1),
-                        "throttled": sum(e.status == 429 for e in v1),
-                        "times": [e.time for e in v1 if e.status == 200],
-                        "token_requests": emu.token_requests,
-                    }
-                )
-                emu.reset_journal()
-
-    asyncio.run(main())
 
 
 def _work(conn: Any, info: dict[str, Any], redis_url: str, key: str, calls: int) -> None:
@@ -202,8 +168,8 @@ def run_fleet(n: int = 3000, *, budget: float = BUDGET) -> FleetRun:
         requests=n // PROCESSES * PROCESSES,
         budget=budget,
         wall=max(r["end"] for r in results) - min(r["start"] for r in results),
-        served=counts["served"],
-        throttled=counts["throttled"],
+        served=sum(counts["statuses"].values()),
+        throttled=counts["statuses"].get("429", 0),
         failed=sum(r["failed"] for r in results),
         token_requests=warm["token_requests"] + counts["token_requests"],
         busiest_window=busiest_window(counts["times"]),
