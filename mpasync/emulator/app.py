@@ -235,11 +235,26 @@ async def _read_body(request: web.Request, context: RequestContext) -> None:
     try:
         context.body = _decode(raw)
     except msgspec.DecodeError:
+        # msgspec < 0.23 raised UnicodeDecodeError for invalid UTF-8; 0.23 raises its own
+        # DecodeError, so the bytes are checked here (only on this error path).
+        if not _is_utf8(raw):
+            raise _Malformed(400, _NOT_UTF8) from None
         context.bad_json = True
     except UnicodeDecodeError:
-        raise _Malformed(400, "The request body is not valid UTF-8.") from None
+        raise _Malformed(400, _NOT_UTF8) from None
     except RecursionError:
         raise _Malformed(400, "JSON nested too deeply.") from None
+
+
+_NOT_UTF8 = "The request body is not valid UTF-8."
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _malformed(path: str, failure: _Malformed, rt: Runtime) -> web.Response:
