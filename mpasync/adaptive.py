@@ -45,6 +45,7 @@ same code runs in-process here and with the state kept in Redis (`mpasync.redis`
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict, deque
@@ -93,6 +94,10 @@ _HOLD_SECONDS = 1.0
 #: The pacer's own margin: small, since `target_usage` is the margin that matters here
 #: (a fixed `RateLimiter` keeps 1 % because its rate is the user's hard limit).
 _PACER_SAFETY = 0.002
+#: The pacer fills the room in its one-second window at up to this multiple of the rate,
+#: over a window slightly longer than the server's (our clock and its own differ).
+_FILL_SPEED = 2.0
+_WINDOW_SECONDS = 1.0 + _PACER_SAFETY
 
 USAGE_HEADER = "X-mp-rate-limit-percentage-used"
 EXCEEDED_HEADER = "X-mp-rate-limit-exceeded"
@@ -417,21 +422,72 @@ class ControlLaw:
 
 
 class _Pacer(RateLimiter):
-    """`limits.RateLimiter` (GCRA on actual starts, no burst) whose rate can change."""
+    """Starts at most ``rate`` per one-second window, at up to `_FILL_SPEED` times ``rate``.
 
-    __slots__ = ("_safety",)
+    Two limits together: a log of our own starts admits one only while fewer than
+    ``floor(rate)`` started in the last second (the window the server counts; slightly
+    longer, for clock jitter between us and it), and `limits.RateLimiter`'s GCRA spaces
+    starts at least ``1 / (_FILL_SPEED * rate)`` apart. At a steady rate the window is
+    what binds, so no one-second window ever holds more than ``rate`` starts, as with a
+    fixed limit. What the window adds is how a *rise* is used: the room a higher rate
+    opens is filled within about half a second instead of spread over a whole one. That
+    matters under an acceleration limit (api-facts §3.3), which lets a second hold only
+    so much more than the second before: a smooth pacer sends each second's share too
+    late to count there, and ramps in steps of a second (measured in
+    `benchmarks/budget.py`: 1.16x the physical limit smooth, 1.13x filling the window).
+    After a decrease nothing starts until the window is back under the new rate, where a
+    smooth pacer would go on at once while the window still held the old rate's starts.
+
+    Below 2 requests/s a window of one second means nothing (it would admit one start a
+    second whatever the rate); there the pacer is the plain GCRA at ``rate``.
+    """
+
+    __slots__ = ("_cap", "_safety", "_starts")
 
     def __init__(self, rate: float, *, safety: float = _PACER_SAFETY) -> None:
         super().__init__(rate, safety=safety)
         self._safety = safety
+        self._starts: deque[float] = deque()
+        self._cap = 0
+        self._pace(self.rate)
+
+    def _pace(self, rate: float) -> None:
+        self.rate = rate
+        self._cap = int(rate) if rate >= 2.0 else 0
+        speed = _FILL_SPEED if self._cap else 1.0
+        self._interval = (1.0 + self._safety) / (rate * speed)
+        self._tolerance = min(self._interval, self._safety) / 2
 
     def set_rate(self, rate: float) -> None:
-        """Space the following starts ``1 / rate`` apart (the start already booked stays)."""
-        if rate == self.rate:
-            return
-        self.rate = rate
-        self._interval = (1.0 + self._safety) / rate
-        self._tolerance = min(self._interval, self._safety) / 2
+        """Use ``rate`` from the next start on (the start already booked stays)."""
+        if rate != self.rate:
+            self._pace(rate)
+
+    def _ready_at(self, now: float) -> float:
+        ready = self._next
+        cap = self._cap
+        if cap:
+            starts = self._starts
+            span = _WINDOW_SECONDS
+            while starts and starts[0] + span <= now:
+                starts.popleft()
+            if len(starts) >= cap:
+                # The start that must leave the window before another may begin.
+                ready = max(ready, starts[len(starts) - cap] + span)
+        return ready
+
+    def _start(self, now: float) -> None:
+        super()._start(now)
+        if self._cap:
+            self._starts.append(now)
+        elif self._starts:
+            self._starts.clear()
+
+    def seed(self, starts: deque[float]) -> None:
+        """Count starts made before this pacer existed (``time.monotonic`` times), so a
+        new app limiter does not fill a window the server already holds them in."""
+        offset = asyncio.get_running_loop().time() - time.monotonic()
+        self._starts = deque(sorted(t + offset for t in starts))
 
 
 class _Window:
@@ -456,6 +512,10 @@ class _Window:
             self._starts.remove(start)
         except ValueError:
             pass  # already out of the window
+
+    @property
+    def starts(self) -> deque[float]:
+        return self._starts
 
     def count(self, now: float) -> int:
         cutoff = now - 1.0
@@ -495,8 +555,9 @@ class AdaptiveRateLimiter:
             ...
         print(limiter.rate)
 
-    Starts are paced by GCRA (as a fixed ``rate_limit``: no burst, no one-second window
-    above the current rate), at a rate `ControlLaw` moves after every answer. A 429 with
+    Starts are paced at a rate `ControlLaw` moves after every answer, never more than
+    the current rate in any one-second window (as a fixed ``rate_limit``); the room a
+    rise opens is filled at up to twice the rate (`_Pacer`). A 429 with
     ``X-mp-rate-limit-exceeded: app`` slows only that app's requests: the first one
     creates a limiter for that scope (at most ``max_scopes``, least recently used
     dropped), which requests to that app pass as well as the account's; from then on
@@ -652,6 +713,8 @@ class AdaptiveRateLimiter:
         start = min(self.rate, float(sent)) if sent else self.rate
         state = replace(self.law.initial(now), rate=start)
         sub = self._scopes[scope] = _Scope(state)
+        if window is not None:
+            sub.pacer.seed(window.starts)
         while len(self._scopes) > self.max_scopes:
             self._scopes.popitem(last=False)
         return sub

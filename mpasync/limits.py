@@ -145,14 +145,18 @@ class RateLimiter:
         """Wait for this caller's turn (``scope`` is ignored: one timeline for all)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if not self._waiters and now >= self._next:
+        if not self._waiters and now >= self._ready_at(now):
             self._start(now)
             return
         fut: asyncio.Future[None] = loop.create_future()
         self._waiters.append(fut)
         if self._timer is None:
-            self._timer = loop.call_at(self._next, self._release)
+            self._timer = loop.call_at(self._ready_at(now), self._release)
         await fut
+
+    def _ready_at(self, now: float) -> float:
+        """The earliest loop time the next start may happen (a subclass may add limits)."""
+        return self._next
 
     def _start(self, now: float) -> None:
         # The virtual time of this start: on schedule, or late by at most `tolerance`.
@@ -164,7 +168,7 @@ class RateLimiter:
         self._timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now >= self._next:
+        if now >= self._ready_at(now):
             while self._waiters:
                 fut = self._waiters.popleft()
                 if not fut.done():  # waiters cancelled while queued are skipped
@@ -172,7 +176,7 @@ class RateLimiter:
                     self._start(now)
                     break
         if self._waiters:
-            self._timer = loop.call_at(self._next, self._release)
+            self._timer = loop.call_at(self._ready_at(now), self._release)
 
 
 class WindowLimiter:
