@@ -459,9 +459,22 @@ class _Pacer(RateLimiter):
         self._tolerance = min(self._interval, self._safety) / 2
 
     def set_rate(self, rate: float) -> None:
-        """Use ``rate`` from the next start on (the start already booked stays)."""
-        if rate != self.rate:
-            self._pace(rate)
+        """Use ``rate`` from the next start on (the start already booked stays).
+
+        A rise re-arms a waiting timer: a waiter held by the full window at the old rate
+        may start as soon as the new one allows, not when the old one would have.
+        """
+        if rate == self.rate:
+            return
+        rising = rate > self.rate
+        self._pace(rate)
+        timer = self._timer
+        if rising and timer is not None:
+            loop = asyncio.get_running_loop()
+            ready = self._ready_at(loop.time())
+            if ready < timer.when():
+                timer.cancel()
+                self._timer = loop.call_at(ready, self._release)
 
     def _ready_at(self, now: float) -> float:
         ready = self._next

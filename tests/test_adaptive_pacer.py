@@ -180,3 +180,23 @@ def test_auto_beside_a_neighbour_within_the_budget_it_leaves() -> None:
     wall, throttled, _ = _drive(3000, neighbour=0.4)
     assert throttled == 0
     assert wall / (3000 / 90.0) <= 1.12
+
+
+async def test_a_rise_re_arms_a_waiter_held_by_the_full_window() -> None:
+    import asyncio
+
+    pacer = _Pacer(5.0)
+    for _ in range(5):
+        await pacer.acquire()  # the window (5) is full for about a second
+    waiter = asyncio.ensure_future(pacer.acquire())
+    await asyncio.sleep(0)
+    assert pacer._timer is not None
+    held_until = pacer._timer.when()
+    loop = asyncio.get_running_loop()
+    assert held_until - loop.time() > 0.5
+    pacer.set_rate(50.0)
+    assert (
+        pacer._timer is not None and pacer._timer.when() <= loop.time() + 0.15
+    )  # the booked GCRA slot
+    await asyncio.wait_for(waiter, 1.0)
+    assert loop.time() < held_until  # it started before the old window would have let it
