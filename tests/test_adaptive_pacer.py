@@ -45,7 +45,7 @@ def _busiest(starts: list[float], span: float = 1.0) -> int:
 
 
 def test_the_window_fills_at_twice_the_rate_and_never_holds_more_than_the_rate() -> None:
-    pacer = _Pacer(40.0)
+    pacer = _Pacer(40.0, fill=True)
     starts = _greedy(pacer, 5.0)
     # The first 40 come within about half a second (a smooth pacer needs the whole second).
     assert starts[39] == pytest.approx(39 * 1.002 / (40 * _FILL_SPEED), abs=0.002)
@@ -59,7 +59,7 @@ def test_the_window_fills_at_twice_the_rate_and_never_holds_more_than_the_rate()
 def test_no_one_second_window_above_the_rate_while_the_rate_moves() -> None:
     rng = random.Random(7)
     rates = {k: rng.uniform(2.0, 300.0) for k in range(0, 4000, 97)}
-    pacer = _Pacer(50.0)
+    pacer = _Pacer(50.0, fill=True)
     starts = _greedy(pacer, 30.0, rates=rates)
     # Replay: at every start, fewer than floor(rate in force) started in the second before.
     rate = 50.0
@@ -70,7 +70,7 @@ def test_no_one_second_window_above_the_rate_while_the_rate_moves() -> None:
 
 
 def test_after_a_decrease_nothing_starts_until_the_window_is_under_the_new_rate() -> None:
-    pacer = _Pacer(100.0)
+    pacer = _Pacer(100.0, fill=True)
     starts = _greedy(pacer, 1.5)
     assert _busiest(starts) == 100
     pacer.set_rate(30.0)
@@ -81,8 +81,17 @@ def test_after_a_decrease_nothing_starts_until_the_window_is_under_the_new_rate(
     assert len([s for s in starts if s > ready - _WINDOW_SECONDS - 1e-3]) >= 30  # not sooner
 
 
+def test_without_usage_readings_it_fills_at_the_rate_itself() -> None:
+    pacer = _Pacer(40.0)  # a rate found by 429s alone probes: no fast fill
+    starts = _greedy(pacer, 3.0)
+    assert starts[39] == pytest.approx(39 * 1.002 / 40, abs=0.002)
+    assert _busiest(starts) == 40
+    pacer.set_rate(40.0, fill=True)
+    assert pacer._interval == pytest.approx(1.002 / (40 * _FILL_SPEED))
+
+
 def test_below_two_per_second_it_is_the_plain_gcra() -> None:
-    pacer = _Pacer(0.5)
+    pacer = _Pacer(0.5, fill=True)
     starts = _greedy(pacer, 10.0)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps and all(g == pytest.approx(1.002 / 0.5, abs=0.002) for g in gaps)
@@ -117,7 +126,7 @@ def _drive(
     )
     law = ControlLaw()
     state = law.initial(0.0)
-    pacer = _Pacer(state.rate)
+    pacer = _Pacer(state.rate, fill=True)  # the emulator always sends usage
     ours: deque[float] = deque()  # our starts the server still counts (200s only)
     replies: list[tuple[float, float, int, bool, int, int, str | None]] = []
     retries: list[float] = []
@@ -185,7 +194,7 @@ def test_auto_beside_a_neighbour_within_the_budget_it_leaves() -> None:
 async def test_a_rise_re_arms_a_waiter_held_by_the_full_window() -> None:
     import asyncio
 
-    pacer = _Pacer(5.0)
+    pacer = _Pacer(5.0, fill=True)
     for _ in range(5):
         await pacer.acquire()  # the window (5) is full for about a second
     waiter = asyncio.ensure_future(pacer.acquire())
@@ -200,3 +209,18 @@ async def test_a_rise_re_arms_a_waiter_held_by_the_full_window() -> None:
     )  # the booked GCRA slot
     await asyncio.wait_for(waiter, 1.0)
     assert loop.time() < held_until  # it started before the old window would have let it
+
+
+@pytest.mark.parametrize(("use_headers", "fills"), [(True, True), (False, False)])
+async def test_the_fast_fill_starts_with_the_first_usage_reading(
+    use_headers: bool, fills: bool
+) -> None:
+    limiter = AdaptiveRateLimiter(initial_rate=20.0, use_headers=use_headers)
+    pacer = limiter._account.pacer
+    assert pacer._fill is False  # before any reading: a probe, filled at the rate
+    await limiter.acquire()
+    await limiter.observe(None, 200, {})  # no header: still nothing read
+    assert pacer._fill is False
+    await limiter.acquire()
+    await limiter.observe(None, 200, {"X-mp-rate-limit-percentage-used": "10"})
+    assert pacer._fill is fills
