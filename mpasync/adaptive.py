@@ -45,7 +45,6 @@ same code runs in-process here and with the state kept in Redis (`mpasync.redis`
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import OrderedDict, deque
@@ -56,7 +55,7 @@ from typing import Any
 
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
-from mpasync.limits import RateLimiter
+from mpasync.limits import AdjustableRateLimiter
 
 __all__ = [
     "ACCELERATION",
@@ -94,10 +93,6 @@ _HOLD_SECONDS = 1.0
 #: The pacer's own margin: small, since `target_usage` is the margin that matters here
 #: (a fixed `RateLimiter` keeps 1 % because its rate is the user's hard limit).
 _PACER_SAFETY = 0.002
-#: The pacer fills the room in its one-second window at up to this multiple of the rate,
-#: over a window slightly longer than the server's (our clock and its own differ).
-_FILL_SPEED = 2.0
-_WINDOW_SECONDS = 1.0 + _PACER_SAFETY
 
 USAGE_HEADER = "X-mp-rate-limit-percentage-used"
 EXCEEDED_HEADER = "X-mp-rate-limit-exceeded"
@@ -421,95 +416,6 @@ class ControlLaw:
 # ---- the limiter -----------------------------------------------------------------------------
 
 
-class _Pacer(RateLimiter):
-    """Starts at most ``rate`` per one-second window, at up to `_FILL_SPEED` times ``rate``.
-
-    Two limits together: a log of our own starts admits one only while fewer than
-    ``floor(rate)`` started in the last second (the window the server counts; slightly
-    longer, for clock jitter between us and it), and `limits.RateLimiter`'s GCRA spaces
-    starts at least ``1 / (_FILL_SPEED * rate)`` apart. At a steady rate the window is
-    what binds, so no one-second window ever holds more than ``rate`` starts, as with a
-    fixed limit. What the window adds is how a *rise* is used: the room a higher rate
-    opens is filled within about half a second instead of spread over a whole one. That
-    matters under an acceleration limit (api-facts §3.3), which lets a second hold only
-    so much more than the second before: a smooth pacer sends each second's share too
-    late to count there, and ramps in steps of a second (measured in
-    `benchmarks/budget.py`: 1.16x the physical limit smooth, 1.13x filling the window).
-    After a decrease nothing starts until the window is back under the new rate, where a
-    smooth pacer would go on at once while the window still held the old rate's starts.
-
-    The fast fill is for a rate that usage readings set (``fill=True``): they say how
-    much room there is. A rate found by 429s alone (no header) probes, so it fills at the
-    rate itself (measured: 429-only CUBIC at 2x fill varied 1.28x-1.52x, at 1x 1.30x).
-    Below 2 requests/s a window of one second means nothing (it would admit one start a
-    second whatever the rate); there the pacer is the plain GCRA at ``rate``.
-    """
-
-    __slots__ = ("_cap", "_fill", "_safety", "_starts")
-
-    def __init__(self, rate: float, *, fill: bool = False, safety: float = _PACER_SAFETY) -> None:
-        super().__init__(rate, safety=safety)
-        self._safety = safety
-        self._starts: deque[float] = deque()
-        self._cap = 0
-        self._fill = fill
-        self._pace(self.rate)
-
-    def _pace(self, rate: float) -> None:
-        self.rate = rate
-        self._cap = int(rate) if rate >= 2.0 else 0
-        speed = _FILL_SPEED if self._cap and self._fill else 1.0
-        self._interval = (1.0 + self._safety) / (rate * speed)
-        self._tolerance = min(self._interval, self._safety) / 2
-
-    def set_rate(self, rate: float, *, fill: bool | None = None) -> None:
-        """Use ``rate`` (and ``fill``, if given) from the next start on (the start already
-        booked stays).
-
-        A rise re-arms a waiting timer: a waiter held by the full window at the old rate
-        may start as soon as the new one allows, not when the old one would have.
-        """
-        fill = self._fill if fill is None else fill
-        if rate == self.rate and fill == self._fill:
-            return
-        rising = rate > self.rate or fill > self._fill
-        self._fill = fill
-        self._pace(rate)
-        timer = self._timer
-        if rising and timer is not None:
-            loop = asyncio.get_running_loop()
-            ready = self._ready_at(loop.time())
-            if ready < timer.when():
-                timer.cancel()
-                self._timer = loop.call_at(ready, self._release)
-
-    def _ready_at(self, now: float) -> float:
-        ready = self._next
-        cap = self._cap
-        if cap:
-            starts = self._starts
-            span = _WINDOW_SECONDS
-            while starts and starts[0] + span <= now:
-                starts.popleft()
-            if len(starts) >= cap:
-                # The start that must leave the window before another may begin.
-                ready = max(ready, starts[len(starts) - cap] + span)
-        return ready
-
-    def _start(self, now: float) -> None:
-        super()._start(now)
-        if self._cap:
-            self._starts.append(now)
-        elif self._starts:
-            self._starts.clear()
-
-    def seed(self, starts: deque[float]) -> None:
-        """Count starts made before this pacer existed (``time.monotonic`` times), so a
-        new app limiter does not fill a window the server already holds them in."""
-        offset = asyncio.get_running_loop().time() - time.monotonic()
-        self._starts = deque(sorted(t + offset for t in starts))
-
-
 class _Window:
     """Our own starts in the last second (what the server's window counts of us)."""
 
@@ -549,7 +455,7 @@ class _Scope:
 
     def __init__(self, state: RateState) -> None:
         self.state = state
-        self.pacer = _Pacer(state.rate)
+        self.pacer = AdjustableRateLimiter(state.rate, safety=_PACER_SAFETY)
         self.window = _Window()
         self.read = False  # has a usage reading steered this scope's rate yet?
 
@@ -581,7 +487,7 @@ class AdaptiveRateLimiter:
 
     Starts are paced at a rate `ControlLaw` moves after every answer, never more than
     the current rate in any one-second window (as a fixed ``rate_limit``); the room a
-    rise opens is filled at up to twice the rate (`_Pacer`). A 429 with
+    rise opens is filled at up to twice the rate (`limits.AdjustableRateLimiter`). A 429 with
     ``X-mp-rate-limit-exceeded: app`` slows only that app's requests: the first one
     creates a limiter for that scope (at most ``max_scopes``, least recently used
     dropped), which requests to that app pass as well as the account's; from then on

@@ -1,6 +1,6 @@
-"""The adaptive limiter's pacer: a one-second window of our own starts (never more than the
-rate in any second) filled at up to twice the rate, so a rise is used within the second
-an acceleration limit counts it in.
+"""`limits.AdjustableRateLimiter`, the adaptive limiter's pacer: a one-second window of
+our own starts (never more than the rate in any second) filled at up to twice the rate,
+so a rise is used within the second an acceleration limit counts it in.
 
 Most of this runs on a virtual clock (the pacer's `_ready_at`/`_start` take the time as
 an argument), so the figures are exact and repeatable, not timings.
@@ -16,11 +16,16 @@ from collections import deque
 
 import pytest
 
-from mpasync.adaptive import _FILL_SPEED, _WINDOW_SECONDS, AdaptiveRateLimiter, ControlLaw, _Pacer
+from mpasync.adaptive import AdaptiveRateLimiter, ControlLaw
 from mpasync.emulator.ratelimit import RateLimits
+from mpasync.limits import _FILL_SPEED, AdjustableRateLimiter
+
+_WINDOW = 1.002  # the limiter's window: one second and its safety margin
 
 
-def _greedy(pacer: _Pacer, until: float, *, rates: dict[int, float] | None = None) -> list[float]:
+def _greedy(
+    pacer: AdjustableRateLimiter, until: float, *, rates: dict[int, float] | None = None
+) -> list[float]:
     """Start whenever the pacer allows, on a virtual clock, until ``until``; ``rates`` sets
     a new rate before the k-th start."""
     starts: list[float] = []
@@ -45,13 +50,13 @@ def _busiest(starts: list[float], span: float = 1.0) -> int:
 
 
 def test_the_window_fills_at_twice_the_rate_and_never_holds_more_than_the_rate() -> None:
-    pacer = _Pacer(40.0, fill=True)
+    pacer = AdjustableRateLimiter(40.0, fill=True)
     starts = _greedy(pacer, 5.0)
     # The first 40 come within about half a second (a smooth pacer needs the whole second).
     assert starts[39] == pytest.approx(39 * 1.002 / (40 * _FILL_SPEED), abs=0.002)
     assert starts[39] < 0.5
     # Then each start waits for one to leave the window: 40 per second, never 41.
-    assert starts[40] == pytest.approx(starts[0] + _WINDOW_SECONDS)
+    assert starts[40] == pytest.approx(starts[0] + _WINDOW)
     assert _busiest(starts) == 40
     assert len(starts) in (199, 200)
 
@@ -59,7 +64,7 @@ def test_the_window_fills_at_twice_the_rate_and_never_holds_more_than_the_rate()
 def test_no_one_second_window_above_the_rate_while_the_rate_moves() -> None:
     rng = random.Random(7)
     rates = {k: rng.uniform(2.0, 300.0) for k in range(0, 4000, 97)}
-    pacer = _Pacer(50.0, fill=True)
+    pacer = AdjustableRateLimiter(50.0, fill=True)
     starts = _greedy(pacer, 30.0, rates=rates)
     # Replay: at every start, fewer than floor(rate in force) started in the second before.
     rate = 50.0
@@ -70,19 +75,19 @@ def test_no_one_second_window_above_the_rate_while_the_rate_moves() -> None:
 
 
 def test_after_a_decrease_nothing_starts_until_the_window_is_under_the_new_rate() -> None:
-    pacer = _Pacer(100.0, fill=True)
+    pacer = AdjustableRateLimiter(100.0, fill=True)
     starts = _greedy(pacer, 1.5)
     assert _busiest(starts) == 100
     pacer.set_rate(30.0)
     now = starts[-1]
     ready = pacer._ready_at(now)
-    in_window = [s for s in starts if s > ready - _WINDOW_SECONDS]
+    in_window = [s for s in starts if s > ready - _WINDOW]
     assert len(in_window) < 30
-    assert len([s for s in starts if s > ready - _WINDOW_SECONDS - 1e-3]) >= 30  # not sooner
+    assert len([s for s in starts if s > ready - _WINDOW - 1e-3]) >= 30  # not sooner
 
 
 def test_without_usage_readings_it_fills_at_the_rate_itself() -> None:
-    pacer = _Pacer(40.0)  # a rate found by 429s alone probes: no fast fill
+    pacer = AdjustableRateLimiter(40.0)  # a rate found by 429s alone probes: no fast fill
     starts = _greedy(pacer, 3.0)
     assert starts[39] == pytest.approx(39 * 1.002 / 40, abs=0.002)
     assert _busiest(starts) == 40
@@ -91,7 +96,7 @@ def test_without_usage_readings_it_fills_at_the_rate_itself() -> None:
 
 
 def test_below_two_per_second_it_is_the_plain_gcra() -> None:
-    pacer = _Pacer(0.5, fill=True)
+    pacer = AdjustableRateLimiter(0.5, fill=True)
     starts = _greedy(pacer, 10.0)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps and all(g == pytest.approx(1.002 / 0.5, abs=0.002) for g in gaps)
@@ -118,15 +123,15 @@ async def test_a_new_app_limiter_counts_the_apps_earlier_starts() -> None:
 def _drive(
     n: int, *, budget: float = 150.0, neighbour: float = 0.0, latency: float = 0.002
 ) -> tuple[float, int, list[int]]:
-    """``n`` requests, 32 workers, through `ControlLaw` + `_Pacer` against the emulator's
-    `RateLimits` (speed ``budget``, acceleration x2/s above ``budget / 2``): wall time,
-    429s and 200s per second."""
+    """``n`` requests, 32 workers, through `ControlLaw` + `AdjustableRateLimiter` against
+    the emulator's `RateLimits` (speed ``budget``, acceleration x2/s above ``budget / 2``):
+    wall time, 429s and 200s per second."""
     limits = RateLimits(
         budget, acceleration=2.0, acceleration_floor=budget / 2, neighbour=neighbour
     )
     law = ControlLaw()
     state = law.initial(0.0)
-    pacer = _Pacer(state.rate, fill=True)  # the emulator always sends usage
+    pacer = AdjustableRateLimiter(state.rate, fill=True)  # the emulator always sends usage
     ours: deque[float] = deque()  # our starts the server still counts (200s only)
     replies: list[tuple[float, float, int, bool, int, int, str | None]] = []
     retries: list[float] = []
@@ -194,7 +199,7 @@ def test_auto_beside_a_neighbour_within_the_budget_it_leaves() -> None:
 async def test_a_rise_re_arms_a_waiter_held_by_the_full_window() -> None:
     import asyncio
 
-    pacer = _Pacer(5.0, fill=True)
+    pacer = AdjustableRateLimiter(5.0, fill=True)
     for _ in range(5):
         await pacer.acquire()  # the window (5) is full for about a second
     waiter = asyncio.ensure_future(pacer.acquire())
