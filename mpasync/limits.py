@@ -188,17 +188,17 @@ class RateLimiter:
 
 #: `AdjustableRateLimiter` fills the room in its one-second window at up to this multiple
 #: of its rate.
-_FILL_SPEED = 2.0
+FILL_SPEED = 2.0
 
 
 class AdjustableRateLimiter(RateLimiter):
     """A `RateLimiter` whose rate a controller moves (`mpasync.adaptive`): at most ``rate``
-    starts in any one-second window, filled at up to `_FILL_SPEED` times ``rate``.
+    starts in any one-second window, filled at up to `FILL_SPEED` times ``rate``.
 
     Two limits together: a log of our own starts admits one only while fewer than
     ``floor(rate)`` started in the last second (the window the server counts; slightly
     longer, for clock jitter between us and it), and the GCRA above spaces
-    starts at least ``1 / (_FILL_SPEED * rate)`` apart. At a steady rate the window is
+    starts at least ``1 / (FILL_SPEED * rate)`` apart. At a steady rate the window is
     what binds, so no one-second window ever holds more than ``rate`` starts, as with a
     fixed limit. What the window adds is how a *rise* is used: the room a higher rate
     opens is filled within about half a second instead of spread over a whole one. That
@@ -229,7 +229,7 @@ class AdjustableRateLimiter(RateLimiter):
     def _pace(self, rate: float) -> None:
         self.rate = rate
         self._cap = int(rate) if rate >= 2.0 else 0
-        speed = _FILL_SPEED if self._cap and self._fill else 1.0
+        speed = FILL_SPEED if self._cap and self._fill else 1.0
         self._interval = (1.0 + self._safety) / (rate * speed)
         self._tolerance = min(self._interval, self._safety) / 2
 

@@ -43,7 +43,7 @@ from mpasync.adaptive import (
 )
 from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, TokenCache, refresh_margin
 from mpasync.errors import RequestValidationError
-from mpasync.limits import RateLimiter
+from mpasync.limits import FILL_SPEED, RateLimiter
 
 __all__ = ["RedisRateLimiter", "RedisTokenCache", "fleet_options"]
 
@@ -358,28 +358,55 @@ class RedisTokenCache(TokenCache):
 # ---- the shared budget ----------------------------------------------------------------
 
 # KEYS[1] the GCRA's theoretical arrival time (µs, Redis clock), KEYS[2] the adaptive
-# state (JSON, may be absent). ARGV[1] interval (µs) without a state, ARGV[2] 1 + safety.
-# Reserves the caller's slot at the fleet's current rate; returns {wait µs, the rate
-# ('' = no state)}.
+# state (JSON, may be absent), KEYS[3] the fleet's booked slots (a sorted set, adaptive
+# only). ARGV[1] interval (µs) without a state, ARGV[2] 1 + safety, ARGV[3] this
+# booking's id, ARGV[4] the fill speed. Reserves the caller's slot at the fleet's current
+# rate; returns {wait µs, the rate ('' = no state)}.
+# With an adaptive state the window rule of `limits.AdjustableRateLimiter` holds for the
+# whole fleet: a slot is booked only where fewer than floor(rate) slots were booked in the
+# (1 + safety) s before it, and once usage readings steer the rate ('read'), slots may be
+# booked ARGV[4] times as close, so a rise is filled within about half a second. Booked
+# slots never go back in time (each one is at or after the last), so counting the
+# bookings after (slot - span) counts the window exactly; a slot given up (its owner
+# woke late) still counts: the budget is under-used, never exceeded.
 _RESERVE = """
 local function fmt(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local rate = ''
+local cap = 0
 local raw = redis.call('GET', KEYS[2])
 local ok, stored = false, nil
 if raw then ok, stored = pcall(cjson.decode, raw) end
 if ok and type(stored) == 'table' and type(stored['state']) == 'table' then
   local r = tonumber(stored['state']['rate'])
   if r and r > 0 then
-    interval = 1000000 * tonumber(ARGV[2]) / r
+    local fill = 1
+    if r >= 2 then
+      cap = math.floor(r)
+      if stored['read'] == true then fill = tonumber(ARGV[4]) end
+    end
+    interval = 1000000 * tonumber(ARGV[2]) / (r * fill)
     rate = string.format('%.6f', r)
   end
 end
 local tat = tonumber(redis.call('GET', KEYS[1]))
 local start = now
 if tat and tat > now then start = tat end
+if cap > 0 then
+  local span = 1000000 * tonumber(ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - span))
+  local n = redis.call('ZCOUNT', KEYS[3], '(' .. fmt(start - span), '+inf')
+  if n >= cap then
+    local kth = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. fmt(start - span), '+inf',
+      'WITHSCORES', 'LIMIT', n - cap, 1)
+    local free = tonumber(kth[2]) + span
+    if free > start then start = free end
+  end
+  redis.call('ZADD', KEYS[3], fmt(start), ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], math.ceil((start - now + span) / 1000) + 1000)
+end
 local nxt = start + interval
 redis.call('SET', KEYS[1], fmt(nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
 return {fmt(start - now), rate}
@@ -537,6 +564,7 @@ class RedisRateLimiter:
         self.key = f"{key_prefix}:rate:{key}"
         self._state_key = self.key + ":state"
         self._starts_key = self.key + ":starts"
+        self._booked_key = self.key + ":booked"
         self.adaptive = adaptive
         self.expected_processes = expected_processes
         self.safety = float(safety)
@@ -554,6 +582,8 @@ class RedisRateLimiter:
         self._name = secrets.token_hex(6)
         #: Compare-and-set races lost to other processes (each one retried).
         self.conflicts = 0
+        #: Slots given up because their caller woke too late (each one booked again).
+        self.late = 0
         #: Answers dropped after `_CAS_TRIES` lost races in a row.
         self.dropped = 0
 
@@ -585,13 +615,17 @@ class RedisRateLimiter:
                 loop = asyncio.get_running_loop()
                 asked = loop.time()  # the slot is at least `wait` after this
                 try:
-                    wait = await self._book()
+                    wait, booking = await self._book()
                     if wait > 0:
                         await asyncio.sleep(wait)
                         if loop.time() - (asked + wait) > self.safety / 2:
                             # Woke too late (a stalled loop): starting now could land next
                             # to the slots other processes booked since. Give the slot up
+                            # (and its place in the fleet's window: nobody started in it)
                             # and book again; the budget is under-used, never exceeded.
+                            self.late += 1
+                            if booking is not None:
+                                await self._redis.zrem(self._booked_key, booking)
                             continue
                     if self.adaptive:
                         await self._record_start()
@@ -603,16 +637,18 @@ class RedisRateLimiter:
             _ATTEMPT.set(None)
             await self._fallback().acquire(scope)
 
-    async def _book(self) -> float:
-        """Reserve the next slot of the fleet's timeline; seconds until it."""
+    async def _book(self) -> tuple[float, str | None]:
+        """Reserve the next slot of the fleet's timeline: seconds until it, and the
+        booking's id in the fleet's window (None for a fixed rate, which keeps none)."""
         interval_us = (1.0 + self.safety) / self._rate * 1e6
-        keys = [self.key, self._state_key]
+        keys = [self.key, self._state_key, self._booked_key]
+        booking = f"{self._name}:{next(self._ids)}"
         wait_us, rate = await self._reserve(
-            keys=keys, args=[repr(interval_us), repr(1.0 + self.safety)]
+            keys=keys, args=[repr(interval_us), repr(1.0 + self.safety), booking, FILL_SPEED]
         )
         if rate:
             self._rate = float(rate)
-        return int(wait_us) / 1e6
+        return int(wait_us) / 1e6, booking if rate else None
 
     async def _record_start(self) -> None:
         """Count this start in the fleet's window, for `observe` in the same task."""
@@ -643,10 +679,21 @@ class RedisRateLimiter:
             )
         elif 200 <= status < 300:
             usage = parse_usage(headers)
-            await self._update(lambda s, now: law.on_success(s, usage, now, sent=sent), _CAS_TRIES)
+            await self._update(
+                lambda s, now: law.on_success(s, usage, now, sent=sent),
+                _CAS_TRIES,
+                reading=usage is not None and law.use_headers,
+            )
 
-    async def _update(self, step: Callable[[RateState, float], RateState], tries: int) -> None:
-        """Apply ``step`` to the shared state by compare-and-set (optimistic, versioned)."""
+    async def _update(
+        self, step: Callable[[RateState, float], RateState], tries: int, *, reading: bool = False
+    ) -> None:
+        """Apply ``step`` to the shared state by compare-and-set (optimistic, versioned).
+
+        ``reading``: the step took a usage reading. The state then says so (``read``) for
+        good, and `_RESERVE` fills the fleet's window fast (as the readings say how much
+        room there is); a rate found by 429s alone fills at the rate itself.
+        """
         assert self.law is not None
         try:
             for attempt in range(tries):
@@ -656,20 +703,23 @@ class RedisRateLimiter:
                     await asyncio.sleep(random.uniform(0.0, 0.002 * attempt))
                 seconds, micros, raw = await self._read_state(keys=[self._state_key])
                 now = int(seconds) + int(micros) / 1e6
-                version, state = 0, self.law.initial(now)
+                version, state, read = 0, self.law.initial(now), False
                 if raw:
                     try:
                         stored = json.loads(raw)
                         version = int(stored["version"])
                         state = RateState.from_dict(stored["state"])
+                        read = stored.get("read") is True
                     except (ValueError, KeyError, TypeError):
                         # Not ours, or damaged: start afresh rather than fail a call.
                         logger.warning(
                             "unreadable adaptive state at %s; replacing it", self._state_key
                         )
-                        version, state = 0, self.law.initial(now)
+                        version, state, read = 0, self.law.initial(now), False
                 new = step(state, now)
-                body = json.dumps({"version": version + 1, "state": new.to_dict()})
+                body = json.dumps(
+                    {"version": version + 1, "state": new.to_dict(), "read": read or reading}
+                )
                 if await self._write_state(
                     keys=[self._state_key], args=[version, body, _STATE_TTL]
                 ):

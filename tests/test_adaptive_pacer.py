@@ -18,7 +18,7 @@ import pytest
 
 from mpasync.adaptive import AdaptiveRateLimiter, ControlLaw
 from mpasync.emulator.ratelimit import RateLimits
-from mpasync.limits import _FILL_SPEED, AdjustableRateLimiter
+from mpasync.limits import FILL_SPEED, AdjustableRateLimiter
 
 _WINDOW = 1.002  # the limiter's window: one second and its safety margin
 
@@ -53,7 +53,7 @@ def test_the_window_fills_at_twice_the_rate_and_never_holds_more_than_the_rate()
     pacer = AdjustableRateLimiter(40.0, fill=True)
     starts = _greedy(pacer, 5.0)
     # The first 40 come within about half a second (a smooth pacer needs the whole second).
-    assert starts[39] == pytest.approx(39 * 1.002 / (40 * _FILL_SPEED), abs=0.002)
+    assert starts[39] == pytest.approx(39 * 1.002 / (40 * FILL_SPEED), abs=0.002)
     assert starts[39] < 0.5
     # Then each start waits for one to leave the window: 40 per second, never 41.
     assert starts[40] == pytest.approx(starts[0] + _WINDOW)
@@ -92,7 +92,7 @@ def test_without_usage_readings_it_fills_at_the_rate_itself() -> None:
     assert starts[39] == pytest.approx(39 * 1.002 / 40, abs=0.002)
     assert _busiest(starts) == 40
     pacer.set_rate(40.0, fill=True)
-    assert pacer._interval == pytest.approx(1.002 / (40 * _FILL_SPEED))
+    assert pacer._interval == pytest.approx(1.002 / (40 * FILL_SPEED))
 
 
 def test_below_two_per_second_it_is_the_plain_gcra() -> None:

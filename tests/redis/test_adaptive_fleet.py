@@ -166,3 +166,49 @@ def test_adaptive_must_be_a_bool() -> None:
     with pytest.raises(RequestValidationError) as info:
         RedisRateLimiter("redis://127.0.0.1:1/0", "k", 5, adaptive="yes")  # type: ignore[arg-type]
     assert info.value.field == "adaptive"
+
+
+async def _fleet_starts(redis_server: RedisServer, key: str, read: bool, n: int) -> list[float]:
+    """``n`` starts by two limiters (two "processes") at a stored fleet rate of 20/s."""
+    r = Redis.from_url(redis_server.url)
+    state = {"version": 1, "state": {"rate": 20.0}, **({"read": True} if read else {})}
+    await r.set(f"mpasync:rate:{key}:state", json.dumps(state))
+    await r.aclose()
+    limiters = [RedisRateLimiter(redis_server.url, key, 20, adaptive=True) for _ in range(2)]
+    starts: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def worker(limiter: RedisRateLimiter) -> None:
+        while len(starts) < n:
+            await limiter.acquire()
+            starts.append(loop.time())
+
+    await asyncio.gather(*(worker(x) for x in limiters for _ in range(3)))
+    for x in limiters:
+        assert x._local is None  # paced through Redis all along
+        await x.aclose()
+    return sorted(starts)[:n]
+
+
+def _busiest(starts: list[float]) -> int:
+    return max(sum(1 for s in starts if t - 1.0 < s <= t) for t in starts)
+
+
+async def test_the_fleet_fills_its_window_fast_once_readings_steer_it(
+    redis_server: RedisServer,
+) -> None:
+    # As `limits.AdjustableRateLimiter`, fleet-wide: the 20 slots of a second are booked
+    # up to twice as close (within about half a second), and the 21st waits for the
+    # first to leave the window.
+    starts = await _fleet_starts(redis_server, "fill", True, 30)
+    assert starts[19] - starts[0] < 0.75
+    assert starts[20] - starts[0] >= 1.0
+    assert _busiest(starts) <= 20
+
+
+async def test_without_readings_the_fleet_books_at_the_rate_itself(
+    redis_server: RedisServer,
+) -> None:
+    starts = await _fleet_starts(redis_server, "probe", False, 21)
+    assert starts[19] - starts[0] >= 0.9  # 19 intervals of (1 + 0.01) / 20
+    assert _busiest(starts) <= 20
