@@ -484,7 +484,10 @@ class RedisRateLimiter:
     seen by any process slows all of them, and the usage readings are compared with
     what the whole fleet sent. Each answer updates the state by compare-and-set (a
     version number), so concurrent updates from several processes are never lost
-    silently. A 429 naming an ``app`` limit does not slow the account.
+    silently. A 429 naming an ``app`` limit does not slow the account. The fleet's
+    bookings also keep `limits.AdjustableRateLimiter`'s window rule (see `_RESERVE`): at
+    most ``floor(rate)`` slots in any second, and once usage readings steer the rate, the
+    room a rise opens is booked at up to twice the rate.
 
     If Redis is unreachable, a local limiter at ``rate / expected_processes`` takes over
     (an `AdaptiveRateLimiter` starting there when adaptive), with one WARNING per outage,
