@@ -192,6 +192,18 @@ async def _run_cancelled(scope: anyio.CancelScope) -> bool:
     cancelling = getattr(task, "cancelling", None)  # Python 3.11+
     if cancelling is not None and cancelling():
         return True
+    if cancelling is None and task is not None:
+        # Python 3.10 cannot say whether this task is being cancelled once the
+        # CancelledError is delivered. A run cancelled from outside (asyncio.run's
+        # cancel-all on Ctrl-C cancels every task at once) cancels the task that hosts
+        # the run too, and its task group then cancels `scope`: give it a turn to.
+        try:
+            for _ in range(2):
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            return True
+        if scope.cancel_called:
+            return True
     try:  # an enclosing cancel scope (a timeout around the run, say) that is cancelled
         await anyio.lowlevel.checkpoint_if_cancelled()
     except anyio.get_cancelled_exc_class():

@@ -328,6 +328,7 @@ class Transport:
             try:
                 status, resp_headers, body = await self._attempt(call, attempt)
             except _Retryable as failure:
+                _own_chain(failure)
                 last = failure.reason
                 safe = idempotent or not failure.sent or policy.retry_unsafe
                 if attempt < policy.max_attempts and safe:
@@ -640,6 +641,26 @@ class _Unauthorized(Exception):
         self.credential = credential
         self.headers = headers
         self.body = body
+
+
+def _own_chain(exc: BaseException) -> None:
+    """Cut ``exc``'s chain at the first link that is not an mpasync exception.
+
+    Our errors are raised outside every ``except`` block, so on Python 3.11+ their
+    ``__context__`` is clean. On 3.10 it is not always: a task woken by a cancelled future
+    (aiohttp's timeout cancels the request) runs on inside asyncio's own handler of that
+    CancelledError, which becomes the context of whatever the task raises next.
+    """
+    cur: BaseException | None = exc
+    seen: set[int] = set()
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        nxt = cur.__cause__ or cur.__context__
+        if nxt is not None and not type(nxt).__module__.startswith("mpasync"):
+            cur.__cause__ = None
+            cur.__context__ = None
+            return
+        cur = nxt
 
 
 def _scope(request: Request[Any]) -> str | None:

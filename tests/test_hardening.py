@@ -235,6 +235,25 @@ def test_userinfo_in_base_url_is_refused_without_echo() -> None:
     assert "BASEPASS" not in str(caught.value)
 
 
+def test_a_foreign_link_in_our_chain_is_cut() -> None:
+    """Python 3.10 chains asyncio's own CancelledError (the one that woke a task after
+    aiohttp's timeout) to what the task raises next; the retry loop cuts it off, keeping
+    our own links. (On 3.11+ the test above cannot see this; on 3.10 it does.)"""
+    from mpasync.transport import _own_chain, _Retryable
+
+    token = TokenError("token endpoint timed out")
+    token.__context__ = asyncio.CancelledError()
+    failure = _Retryable("timed out", sent=False, final=token)
+    failure.__context__ = token
+    _own_chain(failure)
+    assert failure.__context__ is token
+    assert token.__context__ is None and token.__cause__ is None
+    loop_a, loop_b = _Retryable("a", sent=False), _Retryable("b", sent=False)
+    loop_a.__context__, loop_b.__context__ = loop_b, loop_a
+    _own_chain(loop_a)  # a cycle ends the walk
+    assert loop_a.__context__ is loop_b
+
+
 async def test_no_aiohttp_exception_reachable_from_ours(fake_api: FakeAPI) -> None:
     async def hang(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(1)
