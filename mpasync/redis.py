@@ -368,7 +368,7 @@ class RedisTokenCache(TokenCache):
 # booked ARGV[4] times as close, so a rise is filled within about half a second. Booked
 # slots never go back in time (each one is at or after the last), so counting the
 # bookings after (slot - span) counts the window exactly; a slot given up (its owner
-# woke late) still counts: the budget is under-used, never exceeded.
+# woke late) is removed by its owner (`acquire`), as nobody started in it.
 _RESERVE = """
 local function fmt(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')

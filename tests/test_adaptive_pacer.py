@@ -19,6 +19,7 @@ import pytest
 from mpasync.adaptive import AdaptiveRateLimiter, ControlLaw
 from mpasync.emulator.ratelimit import RateLimits
 from mpasync.limits import FILL_SPEED, AdjustableRateLimiter
+from tests.fakeapi import max_in_window
 
 _WINDOW = 1.002  # the limiter's window: one second and its safety margin
 
@@ -40,15 +41,6 @@ def _greedy(
         starts.append(now)
 
 
-def _busiest(starts: list[float], span: float = 1.0) -> int:
-    best, lo = 0, 0
-    for hi, t in enumerate(starts):
-        while starts[lo] <= t - span:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 def test_the_window_fills_at_twice_the_rate_and_never_holds_more_than_the_rate() -> None:
     pacer = AdjustableRateLimiter(40.0, fill=True)
     starts = _greedy(pacer, 5.0)
@@ -57,7 +49,7 @@ def test_the_window_fills_at_twice_the_rate_and_never_holds_more_than_the_rate()
     assert starts[39] < 0.5
     # Then each start waits for one to leave the window: 40 per second, never 41.
     assert starts[40] == pytest.approx(starts[0] + _WINDOW)
-    assert _busiest(starts) == 40
+    assert max_in_window(starts) == 40
     assert len(starts) in (199, 200)
 
 
@@ -77,7 +69,7 @@ def test_no_one_second_window_above_the_rate_while_the_rate_moves() -> None:
 def test_after_a_decrease_nothing_starts_until_the_window_is_under_the_new_rate() -> None:
     pacer = AdjustableRateLimiter(100.0, fill=True)
     starts = _greedy(pacer, 1.5)
-    assert _busiest(starts) == 100
+    assert max_in_window(starts) == 100
     pacer.set_rate(30.0)
     now = starts[-1]
     ready = pacer._ready_at(now)
@@ -90,7 +82,7 @@ def test_without_usage_readings_it_fills_at_the_rate_itself() -> None:
     pacer = AdjustableRateLimiter(40.0)  # a rate found by 429s alone probes: no fast fill
     starts = _greedy(pacer, 3.0)
     assert starts[39] == pytest.approx(39 * 1.002 / 40, abs=0.002)
-    assert _busiest(starts) == 40
+    assert max_in_window(starts) == 40
     pacer.set_rate(40.0, fill=True)
     assert pacer._interval == pytest.approx(1.002 / (40 * FILL_SPEED))
 

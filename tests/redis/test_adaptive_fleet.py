@@ -14,7 +14,7 @@ from mpasync.adaptive import AdaptiveRateLimiter
 from mpasync.emulator import Emulator
 from mpasync.errors import RequestValidationError
 from mpasync.redis import _ATTEMPT, RedisRateLimiter
-from tests.redis.fleet import job_for, run_fleet
+from tests.redis.fleet import busiest_window, job_for, run_fleet
 from tests.redis.server import RedisServer, free_port
 
 SPEED_429 = CIMultiDict({"X-mp-rate-limit-exceeded": "account", "Retry-After": "1"})
@@ -190,10 +190,6 @@ async def _fleet_starts(redis_server: RedisServer, key: str, read: bool, n: int)
     return sorted(starts)[:n]
 
 
-def _busiest(starts: list[float]) -> int:
-    return max(sum(1 for s in starts if t - 1.0 < s <= t) for t in starts)
-
-
 async def test_the_fleet_fills_its_window_fast_once_readings_steer_it(
     redis_server: RedisServer,
 ) -> None:
@@ -203,7 +199,7 @@ async def test_the_fleet_fills_its_window_fast_once_readings_steer_it(
     starts = await _fleet_starts(redis_server, "fill", True, 30)
     assert starts[19] - starts[0] < 0.75
     assert starts[20] - starts[0] >= 1.0
-    assert _busiest(starts) <= 20
+    assert busiest_window(starts) <= 20
 
 
 async def test_without_readings_the_fleet_books_at_the_rate_itself(
@@ -211,4 +207,4 @@ async def test_without_readings_the_fleet_books_at_the_rate_itself(
 ) -> None:
     starts = await _fleet_starts(redis_server, "probe", False, 21)
     assert starts[19] - starts[0] >= 0.9  # 19 intervals of (1 + 0.01) / 20
-    assert _busiest(starts) <= 20
+    assert busiest_window(starts) <= 20
