@@ -220,6 +220,8 @@ class AdjustableRateLimiter(RateLimiter):
 
     def __init__(self, rate: float, *, fill: bool = False, safety: float = 0.002) -> None:
         super().__init__(rate, safety=safety)
+        if not isinstance(fill, bool):
+            raise RequestValidationError("fill must be a bool", field="fill")
         self._safety = safety
         self._starts: deque[float] = deque()
         self._cap = 0
@@ -240,7 +242,10 @@ class AdjustableRateLimiter(RateLimiter):
         A rise re-arms a waiting timer: a waiter held by the full window at the old rate
         may start as soon as the new one allows, not when the old one would have.
         """
+        rate = positive_number(rate, "rate_limit")
         fill = self._fill if fill is None else fill
+        if not isinstance(fill, bool):
+            raise RequestValidationError("fill must be a bool", field="fill")
         if rate == self.rate and fill == self._fill:
             return
         rising = rate > self.rate or fill > self._fill

@@ -18,6 +18,7 @@ import pytest
 
 from mpasync.adaptive import AdaptiveRateLimiter, ControlLaw
 from mpasync.emulator.ratelimit import RateLimits
+from mpasync.errors import RequestValidationError
 from mpasync.limits import FILL_SPEED, AdjustableRateLimiter
 from tests.fakeapi import max_in_window
 
@@ -221,3 +222,16 @@ async def test_the_fast_fill_starts_with_the_first_usage_reading(
     await limiter.acquire()
     await limiter.observe(None, 200, {"X-mp-rate-limit-percentage-used": "10"})
     assert pacer._fill is fills
+
+
+@pytest.mark.parametrize("rate", [0, -1.0, float("nan"), float("inf"), True, "10"])
+def test_a_bad_rate_is_refused_before_it_changes_anything(rate: object) -> None:
+    pacer = AdjustableRateLimiter(10.0)
+    with pytest.raises(RequestValidationError) as caught:
+        pacer.set_rate(rate)  # type: ignore[arg-type]
+    assert caught.value.field == "rate_limit"
+    assert pacer.rate == 10.0
+    with pytest.raises(RequestValidationError):
+        AdjustableRateLimiter(rate)  # type: ignore[arg-type]
+    with pytest.raises(RequestValidationError):
+        AdjustableRateLimiter(10.0, fill=1)  # type: ignore[arg-type]
