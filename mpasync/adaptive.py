@@ -46,13 +46,13 @@ same code runs in-process here and with the state kept in Redis (`mpasync.redis`
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
 from mpasync.limits import AdjustableRateLimiter
@@ -520,7 +520,7 @@ class AdaptiveRateLimiter:
             raise RequestValidationError("max_scopes must be an integer >= 1", field="max_scopes")
         self.law = ControlLaw(initial_rate, min_rate, max_rate, target_usage, use_headers)
         self.max_scopes = max_scopes
-        self._account = _Scope(self.law.initial(time.monotonic()))
+        self._account = _Scope(self.law.initial(clock.now()))
         self._scopes: OrderedDict[str, _Scope] = OrderedDict()
         # Recent starts per scope before it has a limiter, to know what it sent.
         self._scope_windows: OrderedDict[str, _Window] = OrderedDict()
@@ -566,14 +566,14 @@ class AdaptiveRateLimiter:
             self._scopes.move_to_end(scope)  # type: ignore[arg-type]
             await sub.pacer.acquire()
         await self._account.pacer.acquire()
-        now = time.monotonic()
+        now = clock.now()
         sent = self._account.window.record(now)
         scope_sent = self._scope_window(scope).record(now) if scope is not None else 0
         _ATTEMPT.set((self, now, sent, scope_sent))
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
         """Feed one answer's status and headers to the law."""
-        now = time.monotonic()
+        now = clock.now()
         attempt = _ATTEMPT.get()
         sent_at: float | None = None
         sent: int | None = None

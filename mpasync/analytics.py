@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 
+from mpasync import clock
 from mpasync._lifecycle import TransportOwner, each
 from mpasync.auth import NoAuth
 from mpasync.bulk import BulkReport, Progress, run_bulk
@@ -301,7 +301,7 @@ class AnalyticsClient(TransportOwner):
         """Wait until ``events`` (maybe 0) and one request fit their windows; record both."""
         async with self._admission:
             while True:
-                now = time.monotonic()
+                now = clock.now()
                 wait = self.events.delay(events, now) if events else 0.0
                 if self.requests is not None:
                     wait = max(wait, self.requests.delay(1, now))

@@ -14,7 +14,6 @@ import base64
 import logging
 import math
 import re
-import time
 from typing import Protocol
 
 import aiohttp
@@ -22,6 +21,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited
 from mpasync.errors import RequestValidationError, TokenError
@@ -138,7 +138,7 @@ class TokenCache:
 
     @property
     def expires_at(self) -> float:
-        """`time.monotonic()` at which the cached token expires (0 when empty)."""
+        """`clock.now()` at which the cached token expires (0 when empty)."""
         return self._expires_at if self._token is not None else 0.0
 
     async def get(
@@ -152,7 +152,7 @@ class TokenCache:
         """
         token = self._token
         if token is not None:
-            now = time.monotonic()
+            now = clock.now()
             if now < self._refresh_at:
                 return token
             if now < self._expires_at:
@@ -160,7 +160,7 @@ class TokenCache:
                     self._start_fetch(session)  # refresh ahead, keep serving the valid token
                 return token
         if self._inflight is None:
-            wait = self._blocked_until - time.monotonic()
+            wait = self._blocked_until - clock.now()
             if wait > 0 and self._blocked_error is not None:
                 blocked = self._blocked_error
                 raise TokenError(str(blocked), status=blocked.status, retry_after=wait)
@@ -205,10 +205,10 @@ class TokenCache:
             logger.debug("token fetch failed: %s", task.exception())
             # A failed refresh-ahead is retried at most once a second while the old
             # token is still valid, not on every call.
-            self._background_after = time.monotonic() + 1.0
+            self._background_after = clock.now() + 1.0
 
     async def _fetch(self, session: aiohttp.ClientSession | None) -> str:
-        started = time.monotonic()
+        started = clock.now()
         token, lifetime = await self._acquire_token(session)
         self._token = token
         self._expires_at = started + lifetime
@@ -264,7 +264,7 @@ class TokenCache:
                 retry_after=retry_after,
             )
             if retry_after:
-                self._blocked_until = time.monotonic() + retry_after
+                self._blocked_until = clock.now() + retry_after
                 self._blocked_error = error
             raise error
         return self._checked(body, where)

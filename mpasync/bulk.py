@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -36,6 +35,7 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import TypeVar
 
+from mpasync import clock
 from mpasync.errors import JournalError, RequestValidationError
 from mpasync.filter_migrations import (
     FilterChange,
@@ -262,7 +262,7 @@ async def run_bulk(
         book.open()  # a foreign, locked or unopenable journal: refused before any item
     retries0 = stats.retries if stats is not None else 0
     requests0 = stats.requests if stats is not None else 0
-    started = time.monotonic()
+    started = clock.now()
     # Why the run stopped early, first cause first; raised once the workers are done.
     causes: list[BaseException] = []
     halted = False
@@ -355,7 +355,7 @@ async def run_bulk(
                 book.close()
             except JournalError as exc:
                 causes.append(exc)
-        run.elapsed = time.monotonic() - started
+        run.elapsed = clock.now() - started
         if stats is not None:
             run.retries = stats.retries - retries0
             run.requests = stats.requests - requests0

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
 
@@ -280,10 +280,9 @@ class AdjustableRateLimiter(RateLimiter):
             self._starts.clear()
 
     def seed(self, starts: deque[float]) -> None:
-        """Count starts made before this pacer existed (``time.monotonic`` times), so a
+        """Count starts made before this pacer existed (`mpasync.clock` times), so a
         new app limiter does not fill a window the server already holds them in."""
-        offset = asyncio.get_running_loop().time() - time.monotonic()
-        self._starts = deque(sorted(t + offset for t in starts))
+        self._starts = deque(sorted(starts))
 
 
 class WindowLimiter:
@@ -329,7 +328,7 @@ class WindowLimiter:
     @property
     def in_use(self) -> float:
         """Units started within the current window."""
-        self._prune(time.monotonic())
+        self._prune(clock.now())
         return self._used
 
     def _check(self, weight: float) -> float:
@@ -360,7 +359,7 @@ class WindowLimiter:
     def delay(self, weight: float, now: float | None = None) -> float:
         """Seconds until ``weight`` units may start (0.0: now). Reserves nothing."""
         weight = self._check(weight)
-        now = time.monotonic() if now is None else now
+        now = clock.now() if now is None else now
         self._prune(now)
         excess = self._used + weight - self.capacity
         if excess <= 1e-9:
@@ -375,7 +374,7 @@ class WindowLimiter:
     def record(self, weight: float, now: float | None = None) -> None:
         """Record a start of ``weight`` units at ``now``; pair it with a zero `delay`."""
         weight = self._check(weight)
-        self._log.append((time.monotonic() if now is None else now, weight))
+        self._log.append((clock.now() if now is None else now, weight))
         self._used += weight
 
     async def acquire(self, weight: float = 1) -> None:
@@ -383,7 +382,7 @@ class WindowLimiter:
         self._check(weight)
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = clock.now()
                 wait = self.delay(weight, now)
                 if wait <= 0:
                     self.record(weight, now)

@@ -21,7 +21,6 @@ import json
 import logging
 import random
 import secrets
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -33,6 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.adaptive import (
     EXCEEDED_HEADER,
@@ -93,10 +93,10 @@ class _Outage:
         self._warned = False
 
     def usable(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return clock.now() >= self._down_until
 
     def failed(self, exc: BaseException) -> None:
-        self._down_until = time.monotonic() + _RETRY_REDIS_AFTER
+        self._down_until = clock.now() + _RETRY_REDIS_AFTER
         if not self._warned:
             self._warned = True
             logger.warning(
@@ -309,7 +309,7 @@ class RedisTokenCache(TokenCache):
         if found is not None:
             await self._release(keys=[self._lock_key], args=[owner, self._channel])
             return found
-        started = time.monotonic()
+        started = clock.now()
         try:
             token, lifetime = await self._request_token(session)
         except BaseException:
@@ -318,7 +318,7 @@ class RedisTokenCache(TokenCache):
             except _REDIS_ERRORS as exc:
                 self._outage.failed(exc)
             raise
-        ttl = lifetime - refresh_margin(lifetime) - (time.monotonic() - started)
+        ttl = lifetime - refresh_margin(lifetime) - (clock.now() - started)
         try:
             if ttl * 1000 >= 1:
                 await self._store(
@@ -333,11 +333,11 @@ class RedisTokenCache(TokenCache):
 
     async def _wait(self, session: aiohttp.ClientSession | None, owner: str) -> tuple[str, float]:
         """Another process holds the lock: wait for its token (or for the lock to free)."""
-        deadline = time.monotonic() + self.lock_ttl + 1.0
+        deadline = clock.now() + self.lock_ttl + 1.0
         pubsub = self._redis.pubsub()
         try:
             await pubsub.subscribe(self._channel)
-            while time.monotonic() < deadline:
+            while clock.now() < deadline:
                 # Re-check after subscribing: the token may have landed in between.
                 found = await self._read_shared()
                 if found is not None:

@@ -31,6 +31,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited, whole_within
 from mpasync._version import __version__
@@ -315,7 +316,7 @@ class Transport:
         )
         scope = _scope(request) if self._observe is not None else None
         policy = self.retry
-        deadline_at = time.monotonic() + self.deadline if self.deadline is not None else None
+        deadline_at = clock.now() + self.deadline if self.deadline is not None else None
         call = _Call(session, method, url, data, headers, scope, deadline_at)
         self.stats.requests += 1
         attempt = 0
@@ -323,7 +324,7 @@ class Transport:
         last = ""
         while True:
             attempt += 1
-            if deadline_at is not None and time.monotonic() >= deadline_at:
+            if deadline_at is not None and clock.now() >= deadline_at:
                 raise self._deadline_error(method, url, attempt - 1, last, idempotent)
             try:
                 status, resp_headers, body = await self._attempt(call, attempt)
@@ -397,7 +398,7 @@ class Transport:
         )
         wait = self.timeout
         if deadline_at is not None:
-            wait = min(wait, max(0.001, deadline_at - time.monotonic()))
+            wait = min(wait, max(0.001, deadline_at - clock.now()))
         try:
             authorization, credential = await self.auth.authorize(session, wait)
         except TokenError as exc:
@@ -433,7 +434,7 @@ class Transport:
     async def _acquire_within(self, scope: str | None, deadline_at: float) -> None:
         """Take a permit and a rate slot, or fail with the deadline (nothing kept)."""
         held = False
-        with anyio.move_on_after(deadline_at - time.monotonic()):
+        with anyio.move_on_after(deadline_at - clock.now()):
             await self.concurrency.acquire()
             held = True
             if self.rate is not None:
@@ -452,7 +453,7 @@ class Transport:
         deadline_at = call.deadline_at
         timeout = self._client_timeout
         if deadline_at is not None:
-            left = deadline_at - time.monotonic()
+            left = deadline_at - clock.now()
             if left < self.timeout:
                 timeout = aiohttp.ClientTimeout(total=max(0.001, left))
         self.stats.attempts += 1
@@ -554,7 +555,7 @@ class Transport:
             delay = policy.after_retry_after(retry_after, self._rng)
         else:
             delay = policy.backoff(attempt, self._rng)
-        if deadline_at is not None and time.monotonic() + delay >= deadline_at:
+        if deadline_at is not None and clock.now() + delay >= deadline_at:
             logger.warning(
                 "%s %s: %s; not retrying: a %.2fs wait would pass the deadline",
                 method,
