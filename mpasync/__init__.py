@@ -19,6 +19,7 @@ from mpasync.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    DeadlineExceededError,
     DecodeError,
     JournalError,
     MethodNotAllowedError,
@@ -26,12 +27,15 @@ from mpasync.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     RequestValidationError,
+    ResponseTooLargeError,
     ServerError,
     TokenError,
     TransportError,
     UnprocessableEntityError,
 )
+from mpasync.limits import RateLimiter
 from mpasync.retry import RetryPolicy
 from mpasync.seeding import SeedingClient
 
@@ -47,6 +51,7 @@ __all__ = [
     "Client",
     "ConflictError",
     "DSRClient",
+    "DeadlineExceededError",
     "DecodeError",
     "JournalError",
     "MParticleError",
@@ -54,7 +59,10 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiter",
+    "RedirectError",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "SeedingClient",
     "ServerError",
