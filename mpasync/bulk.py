@@ -211,6 +211,10 @@ async def _run_cancelled(scope: anyio.CancelScope) -> bool:
     return False
 
 
+# What stops a run and escapes from it as itself (not in an exception group).
+_INTERRUPTS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
 def _journal_of(journal: str | Path | Journal | None) -> Journal | None:
     if journal is None or isinstance(journal, Journal):
         return journal
@@ -243,8 +247,10 @@ async def run_bulk(
     * ``fail_fast`` and an item fails: in-flight items are cancelled (``not_done``), the
       report is returned with ``stopped`` True.
     * the caller cancels: in-flight items are ``not_done``; `CancelledError` propagates.
-    * an item raises `KeyboardInterrupt`/`SystemExit`: that item and the in-flight ones
-      are ``not_done``, and the exception propagates once the report is complete.
+    * an item raises `KeyboardInterrupt`, `SystemExit`, `GeneratorExit` (or another
+      `BaseException` that is not a cancellation): that item and the in-flight ones are
+      ``not_done``, and the exception itself (never an exception group) propagates once
+      the report is complete.
     * the input raises, or the journal cannot be written: no new item is started,
       in-flight items finish, then the error propagates (a journal write error as one
       `JournalError` whose ``report`` is this report).
@@ -286,7 +292,7 @@ async def run_bulk(
         while not halted:
             try:
                 more, item = await stream.next()
-            except (KeyboardInterrupt, SystemExit) as exc:
+            except _INTERRUPTS as exc:
                 halt(exc, scope)
                 return
             except Exception as exc:  # the caller's iterable failed: start nothing more
@@ -314,17 +320,17 @@ async def run_bulk(
                     result = await fn(item)  # type: ignore[arg-type]
                 except BaseException as exc:
                     outcome = exc
-            if isinstance(outcome, (KeyboardInterrupt, SystemExit)):
-                run.not_done.append(key)
-                halt(outcome, scope)
-                return
             if isinstance(outcome, anyio.get_cancelled_exc_class()):
                 if await _run_cancelled(scope):
                     run.not_done.append(key)
                     raise outcome
             elif outcome is not None and not isinstance(outcome, Exception):
-                run.not_done.append(key)  # GeneratorExit and the like: not the item's fault
-                raise outcome
+                # KeyboardInterrupt, SystemExit, GeneratorExit and the like: not the item's
+                # fault. Raised by itself once the report is complete, never inside the task
+                # group's BaseExceptionGroup.
+                run.not_done.append(key)
+                halt(outcome, scope)
+                return
             if outcome is None:
                 run.succeeded.append(key)
                 if result is not None:
