@@ -36,6 +36,7 @@ import anyio.lowlevel
 from typing_extensions import TypeVar
 
 from mpasync import clock
+from mpasync.auth import safe_url
 from mpasync.errors import JournalError, RequestValidationError
 from mpasync.filter_migrations import (
     FilterChange,
@@ -51,7 +52,16 @@ from mpasync.filter_migrations import (
     revert_plan,
     sync_one,
 )
-from mpasync.journal import Journal, JournalJob, collecting_notes, item_key, note, policy_hash
+from mpasync.journal import (
+    Journal,
+    JournalJob,
+    collecting_notes,
+    item_key,
+    mark_reverted,
+    note,
+    policy_hash,
+    warn_unchecked_target,
+)
 from mpasync.models import DataPointFilter
 
 if TYPE_CHECKING:
@@ -392,6 +402,18 @@ class Bulk:
         self._client = client
         self.last_report: BulkReport[Any, Any] | None = None
 
+    def _job(
+        self, operation: str, service: str | None = None, policy: str | None = None
+    ) -> JournalJob:
+        """A journal job bound to this client's target (account id and API base URL)."""
+        return JournalJob(
+            operation,
+            service,
+            policy,
+            account=self._client.account_id,
+            base_url=safe_url(self._client.transport.base_url),
+        )
+
     def _concurrency(self, concurrency: int | None) -> int:
         return (
             concurrency if concurrency is not None else self._client.transport.concurrency.capacity
@@ -419,6 +441,8 @@ class Bulk:
         """
         report: BulkReport[K, R] = BulkReport()
         self.last_report = report
+        if isinstance(journal, (str, Path)):
+            journal = Journal(journal, self._job("map"))
         return await run_bulk(
             fn,
             items,
@@ -458,7 +482,7 @@ class Bulk:
         """
         checked = checked_filters(filters, service)
         resource = self._client.datapoint_filters
-        job = JournalJob("update_datapoint_filters", service, policy_hash(policy_of(checked)))
+        job = self._job("update_datapoint_filters", service, policy_hash(policy_of(checked)))
         book = self._book(journal, job)
 
         async def one(app_id: int) -> None:
@@ -514,7 +538,7 @@ class Bulk:
         holds (`revert_datapoint_filters` needs it).
         """
         checked = checked_filters(filters, service)
-        job = JournalJob("sync_datapoint_filters", service, policy_hash(policy_of(checked)))
+        job = self._job("sync_datapoint_filters", service, policy_hash(policy_of(checked)))
         return await self._sync(
             app_ids,
             service,
@@ -556,7 +580,7 @@ class Bulk:
             for f in source
         ]
         policy = policy_hash({"from_app": from_app, "filters": policy_of(template)})
-        job = JournalJob("copy_datapoint_filters", service, policy)
+        job = self._job("copy_datapoint_filters", service, policy)
         return await self._sync(
             to_apps,
             service,
@@ -609,7 +633,7 @@ class Bulk:
         checked_service(service)
         checked = checked_snapshot(snapshot)
         policy = policy_hash({str(a): policy_of(f) for a, f in checked.items()})
-        job = JournalJob("apply_datapoint_filter_snapshot", service, policy)
+        job = self._job("apply_datapoint_filter_snapshot", service, policy)
         return await self._sync(
             list(checked),
             service,
@@ -647,6 +671,11 @@ class Bulk:
         ``force=True`` after conflicts reverts exactly the apps left. Values are restored
         as the API shows them (effective values under the filter hierarchy).
 
+        Refused with `JournalError` before anything is sent: a journal written for another
+        account or API base URL; a revert's own journal unless ``force=True`` (reverting a
+        revert applies the run again). Once the revert starts, the run's journal is marked
+        as reverted, so resuming that run with it is refused instead of skipping every app.
+
         >>> report = await mp.bulk.revert_datapoint_filters("run.jsonl")
         >>> conflicts = {a: e for a, e in report.failed.items() if isinstance(e, RevertConflict)}
         """
@@ -670,7 +699,26 @@ class Bulk:
                 },
             }
         )
-        book = Journal(target, JournalJob("revert_datapoint_filters", service, policy))
+        if header.get("operation") == "revert_datapoint_filters" and not force:
+            raise JournalError(
+                f"journal {source} is a revert's own journal: reverting it would apply the"
+                " reverted run again; force it (--force) to do that on purpose",
+                path=str(source),
+            )
+        job = self._job("revert_datapoint_filters", service, policy)
+        elsewhere = job.target_mismatch(header)
+        if elsewhere is not None:
+            raise JournalError(
+                f"journal {source} was written for {elsewhere}; revert it against the"
+                " account and API it was written for",
+                path=str(source),
+            )
+        warn_unchecked_target(source, header, job)
+        book = Journal(target, job)
+        Journal(target, job, read_only=True).open()  # another revert's journal: refused now
+        # Before anything is written: resuming the reverted run now refuses to skip
+        # every app (a new journal applies it again).
+        mark_reverted(source, target)
         resource = self._client.datapoint_filters
 
         async def one(app_id: int) -> FilterChange:

@@ -325,7 +325,9 @@ def _parser() -> argparse.ArgumentParser:
         "--journal",
         metavar="FILE",
         default=None,
-        help="JSON-lines journal: a rerun with it skips apps already done (default: none)",
+        help="JSON-lines journal: a rerun with it skips apps already done; it is bound to "
+        "this account, API and service, and refused once its run was reverted (apply "
+        "again with a new journal) (default: none)",
     )
     _report_option(apply)
     _progress_option(apply)
@@ -350,13 +352,17 @@ def _parser() -> argparse.ArgumentParser:
         help="undo a `filters apply` run from its journal",
         description="Restore what each app held before a `filters apply --journal FILE` run, "
         "where the app still holds what the run wrote; apps changed since are reported as "
-        "conflicts and left alone unless --force.\n\n" + CREDENTIALS_HELP,
+        "conflicts and left alone unless --force. The journal must be the run's, for this "
+        "account and API; a revert's own journal (NAME.revert.jsonl) is refused unless "
+        "--force, as reverting a revert applies the run again.\n\n" + CREDENTIALS_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(revert, "verbose_sub")
     revert.add_argument("--journal", required=True, metavar="FILE", help="the run's journal")
     revert.add_argument(
-        "--force", action="store_true", help="restore apps changed since the run too"
+        "--force",
+        action="store_true",
+        help="restore apps changed since the run too; also allows reverting a revert",
     )
     revert.add_argument(
         "--revert-journal",

@@ -198,26 +198,45 @@ class RevertPlan:
     after: dict[DataPointKey, DataPointFilter] | None
 
 
-def _filters_from(data: Any, where: str) -> list[DataPointFilter]:
-    if not isinstance(data, list):
-        raise JournalError(f"{where}: expected a list of filters", path="")
+class _JournalFilter(msgspec.Struct, forbid_unknown_fields=True):
+    """A filter as `journal_filters` writes it; read back strictly."""
+
+    name: str
+    type: str
+    enabled: bool
+    event_type: str | None = None
+    attribute_name: str | None = None
+
+
+_JOURNAL_FILTERS = list[_JournalFilter]
+
+
+def _filters_from(data: Any, where: str, path: Path) -> list[DataPointFilter]:
     try:
-        return [
-            DataPointFilter(
-                name=d["name"],
-                type=d["type"],
-                event_type=d.get("event_type"),
-                attribute_name=d.get("attribute_name"),
-                enabled=bool(d.get("enabled", True)),
-            )
-            for d in data
-        ]
-    except (TypeError, KeyError, AttributeError):
-        raise JournalError(f"{where}: a filter record is malformed", path="") from None
+        filters = msgspec.convert(data, _JOURNAL_FILTERS, strict=True)
+    except msgspec.ValidationError as exc:
+        raise JournalError(
+            f"{where}: not a valid list of filters ({exc}); was the journal edited by hand?",
+            path=str(path),
+        ) from None
+    return [
+        DataPointFilter(
+            name=f.name,
+            type=f.type,
+            event_type=f.event_type,
+            attribute_name=f.attribute_name,
+            enabled=f.enabled,
+        )
+        for f in filters
+    ]
 
 
 def revert_plan(path: Path) -> tuple[str, dict[str, Any], dict[int, RevertPlan]]:
-    """The service, header and per-app plan that reverting the journal at ``path`` needs."""
+    """The service, header and per-app plan that reverting the journal at ``path`` needs.
+
+    Every record's ``before`` and ``after`` are read strictly: a malformed one (a filter
+    ``type`` of 5, ``"enabled": "false"``) is a `JournalError` naming its line.
+    """
     contents = read_journal(path)
     header = contents.header or {}
     service = header.get("service")
@@ -229,14 +248,16 @@ def revert_plan(path: Path) -> tuple[str, dict[str, Any], dict[int, RevertPlan]]
         )
     plans: dict[int, RevertPlan] = {}
     uncertain: dict[int, RevertPlan] = {}
-    for entry in contents.records:
-        app_id = entry.get("item")
-        if not isinstance(app_id, int) or isinstance(app_id, bool) or "before" not in entry:
+    for entry, line in zip(contents.records, contents.lines, strict=True):
+        if "before" not in entry:
             continue
-        where = f"journal {path}, app {app_id}"
-        before = {f.key(): f for f in _filters_from(entry["before"], where)}
+        app_id = entry["item"]
+        where = f"journal {path}, line {line}"
+        if not isinstance(app_id, int) or isinstance(app_id, bool):
+            raise JournalError(f"{where}: item {app_id!r} is not an app id", path=str(path))
+        before = {f.key(): f for f in _filters_from(entry["before"], f"{where}, before", path)}
         if entry["ok"] and "after" in entry:
-            after = {f.key(): f for f in _filters_from(entry["after"], where)}
+            after = {f.key(): f for f in _filters_from(entry["after"], f"{where}, after", path)}
             plan = plans.get(app_id)
             if plan is None:  # the first "before" is the app's state before the job
                 plans[app_id] = RevertPlan(before, after)

@@ -275,3 +275,75 @@ async def test_json_mode_reports_errors_as_events_too(emu: Emulator, tmp_path: P
     assert code == 2 and err.count("\n") == 1
     event = json.loads(out)
     assert event["event"] == "error" and event["exit"] == 2 and "non-empty" in event["message"]
+
+
+async def test_a_journal_rehearsed_on_staging_is_refused_on_production(
+    tmp_path: Path, policy_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Today production answers "skipped (journal) 5", 0 requests, exit 0, and is untouched.
+    journal = tmp_path / "j.jsonl"
+    args = ["filters", "apply", "--service", SERVICE, "--apps", "1,2,3,4,5"]
+    args += ["--file", str(policy_file), "--journal", str(journal), "--progress", "none"]
+    async with Emulator(apps=5) as staging, Emulator(apps=5) as production:
+        use_emulator(staging, monkeypatch)
+        code, _, err = await run(*args)
+        assert code == 0, err
+        use_emulator(production, monkeypatch)
+        production.reset_journal()
+        code, out, err = await run(*args)
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert err.startswith(f"mpasync: error: journal {journal} belongs to another job:")
+        assert f"written for account 1 at {staging.base_url}," in err
+        assert f"not account 1 at {production.base_url}; use another journal" in err
+        assert puts(production) == 0
+        # ... and so is its revert, before anything is sent.
+        code, _, err = await run(
+            "filters", "revert", "--journal", str(journal), "--progress", "none"
+        )
+        assert code == 2 and err.count("\n") == 1
+        assert f"was written for account 1 at {staging.base_url}" in err
+        assert puts(production) == 0 and not (tmp_path / "j.revert.jsonl").exists()
+        # Another account of the same API is another target too.
+        use_emulator(staging, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", "2")
+        code, _, err = await run(*args)
+        assert code == 2 and "not account 2 at" in err
+
+
+async def test_reverting_a_revert_needs_force_and_a_reverted_run_is_not_resumed(
+    emu: Emulator, tmp_path: Path, policy_file: Path
+) -> None:
+    before = {a: disabled(emu, a) for a in (1, 2)}
+    journal = tmp_path / "run.jsonl"
+    apply = ["filters", "apply", "--service", SERVICE, "--apps", "1,2"]
+    apply += ["--file", str(policy_file), "--progress", "none"]
+    code, _, err = await run(*apply, "--journal", str(journal))
+    assert code == 0, err
+    applied = {a: disabled(emu, a) for a in (1, 2)}
+    assert applied != before
+    code, _, err = await run("filters", "revert", "--journal", str(journal))
+    assert code == 0, err
+    assert {a: disabled(emu, a) for a in (1, 2)} == before
+    writes = puts(emu)
+    # A tab-completion slip: the revert's own journal. Today it re-applies the migration.
+    slip = str(tmp_path / "run.revert.jsonl")
+    code, out, err = await run("filters", "revert", "--journal", slip, "--progress", "none")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "is a revert's own journal" in err and "--force" in err
+    assert puts(emu) == writes and {a: disabled(emu, a) for a in (1, 2)} == before
+    # Today re-running the apply with the reverted run's journal skips both apps, exit 0.
+    code, out, err = await run(*apply, "--journal", str(journal))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "its run was reverted" in err and "new journal" in err
+    assert puts(emu) == writes
+    # A new journal applies it again; --force reverts the revert on purpose.
+    code, _, err = await run(*apply, "--journal", str(tmp_path / "again.jsonl"))
+    assert code == 0, err
+    assert {a: disabled(emu, a) for a in (1, 2)} == applied
+    code, _, err = await run(
+        "filters", "revert", "--journal", str(tmp_path / "again.jsonl"), "--progress", "none"
+    )
+    assert code == 0, err
+    code, _, err = await run("filters", "revert", "--journal", slip, "--force")
+    assert code == 0, err
+    assert {a: disabled(emu, a) for a in (1, 2)} == applied

@@ -107,11 +107,18 @@ async def test_revert_restores_47_apps_and_reports_3_conflicts(tmp_path: Path) -
             "revert_datapoint_filters"
         )
 
-        # Reverting the revert redoes it: each app goes back to what the revert found
-        # (the migration, or for the three, the migration plus the hand change).
+        # Reverting the revert (its own journal) would redo the migration: refused unless
+        # forced, before anything is sent.
         emu.reset_journal()
+        with pytest.raises(JournalError, match="revert's own journal.*force"):
+            await mp.bulk.revert_datapoint_filters(
+                revert_log, revert_journal=tmp_path / "redo.jsonl"
+            )
+        assert puts(emu) == Counter() and not (tmp_path / "redo.jsonl").exists()
+        # Forced, it redoes it: each app goes back to what the revert found (the
+        # migration, or for the three, the migration plus the hand change).
         redo = await mp.bulk.revert_datapoint_filters(
-            revert_log, revert_journal=tmp_path / "redo.jsonl"
+            revert_log, revert_journal=tmp_path / "redo.jsonl", force=True
         )
         assert redo.ok and len(puts(emu)) == 50
         assert await states(mp, ids) == {a: by_hand[a] for a in ids}
