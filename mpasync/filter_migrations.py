@@ -18,7 +18,7 @@ import msgspec
 import msgspec.structs
 
 from mpasync.errors import JournalError, MParticleError, RequestValidationError
-from mpasync.journal import note, read_journal
+from mpasync.journal import note, read_journal, service_key
 from mpasync.models import DataPointFilter
 from mpasync.models.datapoints import DataPointKey
 from mpasync.validation import validate_filters
@@ -30,6 +30,7 @@ __all__ = [
     "FilterChange",
     "RevertConflict",
     "RevertPlan",
+    "canonical_service",
     "checked_filters",
     "checked_service",
     "checked_snapshot",
@@ -370,6 +371,26 @@ async def revert_one(
         change.applied = True
         note(after=journal_filters(await resource.list(app_id, service)))
     return change
+
+
+def canonical_service(service: str, names: Iterable[str]) -> str | None:
+    """``service`` as the catalogue ``names`` (``mp.services.list()``) spells it: the name
+    itself, else the one name equal to it ignoring case, else ignoring case and
+    separators (``google-analytics-event-forwarder``); None when none or several match.
+
+    >>> canonical_service("googleanalyticseventforwarder", ["GoogleAnalyticsEventForwarder"])
+    'GoogleAnalyticsEventForwarder'
+    """
+    known = list(names)
+    if service in known:
+        return service
+    for key in (str.casefold, service_key):
+        hits = {n for n in known if key(n) == key(service)}
+        if len(hits) == 1:
+            return hits.pop()
+        if hits:
+            return None  # ambiguous: the caller says which names are close
+    return None
 
 
 def checked_service(service: str) -> None:

@@ -149,12 +149,16 @@ _SAME_JOB = {
 }
 
 
-def service_key(name: object) -> object:
+def service_key(name: str) -> str:
     """A service name as compared: case and separators ignored
     (``googleanalytics-eventforwarder`` is ``GoogleAnalyticsEventForwarder``)."""
-    if not isinstance(name, str):
-        return name
     return "".join(c for c in name.casefold() if c.isalnum())
+
+
+def _same_service(theirs: object, ours: str | None) -> bool:
+    if isinstance(theirs, str) and ours is not None:
+        return service_key(theirs) == service_key(ours)
+    return theirs == ours
 
 
 def _target(account: object, base_url: object) -> str:
@@ -220,7 +224,7 @@ class JournalJob:
         theirs, ours = str(header.get("operation")), self.operation
         if _SAME_JOB.get(theirs, theirs) != _SAME_JOB.get(ours, ours):
             return f"its operation is {theirs!r}, this run's is {ours!r}"
-        if service_key(header.get("service")) != service_key(self.service):
+        if not _same_service(header.get("service"), self.service):
             return f"its service is {header.get('service')!r}, this run's is {self.service!r}"
         if header.get("policy") != self.policy:
             return (

@@ -347,3 +347,25 @@ async def test_reverting_a_revert_needs_force_and_a_reverted_run_is_not_resumed(
     code, _, err = await run("filters", "revert", "--journal", slip, "--force")
     assert code == 0, err
     assert {a: disabled(emu, a) for a in (1, 2)} == applied
+
+
+@pytest.mark.parametrize(
+    "typed", ["googleanalyticseventforwarder", "google-analytics-event-forwarder"]
+)
+async def test_a_service_is_sent_and_journaled_by_its_canonical_name(
+    emu: Emulator, tmp_path: Path, policy_file: Path, typed: str
+) -> None:
+    # Today the name is sent and journaled as typed, and a resume spelled canonically is
+    # refused as "another job" (the separated spelling is refused as unknown).
+    journal = tmp_path / "run.jsonl"
+    args = ["filters", "apply", "--apps", "1,2", "--file", str(policy_file)]
+    args += ["--journal", str(journal), "--progress", "none"]
+    emu.reset_journal()
+    code, _, err = await run(*args, "--service", typed)
+    assert code == 0, err
+    app_requests = [e.path for e in emu.journal if e.path.startswith("/v1/apps/")]
+    assert app_requests and all(p.split("/")[4] == SERVICE for p in app_requests)
+    assert json.loads(journal.read_text().splitlines()[0])["service"] == SERVICE
+    code, out, err = await run(*args, "--service", SERVICE)
+    assert code == 0, err
+    assert re.search(r"skipped \(journal\)\s+2\n", out)

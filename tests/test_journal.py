@@ -460,7 +460,7 @@ async def test_resuming_a_reverted_run_is_refused_and_a_new_journal_applies_it(
         ]
         emu.reset_journal()
         for dry_run in (False, True):
-            with pytest.raises(JournalError, match="its run was reverted.*new journal"):
+            with pytest.raises(JournalError, match=r"its run was reverted.*new journal"):
                 await mp.bulk.sync_datapoint_filters(
                     [1, 2, 3], SERVICE, POLICY, journal=path, dry_run=dry_run
                 )
@@ -473,3 +473,25 @@ async def test_resuming_a_reverted_run_is_refused_and_a_new_journal_applies_it(
             [1, 2, 3], SERVICE, POLICY, journal=tmp_path / "run2.jsonl"
         )
         assert sorted(fresh.succeeded) == [1, 2, 3] and len(writes(emu)) == 3
+
+
+async def test_a_service_spelled_differently_is_the_same_job(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    async with Emulator(apps=2) as emu, emu.client() as mp:
+        await mp.bulk.sync_datapoint_filters([1], SERVICE.lower(), POLICY, journal=path)
+        again = await mp.bulk.sync_datapoint_filters([1, 2], SERVICE.upper(), POLICY, journal=path)
+        assert again.skipped == [1] and again.succeeded == [2]
+        with pytest.raises(JournalError, match="its service is"):
+            await mp.bulk.sync_datapoint_filters([1], "Amplitude", POLICY, journal=path)
+
+
+def test_canonical_service_matches_case_then_separators_and_never_guesses() -> None:
+    from mpasync.filter_migrations import canonical_service
+
+    names = [SERVICE, "Amplitude", "Foo Bar", "FooBar"]
+    assert canonical_service(SERVICE, names) == SERVICE
+    assert canonical_service("amplitude", names) == "Amplitude"
+    assert canonical_service("google_analytics event-forwarder", names) == SERVICE
+    assert canonical_service("foobar", names) == "FooBar"  # case alone decides
+    assert canonical_service("foo-bar", names) is None  # two names match: no guess
+    assert canonical_service("Amplitud", names) is None

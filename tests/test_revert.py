@@ -110,7 +110,7 @@ async def test_revert_restores_47_apps_and_reports_3_conflicts(tmp_path: Path) -
         # Reverting the revert (its own journal) would redo the migration: refused unless
         # forced, before anything is sent.
         emu.reset_journal()
-        with pytest.raises(JournalError, match="revert's own journal.*force"):
+        with pytest.raises(JournalError, match=r"revert's own journal.*force"):
             await mp.bulk.revert_datapoint_filters(
                 revert_log, revert_journal=tmp_path / "redo.jsonl"
             )
