@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from mpasync import validation
 from mpasync.cli import amain
 from mpasync.emulator import Emulator
 from mpasync.models import DataPointFilter
@@ -369,3 +371,40 @@ async def test_a_service_is_sent_and_journaled_by_its_canonical_name(
     code, out, err = await run(*args, "--service", SERVICE)
     assert code == 0, err
     assert re.search(r"skipped \(journal\)\s+2\n", out)
+
+
+async def test_an_export_holding_a_filter_type_mpasync_does_not_know_applies_with_a_warning(
+    emu: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # When mParticle adds a filter type, `filters export` reads it; today `filters apply`
+    # of that export refuses it before sending anything.
+    monkeypatch.setattr(validation, "_WARNED", set())
+    snapshot = tmp_path / "snapshot.json"
+    code, _, err = await run(
+        "filters", "export", "--service", SERVICE, "--apps", "1,2", "--out", str(snapshot),
+        "--progress", "none",
+    )  # fmt: skip
+    assert code == 0, err
+    exported = json.loads(snapshot.read_text())
+    for filters in exported.values():  # as a newer API would export it
+        filters.append({"name": "Fingerprint", "type": "DeviceFingerprint", "enabled": False})
+    snapshot.write_text(json.dumps(exported))
+    emu.reset_journal()
+    with caplog.at_level(logging.WARNING, logger="mpasync"):
+        code, out, err = await run(
+            "filters", "apply", "--service", SERVICE, "--file", str(snapshot), "--progress", "none"
+        )
+    writes = [e for e in emu.journal if e.method == "PUT"]
+    assert sorted(e.path.split("/")[3] for e in writes) == ["1", "2"]
+    for entry in writes:  # the request carries the new type, as exported
+        assert {"name": "Fingerprint", "type": "DeviceFingerprint", "enabled": False} in [
+            {k: f[k] for k in ("name", "type", "enabled")} for f in entry.body
+        ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "'DeviceFingerprint' is not a known type" in warnings[0]
+    # The API is the authority: this emulator does not know the type either (422).
+    assert code == 1 and "Invalid datapoint type specified" in out
