@@ -717,8 +717,16 @@ class Bulk:
         book = Journal(target, job)
         Journal(target, job, read_only=True).open()  # another revert's journal: refused now
         # Before anything is written: resuming the reverted run now refuses to skip
-        # every app (a new journal applies it again).
-        mark_reverted(source, target)
+        # every app (a new journal applies it again). A journal that cannot be written
+        # (a read-only copy) does not stop the revert.
+        try:
+            mark_reverted(source, target)
+        except JournalError as exc:
+            logger.warning(
+                "%s; it is not marked as reverted, so resuming its run with it would skip"
+                " every app (apply again with a new journal)",
+                exc,
+            )
         resource = self._client.datapoint_filters
 
         async def one(app_id: int) -> FilterChange:

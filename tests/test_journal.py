@@ -495,3 +495,16 @@ def test_canonical_service_matches_case_then_separators_and_never_guesses() -> N
     assert canonical_service("foobar", names) == "FooBar"  # case alone decides
     assert canonical_service("foo-bar", names) is None  # two names match: no guess
     assert canonical_service("Amplitud", names) is None
+
+
+async def test_a_revert_mark_after_a_torn_line_stands_on_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    await run_bulk(ok, [1], concurrency=1, journal=path)
+    with path.open("ab") as fh:
+        fh.write(b'{"item": 2, "ok": tr')  # a crash mid-write
+    journal_mod.mark_reverted(path, tmp_path / "run.revert.jsonl")
+    journal_mod.mark_reverted(path, tmp_path / "run.revert.jsonl")  # once per revert
+    contents = read_journal(path)
+    assert contents.reverted_by == str(tmp_path / "run.revert.jsonl")
+    assert [r["item"] for r in contents.records] == [1] and contents.skipped_lines == 1
+    assert path.read_bytes().count(b"reverted_by") == 1

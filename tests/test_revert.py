@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mpasync import JournalError, RequestValidationError, TransportError
+from mpasync import JournalError, RequestValidationError, TransportError, bulk
 from mpasync.bulk import FilterChange, RevertConflict
 from mpasync.client import Client
 from mpasync.emulator import Emulator
@@ -302,4 +303,23 @@ async def test_revert_refuses_journals_it_cannot_use(tmp_path: Path) -> None:
         await mp.bulk.revert_datapoint_filters(run, revert_journal=tmp_path / "r.jsonl")
         with pytest.raises(JournalError, match="another job"):
             await mp.bulk.revert_datapoint_filters(other, revert_journal=tmp_path / "r.jsonl")
+        del emu
+
+
+async def test_a_journal_that_cannot_be_marked_is_reverted_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run.jsonl"
+
+    def read_only(path: Path, by: Path) -> None:  # as on a read-only copy of the journal
+        raise JournalError(f"cannot open journal {path}: Read-only file system")
+
+    async with Emulator(apps=2) as emu, emu.client() as mp:
+        await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=run)
+        monkeypatch.setattr(bulk, "mark_reverted", read_only)
+        with caplog.at_level(logging.WARNING, logger="mpasync"):
+            report = await mp.bulk.revert_datapoint_filters(run)
+        assert report.ok and sorted(report.succeeded) == [1, 2]
+        [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert "Read-only file system; it is not marked as reverted" in warning
         del emu
