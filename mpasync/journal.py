@@ -67,6 +67,7 @@ __all__ = [
     "policy_hash",
     "read_journal",
     "service_key",
+    "warn_unchecked_target",
 ]
 
 #: The format version written in every header; a reader refuses a newer one. Format 2
