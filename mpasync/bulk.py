@@ -392,7 +392,8 @@ class Bulk:
 
     The datapoint-filter helpers take ``journal=path``: a rerun with the same journal
     skips apps already done; a journal started by another job (operation, service or
-    policy) is refused with `JournalError`. Every write they make records what the app
+    policy), on another target (this client's account id and base URL), or whose run was
+    reverted is refused with `JournalError`. Every write they make records what the app
     held before and after it, which `revert_datapoint_filters` uses to undo the run. A dry
     run reads and checks the journal but never writes it, so it never makes a later run
     skip anything.
