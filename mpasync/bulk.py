@@ -36,6 +36,7 @@ import anyio.lowlevel
 from typing_extensions import TypeVar
 
 from mpasync import clock
+from mpasync.auth import safe_url
 from mpasync.errors import JournalError, RequestValidationError
 from mpasync.filter_migrations import (
     FilterChange,
@@ -51,7 +52,16 @@ from mpasync.filter_migrations import (
     revert_plan,
     sync_one,
 )
-from mpasync.journal import Journal, JournalJob, collecting_notes, item_key, note, policy_hash
+from mpasync.journal import (
+    Journal,
+    JournalJob,
+    collecting_notes,
+    item_key,
+    mark_reverted,
+    note,
+    policy_hash,
+    warn_unchecked_target,
+)
 from mpasync.models import DataPointFilter
 
 if TYPE_CHECKING:
@@ -211,6 +221,10 @@ async def _run_cancelled(scope: anyio.CancelScope) -> bool:
     return False
 
 
+# What stops a run and escapes from it as itself (not in an exception group).
+_INTERRUPTS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
 def _journal_of(journal: str | Path | Journal | None) -> Journal | None:
     if journal is None or isinstance(journal, Journal):
         return journal
@@ -243,8 +257,10 @@ async def run_bulk(
     * ``fail_fast`` and an item fails: in-flight items are cancelled (``not_done``), the
       report is returned with ``stopped`` True.
     * the caller cancels: in-flight items are ``not_done``; `CancelledError` propagates.
-    * an item raises `KeyboardInterrupt`/`SystemExit`: that item and the in-flight ones
-      are ``not_done``, and the exception propagates once the report is complete.
+    * an item raises `KeyboardInterrupt`, `SystemExit`, `GeneratorExit` (or another
+      `BaseException` that is not a cancellation): that item and the in-flight ones are
+      ``not_done``, and the exception itself (never an exception group) propagates once
+      the report is complete.
     * the input raises, or the journal cannot be written: no new item is started,
       in-flight items finish, then the error propagates (a journal write error as one
       `JournalError` whose ``report`` is this report).
@@ -286,7 +302,7 @@ async def run_bulk(
         while not halted:
             try:
                 more, item = await stream.next()
-            except (KeyboardInterrupt, SystemExit) as exc:
+            except _INTERRUPTS as exc:
                 halt(exc, scope)
                 return
             except Exception as exc:  # the caller's iterable failed: start nothing more
@@ -314,17 +330,17 @@ async def run_bulk(
                     result = await fn(item)  # type: ignore[arg-type]
                 except BaseException as exc:
                     outcome = exc
-            if isinstance(outcome, (KeyboardInterrupt, SystemExit)):
-                run.not_done.append(key)
-                halt(outcome, scope)
-                return
             if isinstance(outcome, anyio.get_cancelled_exc_class()):
                 if await _run_cancelled(scope):
                     run.not_done.append(key)
                     raise outcome
             elif outcome is not None and not isinstance(outcome, Exception):
-                run.not_done.append(key)  # GeneratorExit and the like: not the item's fault
-                raise outcome
+                # KeyboardInterrupt, SystemExit, GeneratorExit and the like: not the item's
+                # fault. Raised by itself once the report is complete, never inside the task
+                # group's BaseExceptionGroup.
+                run.not_done.append(key)
+                halt(outcome, scope)
+                return
             if outcome is None:
                 run.succeeded.append(key)
                 if result is not None:
@@ -376,7 +392,8 @@ class Bulk:
 
     The datapoint-filter helpers take ``journal=path``: a rerun with the same journal
     skips apps already done; a journal started by another job (operation, service or
-    policy) is refused with `JournalError`. Every write they make records what the app
+    policy), on another target (this client's account id and base URL), or whose run was
+    reverted is refused with `JournalError`. Every write they make records what the app
     held before and after it, which `revert_datapoint_filters` uses to undo the run. A dry
     run reads and checks the journal but never writes it, so it never makes a later run
     skip anything.
@@ -385,6 +402,18 @@ class Bulk:
     def __init__(self, client: Client) -> None:
         self._client = client
         self.last_report: BulkReport[Any, Any] | None = None
+
+    def _job(
+        self, operation: str, service: str | None = None, policy: str | None = None
+    ) -> JournalJob:
+        """A journal job bound to this client's target (account id and API base URL)."""
+        return JournalJob(
+            operation,
+            service,
+            policy,
+            account=self._client.account_id,
+            base_url=safe_url(self._client.transport.base_url),
+        )
 
     def _concurrency(self, concurrency: int | None) -> int:
         return (
@@ -413,6 +442,8 @@ class Bulk:
         """
         report: BulkReport[K, R] = BulkReport()
         self.last_report = report
+        if isinstance(journal, (str, Path)):
+            journal = Journal(journal, self._job("map"))
         return await run_bulk(
             fn,
             items,
@@ -452,7 +483,7 @@ class Bulk:
         """
         checked = checked_filters(filters, service)
         resource = self._client.datapoint_filters
-        job = JournalJob("update_datapoint_filters", service, policy_hash(policy_of(checked)))
+        job = self._job("update_datapoint_filters", service, policy_hash(policy_of(checked)))
         book = self._book(journal, job)
 
         async def one(app_id: int) -> None:
@@ -508,7 +539,7 @@ class Bulk:
         holds (`revert_datapoint_filters` needs it).
         """
         checked = checked_filters(filters, service)
-        job = JournalJob("sync_datapoint_filters", service, policy_hash(policy_of(checked)))
+        job = self._job("sync_datapoint_filters", service, policy_hash(policy_of(checked)))
         return await self._sync(
             app_ids,
             service,
@@ -550,7 +581,7 @@ class Bulk:
             for f in source
         ]
         policy = policy_hash({"from_app": from_app, "filters": policy_of(template)})
-        job = JournalJob("copy_datapoint_filters", service, policy)
+        job = self._job("copy_datapoint_filters", service, policy)
         return await self._sync(
             to_apps,
             service,
@@ -603,7 +634,7 @@ class Bulk:
         checked_service(service)
         checked = checked_snapshot(snapshot)
         policy = policy_hash({str(a): policy_of(f) for a, f in checked.items()})
-        job = JournalJob("apply_datapoint_filter_snapshot", service, policy)
+        job = self._job("apply_datapoint_filter_snapshot", service, policy)
         return await self._sync(
             list(checked),
             service,
@@ -641,6 +672,11 @@ class Bulk:
         ``force=True`` after conflicts reverts exactly the apps left. Values are restored
         as the API shows them (effective values under the filter hierarchy).
 
+        Refused with `JournalError` before anything is sent: a journal written for another
+        account or API base URL; a revert's own journal unless ``force=True`` (reverting a
+        revert applies the run again). Once the revert starts, the run's journal is marked
+        as reverted, so resuming that run with it is refused instead of skipping every app.
+
         >>> report = await mp.bulk.revert_datapoint_filters("run.jsonl")
         >>> conflicts = {a: e for a, e in report.failed.items() if isinstance(e, RevertConflict)}
         """
@@ -664,7 +700,34 @@ class Bulk:
                 },
             }
         )
-        book = Journal(target, JournalJob("revert_datapoint_filters", service, policy))
+        if header.get("operation") == "revert_datapoint_filters" and not force:
+            raise JournalError(
+                f"journal {source} is a revert's own journal: reverting it would apply the"
+                " reverted run again; force it (--force) to do that on purpose",
+                path=str(source),
+            )
+        job = self._job("revert_datapoint_filters", service, policy)
+        elsewhere = job.target_mismatch(header)
+        if elsewhere is not None:
+            raise JournalError(
+                f"journal {source} was written for {elsewhere}; revert it against the"
+                " account and API it was written for",
+                path=str(source),
+            )
+        warn_unchecked_target(source, header, job)
+        book = Journal(target, job)
+        Journal(target, job, read_only=True).open()  # another revert's journal: refused now
+        # Before anything is written: resuming the reverted run now refuses to skip
+        # every app (a new journal applies it again). A journal that cannot be written
+        # (a read-only copy) does not stop the revert.
+        try:
+            mark_reverted(source, target)
+        except JournalError as exc:
+            logger.warning(
+                "%s; it is not marked as reverted, so resuming its run with it would skip"
+                " every app (apply again with a new journal)",
+                exc,
+            )
         resource = self._client.datapoint_filters
 
         async def one(app_id: int) -> FilterChange:

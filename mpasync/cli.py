@@ -36,6 +36,7 @@ from mpasync.cli_input import (
 from mpasync.cli_report import error_text, print_capped, print_table, write_report
 from mpasync.client import Client
 from mpasync.errors import JournalError, MParticleError, NotFoundError, RequestValidationError
+from mpasync.filter_migrations import canonical_service
 from mpasync.progress import MODES, Progress, ProgressLogHandler
 from mpasync.progress import is_tty as _is_tty
 
@@ -309,7 +310,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     _verbosity(apply, "verbose_sub")
-    apply.add_argument("--service", required=True, help="service name (see mpasync services list)")
+    apply.add_argument(
+        "--service",
+        required=True,
+        help="service name (see mpasync services list; case and separators are ignored)",
+    )
     _targets(apply, required=False)
     apply.add_argument("--file", required=True, help="filters file: a policy or a snapshot")
     apply.add_argument(
@@ -325,7 +330,9 @@ def _parser() -> argparse.ArgumentParser:
         "--journal",
         metavar="FILE",
         default=None,
-        help="JSON-lines journal: a rerun with it skips apps already done (default: none)",
+        help="JSON-lines journal: a rerun with it skips apps already done; it is bound to "
+        "this account, API and service, and refused once its run was reverted (apply "
+        "again with a new journal) (default: none)",
     )
     _report_option(apply)
     _progress_option(apply)
@@ -338,7 +345,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     _verbosity(export, "verbose_sub")
-    export.add_argument("--service", required=True, help="service name (see mpasync services list)")
+    export.add_argument(
+        "--service",
+        required=True,
+        help="service name (see mpasync services list; case and separators are ignored)",
+    )
     _targets(export, required=True)
     export.add_argument("--out", required=True, metavar="FILE", help="snapshot file to write")
     _client_options(export)
@@ -350,13 +361,17 @@ def _parser() -> argparse.ArgumentParser:
         help="undo a `filters apply` run from its journal",
         description="Restore what each app held before a `filters apply --journal FILE` run, "
         "where the app still holds what the run wrote; apps changed since are reported as "
-        "conflicts and left alone unless --force.\n\n" + CREDENTIALS_HELP,
+        "conflicts and left alone unless --force. The journal must be the run's, for this "
+        "account and API; a revert's own journal (NAME.revert.jsonl) is refused unless "
+        "--force, as reverting a revert applies the run again.\n\n" + CREDENTIALS_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(revert, "verbose_sub")
     revert.add_argument("--journal", required=True, metavar="FILE", help="the run's journal")
     revert.add_argument(
-        "--force", action="store_true", help="restore apps changed since the run too"
+        "--force",
+        action="store_true",
+        help="restore apps changed since the run too; also allows reverting a revert",
     )
     revert.add_argument(
         "--revert-journal",
@@ -422,14 +437,21 @@ def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-async def _check_service(mp: Client, service: str) -> None:
+async def _check_service(mp: Client, service: str) -> str:
+    """The service's canonical name, before anything is sent or written with it: as the
+    API names it, or as ``services list`` spells it when only case and separators differ
+    (``google-analytics-event-forwarder``); an unknown name is refused with a hint."""
     try:
-        await mp.services.get(service)
+        found = await mp.services.get(service)
     except NotFoundError:
         names = [s.name for s in await mp.services.list() if s.name]
+        match = canonical_service(service, names)
+        if match is not None:
+            return match
         close = difflib.get_close_matches(service, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise CLIError(f"unknown service {service!r} ({hint}see mpasync services list)") from None
+    return found.name or service
 
 
 async def _app_ids(mp: Client, listed: list[int] | None, progress: Progress) -> list[int]:
@@ -527,7 +549,7 @@ async def _filters_apply(
     sync = args.sync or args.dry_run or snapshot is not None  # a snapshot is always synced
     async with client_from_env(**_client_overrides(args)) as mp:
         progress.start("checking service")
-        await _check_service(mp, args.service)
+        args.service = await _check_service(mp, args.service)
         if snapshot is not None:
             app_ids = list(snapshot)
             if listed is not None:
@@ -649,7 +671,7 @@ async def _filters_export(
         check_output_path(args.report, "--report")
     async with client_from_env(**_client_overrides(args)) as mp:
         progress.start("checking service")
-        await _check_service(mp, args.service)
+        args.service = await _check_service(mp, args.service)
         app_ids = await _app_ids(mp, listed, progress)
         progress.start("exporting filters", len(app_ids), unit="apps")
         on_progress = _tracker(progress, mp)

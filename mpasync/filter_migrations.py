@@ -18,7 +18,7 @@ import msgspec
 import msgspec.structs
 
 from mpasync.errors import JournalError, MParticleError, RequestValidationError
-from mpasync.journal import note, read_journal
+from mpasync.journal import note, read_journal, service_key
 from mpasync.models import DataPointFilter
 from mpasync.models.datapoints import DataPointKey
 from mpasync.validation import validate_filters
@@ -30,6 +30,7 @@ __all__ = [
     "FilterChange",
     "RevertConflict",
     "RevertPlan",
+    "canonical_service",
     "checked_filters",
     "checked_service",
     "checked_snapshot",
@@ -198,26 +199,45 @@ class RevertPlan:
     after: dict[DataPointKey, DataPointFilter] | None
 
 
-def _filters_from(data: Any, where: str) -> list[DataPointFilter]:
-    if not isinstance(data, list):
-        raise JournalError(f"{where}: expected a list of filters", path="")
+class _JournalFilter(msgspec.Struct, forbid_unknown_fields=True):
+    """A filter as `journal_filters` writes it; read back strictly."""
+
+    name: str
+    type: str
+    enabled: bool
+    event_type: str | None = None
+    attribute_name: str | None = None
+
+
+_JOURNAL_FILTERS = list[_JournalFilter]
+
+
+def _filters_from(data: Any, where: str, path: Path) -> list[DataPointFilter]:
     try:
-        return [
-            DataPointFilter(
-                name=d["name"],
-                type=d["type"],
-                event_type=d.get("event_type"),
-                attribute_name=d.get("attribute_name"),
-                enabled=bool(d.get("enabled", True)),
-            )
-            for d in data
-        ]
-    except (TypeError, KeyError, AttributeError):
-        raise JournalError(f"{where}: a filter record is malformed", path="") from None
+        filters = msgspec.convert(data, _JOURNAL_FILTERS, strict=True)
+    except msgspec.ValidationError as exc:
+        raise JournalError(
+            f"{where}: not a valid list of filters ({exc}); was the journal edited by hand?",
+            path=str(path),
+        ) from None
+    return [
+        DataPointFilter(
+            name=f.name,
+            type=f.type,
+            event_type=f.event_type,
+            attribute_name=f.attribute_name,
+            enabled=f.enabled,
+        )
+        for f in filters
+    ]
 
 
 def revert_plan(path: Path) -> tuple[str, dict[str, Any], dict[int, RevertPlan]]:
-    """The service, header and per-app plan that reverting the journal at ``path`` needs."""
+    """The service, header and per-app plan that reverting the journal at ``path`` needs.
+
+    Every record's ``before`` and ``after`` are read strictly: a malformed one (a filter
+    ``type`` of 5, ``"enabled": "false"``) is a `JournalError` naming its line.
+    """
     contents = read_journal(path)
     header = contents.header or {}
     service = header.get("service")
@@ -229,14 +249,16 @@ def revert_plan(path: Path) -> tuple[str, dict[str, Any], dict[int, RevertPlan]]
         )
     plans: dict[int, RevertPlan] = {}
     uncertain: dict[int, RevertPlan] = {}
-    for entry in contents.records:
-        app_id = entry.get("item")
-        if not isinstance(app_id, int) or isinstance(app_id, bool) or "before" not in entry:
+    for entry, line in zip(contents.records, contents.lines, strict=True):
+        if "before" not in entry:
             continue
-        where = f"journal {path}, app {app_id}"
-        before = {f.key(): f for f in _filters_from(entry["before"], where)}
+        app_id = entry["item"]
+        where = f"journal {path}, line {line}"
+        if not isinstance(app_id, int) or isinstance(app_id, bool):
+            raise JournalError(f"{where}: item {app_id!r} is not an app id", path=str(path))
+        before = {f.key(): f for f in _filters_from(entry["before"], f"{where}, before", path)}
         if entry["ok"] and "after" in entry:
-            after = {f.key(): f for f in _filters_from(entry["after"], where)}
+            after = {f.key(): f for f in _filters_from(entry["after"], f"{where}, after", path)}
             plan = plans.get(app_id)
             if plan is None:  # the first "before" is the app's state before the job
                 plans[app_id] = RevertPlan(before, after)
@@ -349,6 +371,26 @@ async def revert_one(
         change.applied = True
         note(after=journal_filters(await resource.list(app_id, service)))
     return change
+
+
+def canonical_service(service: str, names: Iterable[str]) -> str | None:
+    """``service`` as the catalogue ``names`` (``mp.services.list()``) spells it: the name
+    itself, else the one name equal to it ignoring case, else ignoring case and
+    separators (``google-analytics-event-forwarder``); None when none or several match.
+
+    >>> canonical_service("googleanalyticseventforwarder", ["GoogleAnalyticsEventForwarder"])
+    'GoogleAnalyticsEventForwarder'
+    """
+    known = list(names)
+    if service in known:
+        return service
+    for key in (str.casefold, service_key):
+        hits = {n for n in known if key(n) == key(service)}
+        if len(hits) == 1:
+            return hits.pop()
+        if hits:
+            return None  # ambiguous: the caller says which names are close
+    return None
 
 
 def checked_service(service: str) -> None:

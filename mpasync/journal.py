@@ -1,14 +1,26 @@
 """The bulk journal: an append-only JSON-lines file that makes interrupted runs resumable.
 
-A journal belongs to one job. Its first line is a header naming the job (operation,
-service, a sha256 of the policy) and the mpasync version that started it; reopening it for
-another job is a `JournalError`, never a silent skip of work that was not done. Every
-later line is one item's outcome::
+A journal belongs to one job on one target. Its first line is a header naming the job
+(operation, service, a sha256 of the policy), the target (account id and API base URL)
+and the mpasync version that started it; reopening it for another job or another target
+is a `JournalError`, never a silent skip of work that was not done. Every later line is
+one item's outcome, or the mark a revert of the run leaves::
 
-    {"mpasync_journal": 1, "operation": "sync_datapoint_filters", "service": "Amplitude",
-     "policy": "9f2c...", "mpasync": "0.4.0", "created": 1767225600.0}
+    {"mpasync_journal": 2, "operation": "sync_datapoint_filters", "service": "Amplitude",
+     "policy": "9f2c...", "account": 1234, "base_url": "https://api.mparticle.com",
+     "mpasync": "0.4.0", "created": 1767225600.0}
     {"item": 17, "ok": true, "time": 1767225601.2, "before": [...], "after": [...]}
     {"item": 18, "ok": false, "time": 1767225601.3, "error": "NotFoundError: ..."}
+    {"reverted_by": "run.revert.jsonl", "time": 1767229200.0}
+
+A run whose journal holds a ``reverted_by`` mark is not resumed (every app would be
+skipped as done although the revert undid it): a new journal applies it again. Format 1
+journals (before the target was recorded) are still read; their target cannot be checked,
+which is warned about.
+
+Records are decoded strictly (`msgspec`, ``strict=True``): a record that is JSON but not
+of the format's types (``"ok": "true"``, a non-string ``error``) is a `JournalError`
+naming its line, never a value read loosely.
 
 Like SQLite's or git's on-disk formats it is append-only and recoverable: each record
 starts on a new line, so a line torn by a crash costs that one record and never the next;
@@ -29,7 +41,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +62,17 @@ __all__ = [
     "JournalJob",
     "collecting_notes",
     "item_key",
+    "mark_reverted",
     "note",
     "policy_hash",
     "read_journal",
+    "service_key",
+    "warn_unchecked_target",
 ]
 
-#: The format version written in every header; a reader refuses a newer one.
-FORMAT = 1
+#: The format version written in every header; a reader refuses a newer one. Format 2
+#: added the target (``account``, ``base_url``) and the ``reverted_by`` mark.
+FORMAT = 2
 #: At most this many seconds between two fsyncs while records are written.
 FSYNC_INTERVAL = 2.0
 
@@ -134,20 +150,42 @@ _SAME_JOB = {
 }
 
 
+def service_key(name: str) -> str:
+    """A service name as compared: case and separators ignored
+    (``googleanalytics-eventforwarder`` is ``GoogleAnalyticsEventForwarder``)."""
+    return "".join(c for c in name.casefold() if c.isalnum())
+
+
+def _same_service(theirs: object, ours: str | None) -> bool:
+    if isinstance(theirs, str) and ours is not None:
+        return service_key(theirs) == service_key(ours)
+    return theirs == ours
+
+
+def _target(account: object, base_url: object) -> str:
+    return f"account {account} at {base_url}"
+
+
 @dataclass(frozen=True)
 class JournalJob:
-    """What a journal is for. Two runs are the same job when all three fields match
-    (``update_datapoint_filters`` and ``sync_datapoint_filters`` count as one operation:
-    both apply the policy).
+    """What a journal is for, and where. Two runs are the same job when operation,
+    service and policy match (``update_datapoint_filters`` and
+    ``sync_datapoint_filters`` count as one operation: both apply the policy; service
+    names are compared ignoring case and separators) and they run against the same
+    target: ``account`` id and API ``base_url``.
 
     ``policy`` is a `policy_hash` (or None for jobs without one, like a plain
-    ``mp.bulk.map``). The mpasync version is recorded in the header but not compared: a
-    run interrupted before an upgrade may be resumed after it.
+    ``mp.bulk.map``). A job whose ``account`` and ``base_url`` are both None (one run by
+    `mpasync.bulk.run_bulk` without a client) does not check the target. The mpasync
+    version is recorded in the header but not compared: a run interrupted before an
+    upgrade may be resumed after it.
     """
 
     operation: str
     service: str | None = None
     policy: str | None = None
+    account: int | None = None
+    base_url: str | None = None
 
     def header(self) -> dict[str, Any]:
         return {
@@ -155,16 +193,39 @@ class JournalJob:
             "operation": self.operation,
             "service": self.service,
             "policy": self.policy,
+            "account": self.account,
+            "base_url": self.base_url,
             "mpasync": __version__,
             "created": time.time(),
         }
 
+    def target_mismatch(self, header: Mapping[str, Any]) -> str | None:
+        """Why a journal with ``header`` is for another account or API (``"account 1 at
+        https://a, not account 2 at https://b"``), or None.
+
+        A header without a target (format 1) is not a mismatch; see `unchecked_target`.
+        """
+        if (self.account is None and self.base_url is None) or self.unchecked_target(header):
+            return None
+        theirs = (header.get("account"), header.get("base_url"))
+        if theirs == (self.account, self.base_url):
+            return None
+        return f"{_target(*theirs)}, not {_target(self.account, self.base_url)}"
+
+    def unchecked_target(self, header: Mapping[str, Any]) -> bool:
+        """True when this job has a target but ``header`` names none (an older journal)."""
+        has_target = self.account is not None or self.base_url is not None
+        return has_target and header.get("account") is None and header.get("base_url") is None
+
     def mismatch(self, header: Mapping[str, Any]) -> str | None:
-        """Why a journal with ``header`` belongs to another job, or None."""
+        """Why a journal with ``header`` belongs to another job or target, or None."""
+        target = self.target_mismatch(header)
+        if target is not None:
+            return f"it was written for {target}"
         theirs, ours = str(header.get("operation")), self.operation
         if _SAME_JOB.get(theirs, theirs) != _SAME_JOB.get(ours, ours):
             return f"its operation is {theirs!r}, this run's is {ours!r}"
-        if header.get("service") != self.service:
+        if not _same_service(header.get("service"), self.service):
             return f"its service is {header.get('service')!r}, this run's is {self.service!r}"
         if header.get("policy") != self.policy:
             return (
@@ -176,47 +237,101 @@ class JournalJob:
 
 @dataclass
 class JournalContents:
-    """What `read_journal` found: the header, every parsed record, and the lines skipped."""
+    """What `read_journal` found: the header, every item record (with its line number),
+    the lines skipped, and the revert mark if any."""
 
     header: dict[str, Any] | None
     records: list[dict[str, Any]]
     skipped_lines: int
     #: The file does not end with a newline (a torn last line, or an empty file).
     torn_tail: bool
+    #: ``records[i]`` is on line ``lines[i]`` of the file (1-based), for error messages.
+    lines: list[int] = field(default_factory=list)
+    #: The journal of the revert that undid this run, if one was started.
+    reverted_by: str | None = None
 
 
-def _lines(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None]]:
+class _Header(msgspec.Struct):
+    """The header's types (unknown fields are allowed: later versions may add some)."""
+
+    mpasync_journal: int
+    operation: str
+    service: str | None = None
+    policy: str | None = None
+    account: int | None = None
+    base_url: str | None = None
+    mpasync: str | None = None
+    created: float | None = None
+
+
+class _ItemRecord(msgspec.Struct):
+    """An item record's types; other fields are the item function's `note`s."""
+
+    item: Any
+    ok: bool
+    time: float | None = None
+    error: str | None = None
+    dry: bool = False
+
+
+class _RevertMark(msgspec.Struct, forbid_unknown_fields=True):
+    reverted_by: str
+    time: float | None = None
+
+
+def _strict(entry: dict[str, Any], kind: type[msgspec.Struct], path: Path, number: int) -> None:
+    try:
+        msgspec.convert(entry, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise JournalError(
+            f"journal {path}, line {number}: not a valid journal record ({exc});"
+            " was it edited by hand? use a new journal file",
+            path=str(path),
+        ) from None
+
+
+def _lines(data: bytes) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON or `_TORN`) for every non-blank line."""
     for number, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
             continue
         # Decoded line by line: a line torn mid-character spoils only itself.
         text = raw.decode("utf-8", errors="replace")
         try:
-            value = json.loads(text)
+            yield number, json.loads(text)
         except ValueError:
-            yield number, None
-            continue
-        yield number, value if isinstance(value, dict) else None
+            yield number, _TORN
+
+
+# A line that is not JSON: torn by a crash (or not UTF-8). JSON that is not a record of
+# the format is a different thing (an edit, a bug): refused, not skipped.
+_TORN = object()
 
 
 def _parse(data: bytes, path: Path) -> JournalContents:
-    header: dict[str, Any] | None = None
-    records: list[dict[str, Any]] = []
-    skipped = 0
+    contents = JournalContents(None, [], 0, bool(data) and not data.endswith(b"\n"))
     first = True
-    for _, entry in _lines(data):
+    for number, entry in _lines(data):
         if first:
             first = False
-            if entry is not None and "mpasync_journal" in entry:
-                header = entry
+            if isinstance(entry, dict) and "mpasync_journal" in entry:
+                version = entry.get("mpasync_journal")
+                if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT:
+                    raise JournalError(
+                        f"journal {path} has format {version!r}; this mpasync reads formats"
+                        f" up to {FORMAT} (upgrade mpasync)",
+                        path=str(path),
+                    )
+                _strict(entry, _Header, path, number)
+                contents.header = entry
                 continue
-            if entry is not None and "item" in entry:
+            if isinstance(entry, dict) and "item" in entry:
                 raise JournalError(
                     f"journal {path} has no mpasync header (written by an older mpasync?);"
                     " use a new journal file",
                     path=str(path),
                 )
-            if entry is not None or b"\n" in data:
+            if entry is not _TORN or b"\n" in data:
                 raise JournalError(
                     f"{path} is not an mpasync journal (its first line is not a journal"
                     " header); use a new journal file",
@@ -224,27 +339,30 @@ def _parse(data: bytes, path: Path) -> JournalContents:
                 )
             # A lone torn line with no newline: the header itself was torn, no record
             # can follow it. Treated as an empty journal (see Journal.open).
-            skipped += 1
+            contents.skipped_lines += 1
             continue
-        if entry is None or "item" not in entry or not isinstance(entry.get("ok"), bool):
-            skipped += 1
-            continue
-        records.append(entry)
-    if header is not None:
-        version = header.get("mpasync_journal")
-        if not isinstance(version, int) or version > FORMAT:
+        if entry is _TORN:
+            contents.skipped_lines += 1
+        elif isinstance(entry, dict) and "item" in entry:
+            _strict(entry, _ItemRecord, path, number)
+            contents.records.append(entry)
+            contents.lines.append(number)
+        elif isinstance(entry, dict) and "reverted_by" in entry:
+            _strict(entry, _RevertMark, path, number)
+            contents.reverted_by = entry["reverted_by"]
+        else:
             raise JournalError(
-                f"journal {path} has format {version!r}; this mpasync reads format {FORMAT}"
-                " (upgrade mpasync)",
+                f"journal {path}, line {number}: not a journal record (neither an item's"
+                " outcome nor a revert mark); was it edited by hand? use a new journal file",
                 path=str(path),
             )
-    if skipped and header is not None:
+    if contents.skipped_lines and contents.header is not None:
         logger.warning(
             "journal %s: %d unreadable line(s) skipped (torn by a crash, or not UTF-8/JSON)",
             path,
-            skipped,
+            contents.skipped_lines,
         )
-    return JournalContents(header, records, skipped, bool(data) and not data.endswith(b"\n"))
+    return contents
 
 
 def read_journal(path: str | Path) -> JournalContents:
@@ -397,8 +515,17 @@ class Journal:
         reason = self.job.mismatch(contents.header)
         if reason is not None:
             raise JournalError(
-                f"journal {self.path} belongs to another job: {reason}", path=str(self.path)
+                f"journal {self.path} belongs to another job: {reason}; use another journal",
+                path=str(self.path),
             )
+        if contents.reverted_by is not None:
+            raise JournalError(
+                f"journal {self.path}: its run was reverted (revert journal"
+                f" {contents.reverted_by}), so resuming it would skip every item; to apply"
+                " it again use a new journal",
+                path=str(self.path),
+            )
+        warn_unchecked_target(self.path, contents.header, self.job)
         self.done = _done(contents)
         if writable and contents.torn_tail:
             # The last line was torn by a crash: end it, so the next record stands alone.
@@ -467,6 +594,57 @@ class Journal:
                     self._fd = None
         finally:
             os.close(fd)
+
+
+def warn_unchecked_target(path: Path, header: Mapping[str, Any], job: JournalJob) -> None:
+    """Warn that an older journal (format 1) names no target, so it is trusted unchecked."""
+    if job.unchecked_target(header):
+        logger.warning(
+            "journal %s was written by mpasync %s, which did not record the account and"
+            " API; it is used for %s without that check",
+            path,
+            header.get("mpasync"),
+            _target(job.account, job.base_url),
+        )
+
+
+def mark_reverted(path: str | Path, revert_journal: str | Path) -> None:
+    """Append a ``reverted_by`` mark to the journal at ``path`` (once per revert journal),
+    so that resuming the reverted run is refused instead of skipping every item."""
+    p = Path(path)
+    by = str(revert_journal)
+    try:
+        fd = os.open(p, os.O_RDWR | os.O_APPEND)
+    except OSError as exc:
+        raise JournalError(f"cannot open journal {p}: {exc.strerror or exc}", path=str(p)) from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise JournalError(
+                    f"journal {p} is in use by a running job; wait for it to finish",
+                    path=str(p),
+                ) from None
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if _parse(data, p).reverted_by == by:
+            return
+        line = msgspec.json.encode({"reverted_by": by, "time": time.time()}) + b"\n"
+        if data and not data.endswith(b"\n"):
+            line = b"\n" + line  # a torn last line: the mark stands on its own line
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:
+        raise JournalError(
+            f"cannot write to journal {p}: {exc.strerror or exc}", path=str(p)
+        ) from None
+    finally:
+        os.close(fd)
 
 
 def _done(contents: JournalContents) -> set[str]:

@@ -7,6 +7,13 @@ Models and plain dicts are both accepted; dicts are converted with `msgspec.conv
 after every key, at every depth, is checked against the model: a typo is an error naming
 the closest valid field, never a silently defaulted value (`enabeld` would leave a filter
 enabled).
+
+Strict on shape, open on the API's own vocabularies: a DataPoint or filter ``type``, an
+event type, a commerce event type or a user identity type that mpasync does not know is
+sent as given with one WARNING per value (mParticle adds such values; a filter it
+exports must apply again), while a value of the wrong vocabulary (a commerce event type
+on an ``Event`` filter) is still refused. The other enums (calculated attributes, field
+transformations, platforms) stay closed: their rules depend on knowing the value.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import functools
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, TypeVar
@@ -61,6 +69,8 @@ __all__ = [
     "validate_transformation",
     "validate_transformation_id",
 ]
+
+logger = logging.getLogger("mpasync")
 
 S = TypeVar("S", bound=msgspec.Struct)
 P = TypeVar("P", DataPoint, DataPointFilter)
@@ -199,14 +209,42 @@ def _require(value: str | None, where: str, rule: str = "is required") -> str:
     return value
 
 
-def _one_of(value: str | None, allowed: frozenset[str], where: str, what: str) -> str:
-    """`value` in its documented spelling, matched case-insensitively against `allowed`."""
-    if value is None:
+# Values of the API's own vocabularies already warned about (once per process each).
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _open_enum(
+    value: str | None,
+    allowed: frozenset[str],
+    where: str,
+    what: str,
+    *,
+    wrong: frozenset[str] = frozenset(),
+) -> str:
+    """`value` in its documented spelling; a value outside `allowed` is passed on as given
+    for the API to judge (it adds types mpasync cannot know yet), with one WARNING per
+    value. Still refused: a missing or blank value, and a value of a neighbouring
+    vocabulary (`wrong`: a commerce event type given as an app event type, say)."""
+    if value is None or not value.strip():
         _fail(where, f"is required; {what} is one of: {_listing(allowed)}")
     for name in allowed:
         if name.casefold() == value.casefold():
             return name
-    _fail(where, f"{value!r} is not a valid {what}; expected one of: {_listing(allowed)}")
+    if any(name.casefold() == value.casefold() for name in wrong):
+        _fail(where, f"{value!r} is not a valid {what}; expected one of: {_listing(allowed)}")
+    if (what, value) not in _WARNED:
+        _WARNED.add((what, value))
+        close = difflib.get_close_matches(value, sorted(allowed), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        logger.warning(
+            "%s: %r is not a known %s%s; mpasync sends it as given for the API to judge"
+            " (warned once per value)",
+            where,
+            value,
+            what,
+            hint,
+        )
+    return value
 
 
 def _exact(value: str | None, allowed: frozenset[str], where: str, what: str) -> str:
@@ -251,27 +289,34 @@ def _check_point(point: P, allowed_types: frozenset[str], where: str, *, is_filt
     """Rules shared by DataPoints and DataPoint filters; returns `point` with its type,
     event_type and enumerated names in their documented spelling."""
     name = _require(point.name, f"{where}.name", "is required and must not be empty")
-    kind = _one_of(point.type, allowed_types, f"{where}.type", "type")
+    # The API owns these vocabularies and extends them: values mpasync does not know are
+    # sent with a warning (`_open_enum`), and rules tied to a type apply to known types.
+    other_types = (DataPointType.ALL | FilterType.ALL) - allowed_types
+    kind = _open_enum(point.type, allowed_types, f"{where}.type", "type", wrong=other_types)
     event_type = point.event_type
     et_field = f"{where}.event_type"
     if kind in _APP_EVENT_TYPES:
-        event_type = _one_of(event_type, EventType.ALL, et_field, f"event type for {kind}")
+        what = f"event type for {kind}"
+        wrong = CommerceEventType.ALL
+        event_type = _open_enum(event_type, EventType.ALL, et_field, what, wrong=wrong)
     elif kind in _COMMERCE_TYPES:
         # Only Event/EventAttribute require it, for filters and DataPoints alike
         # (platform-api.md line 1990); when given it must be a commerce event type (line 1971).
         if event_type is not None:
             what = f"commerce event type for {kind}"
-            event_type = _one_of(event_type, CommerceEventType.ALL, et_field, what)
-    else:
+            wrong = EventType.ALL
+            event_type = _open_enum(event_type, CommerceEventType.ALL, et_field, what, wrong=wrong)
+    elif kind in allowed_types:
         # "ignored for other types" (platform-api.md line 1990): dropped rather than refused,
         # so what is sent is what the server keeps.
         event_type = None
     if kind in _ATTRIBUTE_TYPES:
         _require(point.attribute_name, f"{where}.attribute_name", f"is required for type {kind}")
     if is_filter and kind == FilterType.USER_IDENTITY:
-        name = _one_of(name, UserIdentityType.ALL, f"{where}.name", "user identity type")
+        name = _open_enum(name, UserIdentityType.ALL, f"{where}.name", "user identity type")
     elif is_filter and kind == FilterType.EVENT_TYPE:
-        name = _one_of(name, EventType.ALL, f"{where}.name", "event type for an EventType filter")
+        what = "event type for an EventType filter"
+        name = _open_enum(name, EventType.ALL, f"{where}.name", what, wrong=CommerceEventType.ALL)
     return msgspec.structs.replace(point, name=name, type=kind, event_type=event_type)
 
 

@@ -133,7 +133,7 @@ async def test_journal_resume_skips_succeeded_items(tmp_path: Path) -> None:
     first = await run_bulk(flaky, range(10), concurrency=3, journal=journal)
     assert sorted(first.failed) == [3, 7]
     header, *lines = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert header["mpasync_journal"] == 1 and header["operation"] == "map"
+    assert header["mpasync_journal"] == 2 and header["operation"] == "map"
     assert len(lines) == 10 and sum(1 for e in lines if not e["ok"]) == 2
 
     calls.clear()

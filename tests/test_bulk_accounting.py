@@ -94,7 +94,7 @@ async def test_an_awaited_cancelled_future_is_the_items_failure_too() -> None:
     assert list(report.failed) == [3] and len(report.succeeded) == 9
 
 
-@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit, GeneratorExit])
 async def test_an_interrupt_from_an_item_stops_the_run_and_propagates_after_the_report(
     interrupt: type[BaseException],
 ) -> None:

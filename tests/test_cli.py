@@ -130,7 +130,7 @@ async def test_failed_apps_exit_nonzero_and_are_listed(emu: Emulator, filters_fi
         ("{not json", "is not valid JSON"),
         ("[]", "non-empty JSON list"),
         (json.dumps([FILTERS[0], {"name": "Checkout", "type": "Event"}]), "entry 1"),
-        (json.dumps([{"name": "Fax", "type": "UserIdentity"}]), "entry 0"),
+        (json.dumps([{"name": "Fax", "type": "Identity"}]), "entry 0"),
     ],
 )
 async def test_bad_filters_file_gets_one_line(

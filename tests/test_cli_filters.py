@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from mpasync import validation
 from mpasync.cli import amain
 from mpasync.emulator import Emulator
 from mpasync.models import DataPointFilter
@@ -275,3 +277,134 @@ async def test_json_mode_reports_errors_as_events_too(emu: Emulator, tmp_path: P
     assert code == 2 and err.count("\n") == 1
     event = json.loads(out)
     assert event["event"] == "error" and event["exit"] == 2 and "non-empty" in event["message"]
+
+
+async def test_a_journal_rehearsed_on_staging_is_refused_on_production(
+    tmp_path: Path, policy_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Today production answers "skipped (journal) 5", 0 requests, exit 0, and is untouched.
+    journal = tmp_path / "j.jsonl"
+    args = ["filters", "apply", "--service", SERVICE, "--apps", "1,2,3,4,5"]
+    args += ["--file", str(policy_file), "--journal", str(journal), "--progress", "none"]
+    async with Emulator(apps=5) as staging, Emulator(apps=5) as production:
+        use_emulator(staging, monkeypatch)
+        code, _, err = await run(*args)
+        assert code == 0, err
+        use_emulator(production, monkeypatch)
+        production.reset_journal()
+        code, out, err = await run(*args)
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert err.startswith(f"mpasync: error: journal {journal} belongs to another job:")
+        assert f"written for account 1 at {staging.base_url}," in err
+        assert f"not account 1 at {production.base_url}; use another journal" in err
+        assert puts(production) == 0
+        # ... and so is its revert, before anything is sent.
+        code, _, err = await run(
+            "filters", "revert", "--journal", str(journal), "--progress", "none"
+        )
+        assert code == 2 and err.count("\n") == 1
+        assert f"was written for account 1 at {staging.base_url}" in err
+        assert puts(production) == 0 and not (tmp_path / "j.revert.jsonl").exists()
+        # Another account of the same API is another target too.
+        use_emulator(staging, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", "2")
+        code, _, err = await run(*args)
+        assert code == 2 and "not account 2 at" in err
+
+
+async def test_reverting_a_revert_needs_force_and_a_reverted_run_is_not_resumed(
+    emu: Emulator, tmp_path: Path, policy_file: Path
+) -> None:
+    before = {a: disabled(emu, a) for a in (1, 2)}
+    journal = tmp_path / "run.jsonl"
+    apply = ["filters", "apply", "--service", SERVICE, "--apps", "1,2"]
+    apply += ["--file", str(policy_file), "--progress", "none"]
+    code, _, err = await run(*apply, "--journal", str(journal))
+    assert code == 0, err
+    applied = {a: disabled(emu, a) for a in (1, 2)}
+    assert applied != before
+    code, _, err = await run("filters", "revert", "--journal", str(journal))
+    assert code == 0, err
+    assert {a: disabled(emu, a) for a in (1, 2)} == before
+    writes = puts(emu)
+    # A tab-completion slip: the revert's own journal. Today it re-applies the migration.
+    slip = str(tmp_path / "run.revert.jsonl")
+    code, out, err = await run("filters", "revert", "--journal", slip, "--progress", "none")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "is a revert's own journal" in err and "--force" in err
+    assert puts(emu) == writes and {a: disabled(emu, a) for a in (1, 2)} == before
+    # Today re-running the apply with the reverted run's journal skips both apps, exit 0.
+    code, out, err = await run(*apply, "--journal", str(journal))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "its run was reverted" in err and "new journal" in err
+    assert puts(emu) == writes
+    # A new journal applies it again; --force reverts the revert on purpose.
+    code, _, err = await run(*apply, "--journal", str(tmp_path / "again.jsonl"))
+    assert code == 0, err
+    assert {a: disabled(emu, a) for a in (1, 2)} == applied
+    code, _, err = await run(
+        "filters", "revert", "--journal", str(tmp_path / "again.jsonl"), "--progress", "none"
+    )
+    assert code == 0, err
+    code, _, err = await run("filters", "revert", "--journal", slip, "--force")
+    assert code == 0, err
+    assert {a: disabled(emu, a) for a in (1, 2)} == applied
+
+
+@pytest.mark.parametrize(
+    "typed", ["googleanalyticseventforwarder", "google-analytics-event-forwarder"]
+)
+async def test_a_service_is_sent_and_journaled_by_its_canonical_name(
+    emu: Emulator, tmp_path: Path, policy_file: Path, typed: str
+) -> None:
+    # Today the name is sent and journaled as typed, and a resume spelled canonically is
+    # refused as "another job" (the separated spelling is refused as unknown).
+    journal = tmp_path / "run.jsonl"
+    args = ["filters", "apply", "--apps", "1,2", "--file", str(policy_file)]
+    args += ["--journal", str(journal), "--progress", "none"]
+    emu.reset_journal()
+    code, _, err = await run(*args, "--service", typed)
+    assert code == 0, err
+    app_requests = [e.path for e in emu.journal if e.path.startswith("/v1/apps/")]
+    assert app_requests and all(p.split("/")[4] == SERVICE for p in app_requests)
+    assert json.loads(journal.read_text().splitlines()[0])["service"] == SERVICE
+    code, out, err = await run(*args, "--service", SERVICE)
+    assert code == 0, err
+    assert re.search(r"skipped \(journal\)\s+2\n", out)
+
+
+async def test_an_export_holding_a_filter_type_mpasync_does_not_know_applies_with_a_warning(
+    emu: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # When mParticle adds a filter type, `filters export` reads it; today `filters apply`
+    # of that export refuses it before sending anything.
+    monkeypatch.setattr(validation, "_WARNED", set())
+    snapshot = tmp_path / "snapshot.json"
+    code, _, err = await run(
+        "filters", "export", "--service", SERVICE, "--apps", "1,2", "--out", str(snapshot),
+        "--progress", "none",
+    )  # fmt: skip
+    assert code == 0, err
+    exported = json.loads(snapshot.read_text())
+    for filters in exported.values():  # as a newer API would export it
+        filters.append({"name": "Fingerprint", "type": "DeviceFingerprint", "enabled": False})
+    snapshot.write_text(json.dumps(exported))
+    emu.reset_journal()
+    with caplog.at_level(logging.WARNING, logger="mpasync"):
+        code, out, err = await run(
+            "filters", "apply", "--service", SERVICE, "--file", str(snapshot), "--progress", "none"
+        )
+    writes = [e for e in emu.journal if e.method == "PUT"]
+    assert sorted(e.path.split("/")[3] for e in writes) == ["1", "2"]
+    for entry in writes:  # the request carries the new type, as exported
+        assert {"name": "Fingerprint", "type": "DeviceFingerprint", "enabled": False} in [
+            {k: f[k] for k in ("name", "type", "enabled")} for f in entry.body
+        ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "'DeviceFingerprint' is not a known type" in warnings[0]
+    # The API is the authority: this emulator does not know the type either (422).
+    assert code == 1 and "Invalid datapoint type specified" in out

@@ -43,8 +43,9 @@ async def test_header_names_the_job(tmp_path: Path) -> None:
     async with Emulator(apps=3) as emu, emu.client() as mp:
         await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
     header, *records = lines(path)
-    assert header["mpasync_journal"] == 1
+    assert header["mpasync_journal"] == 2
     assert header["operation"] == "sync_datapoint_filters"
+    assert header["account"] == mp.account_id and header["base_url"] == emu.base_url
     assert header["service"] == SERVICE
     assert isinstance(header["policy"], str) and len(header["policy"]) == 64  # sha256 hex
     assert header["mpasync"] == mpasync.__version__
@@ -296,3 +297,214 @@ async def test_an_item_function_can_add_fields_to_its_record(tmp_path: Path) -> 
     await run_bulk(fn, [3, 4], concurrency=2, journal=path)
     assert sorted(r["square"] for r in read_journal(path).records) == [9, 16]
     journal_mod.note(ignored=True)  # outside a run: a no-op
+
+
+# ---------------------------------------------------------------- records read strictly
+
+
+def strict_journal(path: Path, before: list[dict[str, Any]]) -> None:
+    """A filter run's journal whose app 1 record (line 3) has the given "before"."""
+    header = JournalJob("sync_datapoint_filters", SERVICE, "p").header()
+    good = {"name": "Search", "type": "Event", "event_type": "search", "enabled": True}
+    records = [
+        {"item": 2, "ok": True, "before": [good], "after": [{**good, "enabled": False}]},
+        {"item": 1, "ok": True, "before": before, "after": [{**good, "enabled": False}]},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in [header, *records]))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"name": "Search", "type": 5, "event_type": "search", "enabled": True},
+        {"name": ["Search"], "type": "Event", "event_type": "search", "enabled": True},
+        {"name": "Search", "type": "Event", "event_type": "search", "enabled": "false"},
+        {"name": "Search", "type": "Event", "event_type": "search", "enabeld": False},
+        "Search",
+    ],
+)
+async def test_a_malformed_filter_record_is_a_journal_error_naming_its_line(
+    tmp_path: Path, bad: object
+) -> None:
+    # Today: AttributeError/TypeError from deep inside the revert, or "false" read as true.
+    path = tmp_path / "run.jsonl"
+    strict_journal(path, [bad])  # type: ignore[list-item]
+    async with Emulator(apps=2) as emu, emu.client() as mp:
+        emu.reset_journal()
+        with pytest.raises(JournalError, match=r"run\.jsonl, line 3, before: not a valid"):
+            await mp.bulk.revert_datapoint_filters(path)
+        assert [e for e in emu.journal if e.path.startswith("/v1/apps/")] == []
+    assert not (tmp_path / "run.revert.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"item": 1, "ok": "true"},
+        {"item": 1, "ok": True, "error": 5},
+        {"item": 1, "ok": True, "time": "now"},
+        {"it": 1, "ok": True},
+        [1, True],
+    ],
+)
+async def test_a_record_of_the_wrong_types_is_refused_not_skipped_or_misread(
+    tmp_path: Path, record: object
+) -> None:
+    path = tmp_path / "run.jsonl"
+    await run_bulk(ok, [7], concurrency=1, journal=path)
+    with path.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    calls: list[int] = []
+
+    async def fn(item: int) -> None:
+        calls.append(item)
+
+    with pytest.raises(JournalError, match=r"run\.jsonl, line 3: not a"):
+        await run_bulk(fn, [1, 7], concurrency=1, journal=path)
+    with pytest.raises(JournalError, match="line 3"):
+        read_journal(path)
+    assert calls == []
+
+
+async def test_a_header_of_the_wrong_types_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    header = {**JournalJob("map").header(), "service": 5}
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(JournalError, match="line 1: not a valid journal record"):
+        await run_bulk(ok, [1], concurrency=1, journal=path)
+
+
+# ---------------------------------------------------------------- bound to a target
+
+
+async def test_a_journal_from_another_target_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    # Today: rehearsed on staging, the same journal makes production skip every app.
+    path = tmp_path / "run.jsonl"
+    async with Emulator(apps=3) as staging, Emulator(apps=3) as production:
+        async with staging.client() as mp:
+            first = await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
+            assert first.ok
+        before = path.read_bytes()
+        production.reset_journal()
+        async with production.client() as mp:
+            with pytest.raises(JournalError) as caught:
+                await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
+        assert f"was written for account 1 at {staging.base_url}" in str(caught.value)
+        assert f"not account 1 at {production.base_url}" in str(caught.value)
+        assert caught.value.report is None  # refused before the run, not during it
+        assert production.journal == [] and path.read_bytes() == before
+        # Another account on the same API is another target too.
+        async with staging.client(account_id=2) as other:
+            with pytest.raises(JournalError, match="not account 2 at"):
+                await other.bulk.sync_datapoint_filters([1], SERVICE, POLICY, journal=path)
+            with pytest.raises(JournalError, match="not account 2 at"):
+                await other.bulk.map(ok, [1], journal=path)
+        # The same target resumes it.
+        async with staging.client() as mp:
+            again = await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
+            assert sorted(again.skipped) == [1, 2, 3]
+
+
+async def test_a_revert_on_another_target_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.jsonl"
+    async with Emulator(apps=2) as staging, Emulator(apps=2) as production:
+        async with staging.client() as mp:
+            await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=path)
+        before = path.read_bytes()
+        production.reset_journal()
+        async with production.client() as mp:
+            with pytest.raises(JournalError, match="was written for account 1 at http"):
+                await mp.bulk.revert_datapoint_filters(path)
+        assert production.journal == [] and path.read_bytes() == before
+        assert not (tmp_path / "run.revert.jsonl").exists()
+
+
+async def test_an_older_journal_without_a_target_is_used_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "old.jsonl"
+    async with Emulator(apps=3) as emu, emu.client() as mp:
+        await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=path)
+        header, *records = lines(path)
+        old = {k: v for k, v in header.items() if k not in ("account", "base_url")}
+        old.update(mpasync_journal=1, mpasync="0.3.0")  # as the previous format wrote it
+        path.write_text("".join(json.dumps(line) + "\n" for line in [old, *records]))
+        with caplog.at_level(logging.WARNING, logger="mpasync"):
+            report = await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
+        assert sorted(report.skipped) == [1, 2] and report.succeeded == [3]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert "did not record the account and API" in warnings[0]
+        assert f"account 1 at {emu.base_url}" in warnings[0]
+
+
+# ---------------------------------------------------------------- after a revert
+
+
+async def test_resuming_a_reverted_run_is_refused_and_a_new_journal_applies_it(
+    tmp_path: Path,
+) -> None:
+    # Today the rerun skips every app (exit 0) and the migration silently stays undone.
+    path = tmp_path / "run.jsonl"
+    async with Emulator(apps=3) as emu, emu.client() as mp:
+        await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
+        reverted = await mp.bulk.revert_datapoint_filters(path)
+        assert reverted.ok
+        marks = [line for line in lines(path) if "reverted_by" in line]
+        assert marks == [
+            {"reverted_by": str(tmp_path / "run.revert.jsonl"), "time": marks[0]["time"]}
+        ]
+        emu.reset_journal()
+        for dry_run in (False, True):
+            with pytest.raises(JournalError, match=r"its run was reverted.*new journal"):
+                await mp.bulk.sync_datapoint_filters(
+                    [1, 2, 3], SERVICE, POLICY, journal=path, dry_run=dry_run
+                )
+        assert writes(emu) == []
+        # Resuming (or rerunning) the revert itself is still fine, and marks once.
+        again = await mp.bulk.revert_datapoint_filters(path)
+        assert sorted(again.skipped) == [1, 2, 3]
+        assert sum("reverted_by" in line for line in lines(path)) == 1
+        fresh = await mp.bulk.sync_datapoint_filters(
+            [1, 2, 3], SERVICE, POLICY, journal=tmp_path / "run2.jsonl"
+        )
+        assert sorted(fresh.succeeded) == [1, 2, 3] and len(writes(emu)) == 3
+
+
+async def test_a_service_spelled_differently_is_the_same_job(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    async with Emulator(apps=2) as emu, emu.client() as mp:
+        await mp.bulk.sync_datapoint_filters([1], SERVICE.lower(), POLICY, journal=path)
+        again = await mp.bulk.sync_datapoint_filters([1, 2], SERVICE.upper(), POLICY, journal=path)
+        assert again.skipped == [1] and again.succeeded == [2]
+        with pytest.raises(JournalError, match="its service is"):
+            await mp.bulk.sync_datapoint_filters([1], "Amplitude", POLICY, journal=path)
+
+
+def test_canonical_service_matches_case_then_separators_and_never_guesses() -> None:
+    from mpasync.filter_migrations import canonical_service
+
+    names = [SERVICE, "Amplitude", "Foo Bar", "FooBar"]
+    assert canonical_service(SERVICE, names) == SERVICE
+    assert canonical_service("amplitude", names) == "Amplitude"
+    assert canonical_service("google_analytics event-forwarder", names) == SERVICE
+    assert canonical_service("foobar", names) == "FooBar"  # case alone decides
+    assert canonical_service("foo-bar", names) is None  # two names match: no guess
+    assert canonical_service("Amplitud", names) is None
+
+
+async def test_a_revert_mark_after_a_torn_line_stands_on_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    await run_bulk(ok, [1], concurrency=1, journal=path)
+    with path.open("ab") as fh:
+        fh.write(b'{"item": 2, "ok": tr')  # a crash mid-write
+    journal_mod.mark_reverted(path, tmp_path / "run.revert.jsonl")
+    journal_mod.mark_reverted(path, tmp_path / "run.revert.jsonl")  # once per revert
+    contents = read_journal(path)
+    assert contents.reverted_by == str(tmp_path / "run.revert.jsonl")
+    assert [r["item"] for r in contents.records] == [1] and contents.skipped_lines == 1
+    assert path.read_bytes().count(b"reverted_by") == 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mpasync import JournalError, RequestValidationError, TransportError
+from mpasync import JournalError, RequestValidationError, TransportError, bulk
 from mpasync.bulk import FilterChange, RevertConflict
 from mpasync.client import Client
 from mpasync.emulator import Emulator
@@ -107,11 +108,18 @@ async def test_revert_restores_47_apps_and_reports_3_conflicts(tmp_path: Path) -
             "revert_datapoint_filters"
         )
 
-        # Reverting the revert redoes it: each app goes back to what the revert found
-        # (the migration, or for the three, the migration plus the hand change).
+        # Reverting the revert (its own journal) would redo the migration: refused unless
+        # forced, before anything is sent.
         emu.reset_journal()
+        with pytest.raises(JournalError, match=r"revert's own journal.*force"):
+            await mp.bulk.revert_datapoint_filters(
+                revert_log, revert_journal=tmp_path / "redo.jsonl"
+            )
+        assert puts(emu) == Counter() and not (tmp_path / "redo.jsonl").exists()
+        # Forced, it redoes it: each app goes back to what the revert found (the
+        # migration, or for the three, the migration plus the hand change).
         redo = await mp.bulk.revert_datapoint_filters(
-            revert_log, revert_journal=tmp_path / "redo.jsonl"
+            revert_log, revert_journal=tmp_path / "redo.jsonl", force=True
         )
         assert redo.ok and len(puts(emu)) == 50
         assert await states(mp, ids) == {a: by_hand[a] for a in ids}
@@ -295,4 +303,23 @@ async def test_revert_refuses_journals_it_cannot_use(tmp_path: Path) -> None:
         await mp.bulk.revert_datapoint_filters(run, revert_journal=tmp_path / "r.jsonl")
         with pytest.raises(JournalError, match="another job"):
             await mp.bulk.revert_datapoint_filters(other, revert_journal=tmp_path / "r.jsonl")
+        del emu
+
+
+async def test_a_journal_that_cannot_be_marked_is_reverted_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run.jsonl"
+
+    def read_only(path: Path, by: Path) -> None:  # as on a read-only copy of the journal
+        raise JournalError(f"cannot open journal {path}: Read-only file system")
+
+    async with Emulator(apps=2) as emu, emu.client() as mp:
+        await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=run)
+        monkeypatch.setattr(bulk, "mark_reverted", read_only)
+        with caplog.at_level(logging.WARNING, logger="mpasync"):
+            report = await mp.bulk.revert_datapoint_filters(run)
+        assert report.ok and sorted(report.succeeded) == [1, 2]
+        [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert "Read-only file system; it is not marked as reverted" in warning
         del emu
