@@ -3,7 +3,9 @@ apply / export / revert``.
 
 Bad input gets one line on stderr and exit status 2, never a traceback; a run in which any
 app failed exits 1 and lists the failed apps (at most a screenful; ``--report FILE`` has
-every app's outcome); Ctrl-C ends with one line saying how far the run got, exit 130.
+every app's outcome); Ctrl-C (SIGINT) or SIGTERM (``timeout``, ``kill``, a CI runner's
+cancel) ends the run cleanly, writes the ``--report``, and prints one line saying how far
+the run got: exit 130 for SIGINT, 143 for SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import difflib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +48,12 @@ CREDENTIALS_HELP = """\
 credentials come from the environment: MPARTICLE_CLIENT_ID, MPARTICLE_CLIENT_SECRET and
 MPARTICLE_ACCOUNT_ID (required); MPARTICLE_BASE_URL and MPARTICLE_TOKEN_URL (optional,
 e.g. for `mpasync emulator`)."""
+
+EXIT_HELP = """\
+exit status: 0 all done; 1 some app failed (or a revert conflict); 2 bad input (one line on
+stderr, nothing sent: a bad flag or file, missing or wrong credentials, an unreachable
+MPARTICLE_BASE_URL); 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (after writing
+--report; rerun with --journal to resume)."""
 
 FILTERS_FILE_HELP = """\
 the filters file (--file) is UTF-8 JSON in one of two shapes:
@@ -213,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mpasync",
         description="mpasync: the asyncio client for mParticle's Platform API.",
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mpasync {__version__}")
@@ -306,6 +316,7 @@ def _parser() -> argparse.ArgumentParser:
         help="apply a policy (the same filters everywhere) or restore a snapshot",
         description="Apply a filters file to many apps: a policy to --apps or --all-apps, "
         "or a snapshot to the apps it names.\n\n" + FILTERS_FILE_HELP + "\n\n" + CREDENTIALS_HELP,
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(apply, "verbose_sub")
@@ -335,6 +346,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write each app's current filters to a snapshot file",
         description="Write each app's current filters for a service to a snapshot file, "
         "which `filters apply --file` restores.\n\n" + CREDENTIALS_HELP,
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(export, "verbose_sub")
@@ -351,6 +363,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Restore what each app held before a `filters apply --journal FILE` run, "
         "where the app still holds what the run wrote; apps changed since are reported as "
         "conflicts and left alone unless --force.\n\n" + CREDENTIALS_HELP,
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(revert, "verbose_sub")
@@ -383,6 +396,8 @@ class _Run:
     resume_hint: str | None = None
     #: False for runs a journal cannot resume (the demo): no advice about one.
     resumable: bool = True
+    #: The signal that ended the run (SIGINT or SIGTERM), once one arrived.
+    signum: int | None = None
 
     def interrupted(self, err: TextIO) -> int:
         progress = self.progress
@@ -407,7 +422,7 @@ class _Run:
                 "interrupted",
                 {"done": progress.completed, "total": progress.total, "journal": self.journal},
             )
-        return 130
+        return 128 + (self.signum or signal.SIGINT)  # the shell's convention: 130, 143
 
 
 def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -544,8 +559,9 @@ async def _filters_apply(
         report: BulkReport[int] | None = None
         try:
             report = await _apply(mp, args, policy, app_ids, sync, journal, progress)
-        except asyncio.CancelledError:
+        except BaseException as exc:  # Ctrl-C, SIGTERM or a run-wide error: report so far
             if report_file:
+                stopped = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
                 write_report(
                     Path(report_file),
                     command="filters apply",
@@ -553,7 +569,8 @@ async def _filters_apply(
                     items=app_ids,
                     dry_run=args.dry_run,
                     interrupted=True,
-                    extra={"service": args.service, "file": args.file, "journal": journal},
+                    extra={"service": args.service, "file": args.file, "journal": journal}
+                    | ({} if stopped else {"error": error_text(exc)}),
                 )
             raise
         _finish(progress, report)
@@ -880,12 +897,46 @@ def _is_input_error(exc: MParticleError) -> bool:
     return isinstance(exc, JournalError) and exc.report is None
 
 
+async def _until_signalled(argv: Sequence[str] | None, run: _Run) -> int:
+    """`amain`, ended the same way by SIGINT (Ctrl-C) and SIGTERM: the first one cancels
+    the run's task, so every cleanup runs and ``--report`` is written before the
+    "interrupted" line. Our own handlers rather than asyncio.run's: 3.10's lets SIGINT
+    raise KeyboardInterrupt wherever the loop happens to be, and none handles SIGTERM."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        if run.signum is None:
+            run.signum = signum
+        task.cancel()  # again on a second signal: it cuts a slow cleanup short
+
+    installed: list[int] = []
+    for signum in (int(signal.SIGINT), int(signal.SIGTERM)):
+        if signal.getsignal(signum) is signal.SIG_IGN:  # nohup, a background job: stay so
+            continue
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+            continue
+        installed.append(signum)
+    try:
+        return await amain(argv, run=run)
+    except asyncio.CancelledError:
+        if run.signum is None:
+            raise
+        return run.interrupted(sys.stderr)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
     run = _Run()
     try:
-        return asyncio.run(amain(argv, run=run))
-    except KeyboardInterrupt:
+        return asyncio.run(_until_signalled(argv, run))
+    except KeyboardInterrupt:  # a Ctrl-C before the handlers are in place
         return run.interrupted(sys.stderr)
 
 
