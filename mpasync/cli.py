@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -38,7 +39,15 @@ from mpasync.cli_input import (
 )
 from mpasync.cli_report import error_text, print_capped, print_table, write_report
 from mpasync.client import Client
-from mpasync.errors import JournalError, MParticleError, NotFoundError, RequestValidationError
+from mpasync.errors import (
+    AuthenticationError,
+    JournalError,
+    MParticleError,
+    NotFoundError,
+    RequestValidationError,
+    TokenError,
+    TransportError,
+)
 from mpasync.progress import MODES, Progress, ProgressLogHandler
 from mpasync.progress import is_tty as _is_tty
 
@@ -437,7 +446,22 @@ def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+@contextlib.asynccontextmanager
+async def _first_contact() -> AsyncIterator[None]:
+    """Around a run's first request: an API that cannot be reached at all is a wrong
+    MPARTICLE_BASE_URL (bad input, exit 2), not a failed run."""
+    try:
+        yield
+    except TransportError as exc:
+        raise CLIError(f"cannot reach the API: {exc}; is MPARTICLE_BASE_URL right?") from None
+
+
 async def _check_service(mp: Client, service: str) -> None:
+    async with _first_contact():
+        await _find_service(mp, service)
+
+
+async def _find_service(mp: Client, service: str) -> None:
     try:
         await mp.services.get(service)
     except NotFoundError:
@@ -763,7 +787,7 @@ async def _filters_revert(
 
 
 async def _services_list(out: TextIO) -> int:
-    async with client_from_env() as mp:
+    async with client_from_env() as mp, _first_contact():
         services = await mp.services.list()
     for name in sorted((s.name for s in services if s.name), key=str.lower):
         out.write(name + "\n")
@@ -872,6 +896,9 @@ async def amain(
     except MParticleError as exc:
         if _is_input_error(exc):
             return _fail(progress, err, f"mpasync: error: {exc}", 2)
+        hint = _credentials_hint(exc)
+        if hint is not None:
+            return _fail(progress, err, f"mpasync: error: {error_text(exc)}; {hint}", 2)
         return _fail(progress, err, f"mpasync: {error_text(exc)}", 1)
     except OSError as exc:  # writing the snapshot or the report: disk full, read-only, ...
         where = f" {exc.filename}" if exc.filename else ""
@@ -929,6 +956,19 @@ async def _until_signalled(argv: Sequence[str] | None, run: _Run) -> int:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+def _credentials_hint(exc: MParticleError) -> str | None:
+    """What to check when the API or its token endpoint refuses the credentials (or cannot
+    be reached for a token): the operator's configuration, not a failed run."""
+    if isinstance(exc, TokenError):
+        if exc.status in (400, 401, 403):
+            return "check MPARTICLE_CLIENT_ID / MPARTICLE_CLIENT_SECRET"
+        if exc.status is None and "unreachable" in str(exc):
+            return "is MPARTICLE_TOKEN_URL right?"
+    if isinstance(exc, AuthenticationError):
+        return "check MPARTICLE_CLIENT_ID / MPARTICLE_CLIENT_SECRET / MPARTICLE_ACCOUNT_ID"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

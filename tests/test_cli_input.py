@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from mpasync._version import __version__
 from mpasync.cli import _parser, amain
-from mpasync.emulator import Emulator
+from mpasync.emulator import Emulator, Faults
 from tests.cli_env import use_emulator
 
 SERVICE = "GoogleAnalyticsEventForwarder"
@@ -231,22 +231,71 @@ async def test_emulator_on_a_port_in_use() -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in one_line(err)
 
 
+# ---------------------------------------------------------------- configuration: exit 2 + hint
+
+
+async def test_a_wrong_client_secret_is_bad_input_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, filters_file: Path
+) -> None:
+    async with Emulator(apps=1) as emulator:
+        use_emulator(emulator, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", "wrong-secret-value")
+        code, _, err = await run(*apply(filters_file))
+    assert code == 2
+    line = one_line(err)
+    assert line.startswith("mpasync: error: TokenError: ") and "401" in line
+    assert line.endswith("check MPARTICLE_CLIENT_ID / MPARTICLE_CLIENT_SECRET")
+    assert "wrong-secret-value" not in err
+
+
+async def test_an_unreachable_base_url_is_bad_input_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, filters_file: Path
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    async with Emulator(apps=1) as emulator:  # the token endpoint answers; the API does not
+        use_emulator(emulator, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_BASE_URL", f"http://127.0.0.1:{closed}")
+        for argv in (apply(filters_file), ["services", "list"]):
+            code, _, err = await run(*argv)
+            assert code == 2
+            line = one_line(err)
+            assert line.startswith("mpasync: error: cannot reach the API: ")
+            assert line.endswith("is MPARTICLE_BASE_URL right?")
+            assert emulator.client_secret not in err
+
+
+async def test_an_unreachable_token_url_is_bad_input_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, filters_file: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    async with Emulator(apps=1) as emulator:
+        use_emulator(emulator, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_TOKEN_URL", f"http://127.0.0.1:{closed}/oauth/token")
+        code, _, err = await run(*apply(filters_file))
+    assert code == 2
+    assert one_line(err).endswith(
+        "unreachable: ClientConnectorError; is MPARTICLE_TOKEN_URL right?"
+    )
+
+
 # ---------------------------------------------------------------- run failures: one line, exit 1
 
 
 async def test_a_run_failure_is_one_line_with_exit_1(
     monkeypatch: pytest.MonkeyPatch, filters_file: Path
 ) -> None:
-    async with Emulator(apps=1) as emulator:
-        monkeypatch.setenv("MPARTICLE_CLIENT_ID", emulator.client_id)
-        monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", "wrong")
-        monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", "1")
-        monkeypatch.setenv("MPARTICLE_BASE_URL", emulator.base_url)
-        monkeypatch.setenv("MPARTICLE_TOKEN_URL", emulator.token_url)
+    """The API answers, but with 5xx on every retry: the run failed (1), the input is fine."""
+    faults = {"GET /v1/services/*": Faults(error_rate=1.0, error_statuses=(500,))}
+    async with Emulator(apps=1, faults=faults) as emulator:
+        use_emulator(emulator, monkeypatch)
         code, _, err = await run(*apply(filters_file))
     assert code == 1
-    assert one_line(err).startswith("mpasync: ") and "Error" in err
-    assert "wrong" not in err
+    assert one_line(err).startswith("mpasync: ServerError: ")
+    assert emulator.client_secret not in err
 
 
 # ---------------------------------------------------------------- completeness
@@ -310,7 +359,6 @@ async def test_services_list(emu: Emulator) -> None:
 async def test_verbose_before_or_after_the_command(
     monkeypatch: pytest.MonkeyPatch, filters_file: Path, where: str
 ) -> None:
-    from mpasync.emulator import Faults
 
     async with Emulator(apps=1, faults={"GET /v1/services/*": Faults(error_rate=1.0)}) as e:
         for var, value in (
