@@ -167,8 +167,16 @@ def _verbosity(parser: argparse.ArgumentParser, dest: str) -> None:
         dest=dest,
         action="count",
         default=0,
-        help="log retries and warnings (-v) or every attempt (-vv) to stderr, above the "
-        "progress bar; allowed before or after the command (default: quiet)",
+        help="log each retry too (-v) or every attempt (-vv) to stderr, above the progress "
+        "bar; allowed before or after the command (default: warnings only, e.g. Redis "
+        "unreachable, journal lines skipped)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest=dest.replace("verbose", "quiet"),
+        action="store_true",
+        help="no warnings on stderr either (errors and the summary still print)",
     )
 
 
@@ -870,13 +878,10 @@ async def amain(
     run.progress = progress
     logger = logging.getLogger("mpasync")
     saved_level = logger.level
-    handler: logging.Handler | None = None
-    verbose = args.verbose + getattr(args, "verbose_sub", 0)
-    if verbose:
-        handler = ProgressLogHandler(progress)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler = _log_handler(args, progress)
+    if handler is not None:
         logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        logger.setLevel(handler.level)
     try:
         if args.command == "filters":
             action = {
@@ -907,6 +912,36 @@ async def amain(
         if handler is not None:
             logger.removeHandler(handler)
         logger.setLevel(saved_level)
+
+
+class _OneLineWarning(logging.Formatter):
+    """``mpasync: warning: ...`` on one line, whatever the message holds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"mpasync: {record.levelname.lower()}: {' '.join(record.getMessage().split())}"
+
+
+def _not_a_retry(record: logging.LogRecord) -> bool:
+    """Each retry is a WARNING from the transport; without -v the summary counts them."""
+    return record.module != "transport"
+
+
+def _log_handler(args: argparse.Namespace, progress: Progress) -> logging.Handler | None:
+    """Where the library's log records go: warnings that matter (Redis unreachable,
+    journal lines skipped) by default, retries too with -v, every attempt with -vv,
+    nothing with -q. Printed through the progress display, so they land above the bar."""
+    verbose = args.verbose + getattr(args, "verbose_sub", 0)
+    if not verbose and (args.quiet or getattr(args, "quiet_sub", False)):
+        return None
+    handler = ProgressLogHandler(progress)
+    if verbose:
+        handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    else:
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_OneLineWarning())
+        handler.addFilter(_not_a_retry)
+    return handler
 
 
 def _fail(progress: Progress, err: TextIO, line: str, status: int) -> int:
