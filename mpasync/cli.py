@@ -214,6 +214,15 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         "this Redis, e.g. redis://localhost:6379/0; needs mpasync[redis] "
         "(default: $MPASYNC_REDIS_URL, else none)",
     )
+    parser.add_argument(
+        "--expected-processes",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="with --redis and --rate: how many processes share the budget, so that while "
+        "Redis is unreachable each paces itself at rate / N rather than the whole rate "
+        "(default: $MPASYNC_EXPECTED_PROCESSES, else 1)",
+    )
 
 
 def _targets(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -451,7 +460,29 @@ def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
     redis = getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()
     if redis and hasattr(args, "redis"):
         overrides["redis"] = redis
+    processes = _expected_processes(args)
+    if processes is not None:
+        if not overrides.get("redis"):
+            raise CLIError(
+                "--expected-processes needs --redis (or MPASYNC_REDIS_URL): it divides a "
+                "budget shared through Redis"
+            )
+        overrides["expected_processes"] = processes
     return overrides
+
+
+def _expected_processes(args: argparse.Namespace) -> int | None:
+    """``--expected-processes``, else ``$MPASYNC_EXPECTED_PROCESSES`` (only with a Redis)."""
+    if getattr(args, "expected_processes", None) is not None:
+        return int(args.expected_processes)
+    text = os.environ.get("MPASYNC_EXPECTED_PROCESSES", "").strip()
+    if not text or not hasattr(args, "expected_processes"):
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise CLIError(f"MPASYNC_EXPECTED_PROCESSES must be a positive integer, got {text!r}")
+    if not (getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()):
+        return None  # set for the fleet's runs; harmless for a run without Redis
+    return int(text)
 
 
 @contextlib.asynccontextmanager

@@ -203,7 +203,7 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
         )
     account = env["MPARTICLE_ACCOUNT_ID"].strip()
     if not (account.isascii() and account.isdigit()) or int(account) <= 0:
-        raise CLIError(f"MPARTICLE_ACCOUNT_ID must be an integer, got {account!r}")
+        raise CLIError(f"MPARTICLE_ACCOUNT_ID must be a positive integer, got {account!r}")
     kwargs: dict[str, Any] = {
         "client_id": env["MPARTICLE_CLIENT_ID"].strip(),
         "client_secret": env["MPARTICLE_CLIENT_SECRET"].strip(),
@@ -248,6 +248,7 @@ def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> 
         kwargs.pop("client_id"),
         kwargs.pop("client_secret"),
         rate=options.pop("rate_limit", None),
+        expected_processes=options.pop("expected_processes", 1),
         **{k: kwargs.pop(k) for k in ("token_url",) if k in kwargs},
     )
     client = _FleetClient(**kwargs, **fleet, **options)

@@ -171,9 +171,11 @@ async def test_unknown_service_suggests_the_closest(emu: Emulator, filters_file:
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y"},
          "missing environment variable: MPARTICLE_ACCOUNT_ID"),
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y",
-          "MPARTICLE_ACCOUNT_ID": "abc"}, "MPARTICLE_ACCOUNT_ID must be an integer, got 'abc'"),
+          "MPARTICLE_ACCOUNT_ID": "abc"},
+         "MPARTICLE_ACCOUNT_ID must be a positive integer, got 'abc'"),
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y",
-          "MPARTICLE_ACCOUNT_ID": "-3"}, "MPARTICLE_ACCOUNT_ID must be an integer, got '-3'"),
+          "MPARTICLE_ACCOUNT_ID": "-3"},
+         "MPARTICLE_ACCOUNT_ID must be a positive integer, got '-3'"),
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y", "MPARTICLE_ACCOUNT_ID": "1",
           "MPARTICLE_BASE_URL": "ftp://nope"}, "MPARTICLE_BASE_URL"),
     ],
@@ -407,3 +409,51 @@ async def test_an_unwritable_report_is_one_line(
     code, _, err = await run(*apply(filters_file, "--report", str(tmp_path / "r.json")))
     assert code == 1
     assert one_line(err) == f"mpasync: error: {tmp_path / 'r.json'}: No space left on device"
+
+
+# ---------------------------------------------------------------- --expected-processes
+
+
+async def test_expected_processes_without_redis_is_refused(
+    emu: Emulator, filters_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MPASYNC_REDIS_URL", raising=False)
+    code, _, err = await run(*apply(filters_file, "--rate", "20", "--expected-processes", "3"))
+    assert code == 2
+    assert "--expected-processes needs --redis" in one_line(err)
+    assert not emu.journal  # nothing sent
+    code, _, err = await run(
+        *apply(filters_file, "--redis", "redis://x", "--expected-processes", "0")
+    )
+    assert code == 2 and "--expected-processes: must be at least 1, got 0" in one_line(err)
+
+
+@pytest.mark.parametrize("source", ["flag", "env"])
+async def test_expected_processes_reaches_the_fleet_budget(
+    emu: Emulator, filters_file: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """Two processes at --rate 20 each over one Redis: when it dies, each falls back to
+    rate / N, not the whole rate; the CLI hands N to fleet_options."""
+    redis = pytest.importorskip("mpasync.redis")
+    seen: list[int] = []
+    real = redis.fleet_options
+
+    def recording(*args: object, expected_processes: int = 1, **kwargs: object) -> object:
+        seen.append(expected_processes)
+        return real(*args, expected_processes=expected_processes, **kwargs)
+
+    monkeypatch.setattr(redis, "fleet_options", recording)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"  # down: the fallback paces
+    extra = ["--redis", url, "--rate", "20"]
+    if source == "flag":
+        extra += ["--expected-processes", "4"]
+    else:
+        monkeypatch.setenv("MPASYNC_EXPECTED_PROCESSES", "4")
+    code, _, err = await run("-q", *apply(filters_file, *extra))
+    assert code == 0, err
+    assert seen == [4]
+    monkeypatch.setenv("MPASYNC_EXPECTED_PROCESSES", "two")
+    code, _, err = await run(*apply(filters_file, "--redis", url))
+    assert code == 2 and "MPASYNC_EXPECTED_PROCESSES must be a positive integer" in one_line(err)
