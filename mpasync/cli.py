@@ -66,11 +66,13 @@ MPARTICLE_BASE_URL); 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (after w
 
 FILTERS_FILE_HELP = """\
 the filters file (--file) is UTF-8 JSON in one of two shapes:
-  a policy, the same filters for every app (see examples/filters.json):
+  a policy, the same filters for every app (with --apps or --all-apps):
     [{"name": "Search", "type": "Event", "event_type": "search", "enabled": false},
      {"name": "Email", "type": "UserIdentity", "enabled": false}]
-  a snapshot, each app's own filters, as `mpasync filters export` writes it:
+  a snapshot, each app's own filters, as `mpasync filters export` writes it (restored to
+  the apps it names, or to some of them with --apps; examples/filters.json is one):
     {"12": [{"name": "Email", "type": "UserIdentity", "enabled": false}], "13": []}
+--file - reads the file from stdin.
 each filter has name, type (Event, EventAttribute, EventType, ScreenView,
 ScreenViewAttribute, UserAttribute, UserIdentity, Commerce, CommerceAttribute, ...),
 event_type (for Event and EventAttribute, e.g. navigation, transaction, search),
@@ -348,7 +350,9 @@ def _parser() -> argparse.ArgumentParser:
     _verbosity(apply, "verbose_sub")
     apply.add_argument("--service", required=True, help="service name (see mpasync services list)")
     _targets(apply, required=False)
-    apply.add_argument("--file", required=True, help="filters file: a policy or a snapshot")
+    apply.add_argument(
+        "--file", required=True, help="filters file: a policy or a snapshot; - reads stdin"
+    )
     apply.add_argument(
         "--sync", action="store_true", help="read each app's filters and send only what differs"
     )
@@ -379,6 +383,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--service", required=True, help="service name (see mpasync services list)")
     _targets(export, required=True)
     export.add_argument("--out", required=True, metavar="FILE", help="snapshot file to write")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out if it exists (it may be the snapshot you would restore from)",
+    )
     _client_options(export)
     _report_option(export)
     _progress_option(export)
@@ -723,6 +732,11 @@ async def _filters_export(
     args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
 ) -> int:
     out_path = check_output_path(args.out, "--out")
+    if out_path.exists() and not args.force:
+        raise CLIError(
+            f"--out {args.out} exists (it may be the snapshot to restore from): "
+            "choose another file, or pass --force to replace it"
+        )
     listed = parse_app_ids(args.apps) if args.apps else None
     run.resumable = False  # an export only reads: rerunning it is the way to resume
     if args.report:

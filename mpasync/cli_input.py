@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,13 @@ def parse_app_ids(text: str) -> list[int]:
 
 
 def read_json_file(file: str, what: str) -> Any:
-    """A file's JSON content; unreadable, non-UTF-8 or non-JSON files are a `CLIError`."""
+    """A file's JSON content (``-``: stdin's); unreadable, non-UTF-8 or non-JSON files are
+    a `CLIError`."""
     try:
-        raw = Path(file).read_bytes()
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         raise CLIError(f"cannot read {what} {file}: {exc.strerror or exc}") from None
+    file = "(stdin)" if file == "-" else file
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -90,6 +93,7 @@ def load_filters(file: str) -> FiltersFile:
     filters export`` writes it: each app's own filters.
     """
     data = read_json_file(file, "filters file")
+    file = "(stdin)" if file == "-" else file
     if isinstance(data, dict) and set(data) == {"filters"}:
         data = data["filters"]
     if isinstance(data, list):

@@ -19,10 +19,12 @@ import pytest_asyncio
 
 from mpasync._version import __version__
 from mpasync.cli import _parser, amain
+from mpasync.cli_input import load_filters
 from mpasync.emulator import Emulator, Faults
 from tests.cli_env import use_emulator
 
 SERVICE = "GoogleAnalyticsEventForwarder"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "filters.json"
 FILTERS = [{"name": "Email", "type": "UserIdentity", "enabled": False}]
 
 
@@ -130,6 +132,36 @@ async def test_export_out_is_checked_before_any_request(emu: Emulator, tmp_path:
     )
     assert code == 2 and "--out" in one_line(err)
     assert not emu.journal
+
+
+async def test_export_refuses_to_replace_a_snapshot_without_force(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "before.json"
+    out.write_text('{"1": []}\n')  # the restore point of an earlier export
+    argv = ["filters", "export", "--service", SERVICE, "--apps", "1", "--out", str(out)]
+    code, _, err = await run(*argv)
+    assert code == 2
+    assert "--force" in one_line(err) and str(out) in err
+    assert out.read_text() == '{"1": []}\n' and not emu.journal
+    code, _, err = await run(*argv, "--force")
+    assert code == 0, err
+    assert list(json.loads(out.read_text())) == ["1"] and json.loads(out.read_text())["1"]
+
+
+async def test_file_dash_reads_stdin(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(FILTERS).encode())))
+    code, _, err = await run(*apply("-"))
+    assert code == 0, err
+    assert all(
+        any(f.name == "Email" and not f.enabled for f in emu.state.filters(app, SERVICE))
+        for app in (1, 2)
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{not json")))
+    code, _, err = await run(*apply("-"))
+    assert code == 2 and "filters file (stdin) is not valid JSON" in one_line(err)
 
 
 async def test_policy_without_targets(emu: Emulator, filters_file: Path) -> None:
@@ -348,6 +380,12 @@ def test_help_describes_the_filters_file(capsys: pytest.CaptureFixture[str]) -> 
     assert "a policy, the same filters for every app" in text
     assert "a snapshot, each app's own filters" in text
     assert "examples/filters.json" in text and "MPARTICLE_ACCOUNT_ID" in text
+    # The example is a snapshot (what export writes), so the help names it as one.
+    policy = text[text.index("a policy,") : text.index("a snapshot,")]
+    snapshot = text[text.index("a snapshot,") : text.index("each filter has")]
+    assert "examples/filters.json" not in policy and "examples/filters.json" in snapshot
+    assert isinstance(load_filters(str(EXAMPLE)), dict)
+    assert "exit status:" in text and "143" in text and "SIGTERM" in text
 
 
 async def test_services_list(emu: Emulator) -> None:
