@@ -48,6 +48,7 @@ from mpasync.errors import (
     TokenError,
     TransportError,
 )
+from mpasync.filter_migrations import revert_plan
 from mpasync.progress import MODES, Progress, ProgressLogHandler
 from mpasync.progress import is_tty as _is_tty
 
@@ -460,6 +461,20 @@ class _Run:
         return 128 + (self.signum or signal.SIGINT)  # the shell's convention: 130, 143
 
 
+def _revert_total(journal: Path) -> int | None:
+    """How many apps a revert of ``journal`` goes through, for the bar's total: the journal
+    read once more, quietly (the revert reads it again and warns about what it skips; a
+    journal it refuses is its error to report)."""
+    logger = logging.getLogger("mpasync")
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        return len(revert_plan(journal)[2])
+    except (MParticleError, OSError):
+        return None
+    finally:
+        logger.disabled = was_disabled
+
+
 def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if getattr(args, "rate", None) is not None:
@@ -768,7 +783,7 @@ async def _filters_export(
     if progress.mode == "json":
         progress.summary(_json_summary(report, command="filters export", out=args.out))
     else:
-        written = f"{args.out} ({len(snapshot)} apps"
+        written = f"{args.out} ({len(snapshot)} app{'' if len(snapshot) == 1 else 's'}"
         written += (
             f"; the {len(report.failed)} failed apps are not in it)" if report.failed else ")"
         )
@@ -790,7 +805,7 @@ async def _filters_revert(
     run.journal = args.journal
     run.resume_hint = f"rerun with --journal {args.journal} to resume the revert"
     async with client_from_env(**_client_overrides(args)) as mp:
-        progress.start("reverting", unit="apps")
+        progress.start("reverting", _revert_total(journal), unit="apps")
         report = await mp.bulk.revert_datapoint_filters(
             journal,
             force=args.force,

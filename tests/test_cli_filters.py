@@ -275,3 +275,29 @@ async def test_json_mode_reports_errors_as_events_too(emu: Emulator, tmp_path: P
     assert code == 2 and err.count("\n") == 1
     event = json.loads(out)
     assert event["event"] == "error" and event["exit"] == 2 and "non-empty" in event["message"]
+
+
+async def test_the_revert_bar_knows_its_total_from_the_start(
+    emu: Emulator, tmp_path: Path, policy_file: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    code, _, err = await run(
+        "filters", "apply", "--service", SERVICE, "--apps", "1,2,3,4,5", "--file",
+        str(policy_file), "--journal", str(journal),
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = await run("filters", "revert", "--journal", str(journal), "--progress", "bar")
+    assert code == 0, err
+    drawn = [s for s in re.split(r"[\r\n]", err.replace("\x1b[K", "")) if s]
+    reverting = [s for s in drawn if s.startswith("reverting")]
+    assert reverting and reverting[0].startswith("reverting [") and " 0/5 apps" in reverting[0]
+    assert "5/5 apps" in reverting[-1]
+
+
+async def test_export_of_one_app_says_app(emu: Emulator, tmp_path: Path) -> None:
+    out_file = tmp_path / "one.json"
+    code, out, err = await run(
+        "filters", "export", "--service", SERVICE, "--apps", "3", "--out", str(out_file)
+    )
+    assert code == 0, err
+    assert f"{out_file} (1 app)" in out
