@@ -20,6 +20,7 @@ and ``plain`` and ``json`` would need this code anyway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ MODES = ("auto", "bar", "plain", "json", "none")
 
 _ERASE_LINE = "\r\x1b[K"
 _MIN_BAR = 8
+_BAR_INTERVAL = 0.1  # seconds between redraws of the bar
 _MAX_BAR = 40
 
 
@@ -119,6 +121,7 @@ class Progress:
         self._last_emit = 0.0
         self._drawn = False  # a bar line is on screen (the cursor sits at its end)
         self._active = False
+        self._redraw: asyncio.TimerHandle | None = None  # a throttled update, drawn soon
 
     # ---------------------------------------------------------------- counting
 
@@ -165,6 +168,7 @@ class Progress:
         if not self._active:
             return
         self._active = False
+        self._cancel_redraw()
         if self.mode == "bar":
             self._draw(final=True)
         elif self.mode == "plain":
@@ -204,6 +208,7 @@ class Progress:
         """Leave the terminal clean after Ctrl-C or an error: end the bar's line without
         redrawing it. True if a line was ended."""
         self._active = False
+        self._cancel_redraw()
         if not self._drawn:
             return False
         self.stream.write("\n")
@@ -218,9 +223,11 @@ class Progress:
             return
         now = time.monotonic()
         if self.mode == "bar":
-            if now - self._last_emit >= 0.1 or self._finished():
+            if now - self._last_emit >= _BAR_INTERVAL or self._finished():
                 self._last_emit = now
                 self._draw()
+            else:
+                self._draw_soon()
         elif self.mode == "plain":
             if now - self._last_emit >= self.interval:
                 self._last_emit = now
@@ -229,6 +236,28 @@ class Progress:
             if not self._finished():  # the phase's end says it once, as its final record
                 self._last_emit = now
                 self._json_progress()
+
+    def _draw_soon(self) -> None:
+        """Draw a throttled update a moment later, so a burst (a resumed run's skipped
+        items) shows without waiting for the next item, which may take seconds."""
+        if self._redraw is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: the next update draws it
+            return
+        self._redraw = loop.call_later(_BAR_INTERVAL, self._draw_pending)
+
+    def _draw_pending(self) -> None:
+        self._redraw = None
+        if self._active:
+            self._last_emit = time.monotonic()
+            self._draw()
+
+    def _cancel_redraw(self) -> None:
+        if self._redraw is not None:
+            self._redraw.cancel()
+            self._redraw = None
 
     def _finished(self) -> bool:
         return self.total is not None and self.completed >= self.total

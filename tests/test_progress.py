@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -199,3 +200,18 @@ def test_progress_bar_compatibility() -> None:
     bar(5, 1)
     bar.finish()
     assert "5/5 apps, 1 failed" in screen_lines(stream.getvalue())[-2]
+
+
+async def test_a_burst_of_skipped_items_shows_without_waiting_for_the_next_item() -> None:
+    """A resumed run reports its skipped items at once, then may wait seconds for the
+    first real one: the throttled burst is drawn a moment later, not at that item."""
+    stream = io.StringIO()
+    progress = Progress("bar", stream=stream, columns=100)
+    progress.start("applying filters", 300, unit="apps")
+    for skipped in range(1, 201):
+        progress.update(0, 0, skipped=skipped)
+    await asyncio.sleep(0.3)  # the first real item is still in flight
+    last = segments(stream.getvalue())[-1]
+    assert "200/300 apps" in last and "200 skipped" in last, last
+    progress.end()
+    assert progress._redraw is None
