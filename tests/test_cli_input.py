@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import io
 import json
+import logging
 import re
 import socket
 import subprocess
@@ -495,3 +496,50 @@ async def test_expected_processes_reaches_the_fleet_budget(
     monkeypatch.setenv("MPASYNC_EXPECTED_PROCESSES", "two")
     code, _, err = await run(*apply(filters_file, "--redis", url))
     assert code == 2 and "MPASYNC_EXPECTED_PROCESSES must be a positive integer" in one_line(err)
+
+
+# ---------------------------------------------------------------- base and token URLs
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v2/", "/v1/"])
+async def test_a_base_url_ending_in_a_version_is_used_without_it(
+    emu: Emulator, filters_file: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    monkeypatch.setenv("MPARTICLE_BASE_URL", emu.base_url + suffix)
+    code, out, err = await run(*apply(filters_file))
+    assert code == 0, err
+    assert re.search(r"succeeded\s+2\n", out)
+    assert err == (
+        f"mpasync: warning: MPARTICLE_BASE_URL ends in {suffix.rstrip('/')}: using "
+        f"{emu.base_url} (the client adds /v1 and /v2 itself)\n"
+    )
+    assert not any("/v1/v1" in e.path or "/v2/v1" in e.path for e in emu.journal)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "token_url", "warned"),
+    [
+        ("http://127.0.0.1:8787", None, True),
+        ("http://localhost:8787", None, True),
+        ("http://[::1]:8787", None, True),
+        ("http://10.0.0.5:8080", None, True),
+        ("http://127.0.0.1:8787", "http://127.0.0.1:8787/oauth/token", False),
+        ("https://api.mparticle.com", None, False),
+    ],
+)
+def test_a_local_base_url_without_a_token_url_is_warned_about(
+    caplog: pytest.LogCaptureFixture, base_url: str, token_url: str | None, warned: bool
+) -> None:
+    """Otherwise the emulator's credentials go to the real SSO. Nothing is sent here."""
+    from mpasync.cli_input import client_from_env
+
+    env = {"MPARTICLE_CLIENT_ID": "id", "MPARTICLE_CLIENT_SECRET": "s3cret"}
+    env |= {"MPARTICLE_ACCOUNT_ID": "1", "MPARTICLE_BASE_URL": base_url}
+    if token_url:
+        env["MPARTICLE_TOKEN_URL"] = token_url
+    with caplog.at_level(logging.WARNING, logger="mpasync"):
+        client_from_env(env)
+    messages = [r.getMessage() for r in caplog.records if "MPARTICLE_TOKEN_URL" in r.getMessage()]
+    assert len(messages) == (1 if warned else 0), messages
+    if warned:
+        assert "real mParticle SSO" in messages[0] and "s3cret" not in messages[0]
