@@ -543,3 +543,15 @@ def test_a_local_base_url_without_a_token_url_is_warned_about(
     assert len(messages) == (1 if warned else 0), messages
     if warned:
         assert "real mParticle SSO" in messages[0] and "s3cret" not in messages[0]
+
+
+def test_mpasync_redis_without_the_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    for name in [n for n in sys.modules if n.partition(".")[0] == "redis"] + ["redis"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if redis-py were not installed
+    monkeypatch.delitem(sys.modules, "mpasync.redis", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'mpasync\[redis\]'"):
+        importlib.import_module("mpasync.redis")
