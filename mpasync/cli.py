@@ -646,9 +646,8 @@ async def _filters_apply(
         report: BulkReport[int] | None = None
         try:
             report = await _apply(mp, args, policy, app_ids, sync, journal, progress)
-        except BaseException as exc:  # Ctrl-C, SIGTERM or a run-wide error: report so far
-            if report_file:
-                stopped = isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+        except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C or SIGTERM
+            if report_file:  # what the run did so far, the rest "not done"
                 write_report(
                     Path(report_file),
                     command="filters apply",
@@ -656,8 +655,7 @@ async def _filters_apply(
                     items=app_ids,
                     dry_run=args.dry_run,
                     interrupted=True,
-                    extra={"service": args.service, "file": args.file, "journal": journal}
-                    | ({} if stopped else {"error": error_text(exc)}),
+                    extra={"service": args.service, "file": args.file, "journal": journal},
                 )
             raise
         _finish(progress, report)

@@ -190,10 +190,14 @@ async def test_a_journal_from_another_job_is_refused_with_exit_2(
     other = tmp_path / "other.json"
     other.write_text(json.dumps(PRIVACY[:1]))
     writes = puts(emu)
-    code, _, err = await run(*args, "--file", str(other), "--progress", "none")
+    report = tmp_path / "report.json"
+    code, _, err = await run(
+        *args, "--file", str(other), "--progress", "none", "--report", str(report)
+    )
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("mpasync: error: journal")
     assert puts(emu) == writes
+    assert not report.exists()  # refused before anything ran: no run to report
 
 
 async def test_report_lists_every_outcome_and_the_terminal_caps_failures(
