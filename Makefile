@@ -1,7 +1,9 @@
 # make test: creates .venv if missing, installs mpasync with its dev extras, runs ruff, mypy and pytest.
 # make demo: the main job, on the embedded emulator (installs only the runtime dependencies).
+# make pytest: the tests alone (no ruff, no mypy), e.g. on another interpreter in its own
+# venv: `make pytest PYTHON=python3.10 VENV=.venv-3.10` (what .ci/run does).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Two stamps: the package with its runtime dependencies (all `make demo` needs), and the
@@ -12,7 +14,7 @@ RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 EXTRAS := dev bench
 
-.PHONY: test demo bench soak lint typecheck clean
+.PHONY: test pytest demo bench soak lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +35,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict mpasync
 
-test: lint typecheck
+test: lint typecheck pytest
+
+pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(RUNTIME)
@@ -46,4 +50,4 @@ soak: $(STAMP)
 	$(BIN)/python -m pytest -q -m soak tests/reliability
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* build dist .mypy_cache .ruff_cache .pytest_cache

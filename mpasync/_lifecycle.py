@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -16,6 +17,9 @@ from mpasync.transport import Root, Transport, _Keep
 __all__ = ["TransportOwner", "basic_auth_transport", "each"]
 
 C = TypeVar("C", bound="TransportOwner")
+
+#: What `TransportOwner.with_options` changes per view.
+_VIEW_OPTIONS = ("timeout", "retry", "deadline")
 
 
 class TransportOwner:
@@ -38,6 +42,7 @@ class TransportOwner:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         deadline: float | type[_Keep] | None = _Keep,
+        **unknown: Any,
     ) -> C:
         """A view of this client with other per-call options, sharing its pool, token,
         limits and stats (no new session; closing the view closes nothing).
@@ -45,6 +50,14 @@ class TransportOwner:
         >>> patient = mp.with_options(timeout=120, deadline=600)
         >>> await patient.apps.list()
         """
+        for name in unknown:  # a typo is a RequestValidationError with a suggestion
+            close = difflib.get_close_matches(name, _VIEW_OPTIONS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RequestValidationError(
+                f"with_options: unknown option {name!r}{hint}; it takes "
+                + ", ".join(_VIEW_OPTIONS),
+                field=name,
+            )
         view = copy.copy(self)
         view._transport = self._transport.with_options(
             timeout=timeout, retry=retry, deadline=deadline

@@ -3,18 +3,22 @@ apply / export / revert``.
 
 Bad input gets one line on stderr and exit status 2, never a traceback; a run in which any
 app failed exits 1 and lists the failed apps (at most a screenful; ``--report FILE`` has
-every app's outcome); Ctrl-C ends with one line saying how far the run got, exit 130.
+every app's outcome); Ctrl-C (SIGINT) or SIGTERM (``timeout``, ``kill``, a CI runner's
+cancel) ends the run cleanly, writes the ``--report``, and prints one line saying how far
+the run got: exit 130 for SIGINT, 143 for SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -35,8 +39,16 @@ from mpasync.cli_input import (
 )
 from mpasync.cli_report import error_text, print_capped, print_table, write_report
 from mpasync.client import Client
-from mpasync.errors import JournalError, MParticleError, NotFoundError, RequestValidationError
-from mpasync.filter_migrations import canonical_service
+from mpasync.errors import (
+    AuthenticationError,
+    JournalError,
+    MParticleError,
+    NotFoundError,
+    RequestValidationError,
+    TokenError,
+    TransportError,
+)
+from mpasync.filter_migrations import canonical_service, revert_plan
 from mpasync.progress import MODES, Progress, ProgressLogHandler
 from mpasync.progress import is_tty as _is_tty
 
@@ -47,13 +59,21 @@ credentials come from the environment: MPARTICLE_CLIENT_ID, MPARTICLE_CLIENT_SEC
 MPARTICLE_ACCOUNT_ID (required); MPARTICLE_BASE_URL and MPARTICLE_TOKEN_URL (optional,
 e.g. for `mpasync emulator`)."""
 
+EXIT_HELP = """\
+exit status: 0 all done; 1 some app failed (or a revert conflict); 2 bad input (one line on
+stderr, nothing sent: a bad flag or file, missing or wrong credentials, an unreachable
+MPARTICLE_BASE_URL); 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (after writing
+--report; rerun with --journal to resume)."""
+
 FILTERS_FILE_HELP = """\
 the filters file (--file) is UTF-8 JSON in one of two shapes:
-  a policy, the same filters for every app (see examples/filters.json):
+  a policy, the same filters for every app (with --apps or --all-apps):
     [{"name": "Search", "type": "Event", "event_type": "search", "enabled": false},
      {"name": "Email", "type": "UserIdentity", "enabled": false}]
-  a snapshot, each app's own filters, as `mpasync filters export` writes it:
+  a snapshot, each app's own filters, as `mpasync filters export` writes it (restored to
+  the apps it names, or to some of them with --apps; examples/filters.json is one):
     {"12": [{"name": "Email", "type": "UserIdentity", "enabled": false}], "13": []}
+--file - reads the file from stdin.
 each filter has name, type (Event, EventAttribute, EventType, ScreenView,
 ScreenViewAttribute, UserAttribute, UserIdentity, Commerce, CommerceAttribute, ...),
 event_type (for Event and EventAttribute, e.g. navigation, transaction, search),
@@ -150,8 +170,16 @@ def _verbosity(parser: argparse.ArgumentParser, dest: str) -> None:
         dest=dest,
         action="count",
         default=0,
-        help="log retries and warnings (-v) or every attempt (-vv) to stderr, above the "
-        "progress bar; allowed before or after the command (default: quiet)",
+        help="log each retry too (-v) or every attempt (-vv) to stderr, above the progress "
+        "bar; allowed before or after the command (default: warnings only, e.g. Redis "
+        "unreachable, journal lines skipped)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest=dest.replace("verbose", "quiet"),
+        action="store_true",
+        help="no warnings on stderr either (errors and the summary still print)",
     )
 
 
@@ -189,6 +217,15 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         "this Redis, e.g. redis://localhost:6379/0; needs mpasync[redis] "
         "(default: $MPASYNC_REDIS_URL, else none)",
     )
+    parser.add_argument(
+        "--expected-processes",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="with --redis and --rate: how many processes share the budget, so that while "
+        "Redis is unreachable each paces itself at rate / N rather than the whole rate "
+        "(default: $MPASYNC_EXPECTED_PROCESSES, else 1)",
+    )
 
 
 def _targets(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -214,6 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mpasync",
         description="mpasync: the asyncio client for mParticle's Platform API.",
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mpasync {__version__}")
@@ -307,6 +345,7 @@ def _parser() -> argparse.ArgumentParser:
         help="apply a policy (the same filters everywhere) or restore a snapshot",
         description="Apply a filters file to many apps: a policy to --apps or --all-apps, "
         "or a snapshot to the apps it names.\n\n" + FILTERS_FILE_HELP + "\n\n" + CREDENTIALS_HELP,
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(apply, "verbose_sub")
@@ -316,7 +355,9 @@ def _parser() -> argparse.ArgumentParser:
         help="service name (see mpasync services list; case and separators are ignored)",
     )
     _targets(apply, required=False)
-    apply.add_argument("--file", required=True, help="filters file: a policy or a snapshot")
+    apply.add_argument(
+        "--file", required=True, help="filters file: a policy or a snapshot; - reads stdin"
+    )
     apply.add_argument(
         "--sync", action="store_true", help="read each app's filters and send only what differs"
     )
@@ -342,6 +383,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write each app's current filters to a snapshot file",
         description="Write each app's current filters for a service to a snapshot file, "
         "which `filters apply --file` restores.\n\n" + CREDENTIALS_HELP,
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(export, "verbose_sub")
@@ -352,6 +394,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _targets(export, required=True)
     export.add_argument("--out", required=True, metavar="FILE", help="snapshot file to write")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out if it exists (it may be the snapshot you would restore from)",
+    )
     _client_options(export)
     _report_option(export)
     _progress_option(export)
@@ -364,6 +411,7 @@ def _parser() -> argparse.ArgumentParser:
         "conflicts and left alone unless --force. The journal must be the run's, for this "
         "account and API; a revert's own journal (NAME.revert.jsonl) is refused unless "
         "--force, as reverting a revert applies the run again.\n\n" + CREDENTIALS_HELP,
+        epilog=EXIT_HELP,
         formatter_class=_HelpFormatter,
     )
     _verbosity(revert, "verbose_sub")
@@ -398,6 +446,8 @@ class _Run:
     resume_hint: str | None = None
     #: False for runs a journal cannot resume (the demo): no advice about one.
     resumable: bool = True
+    #: The signal that ended the run (SIGINT or SIGTERM), once one arrived.
+    signum: int | None = None
 
     def interrupted(self, err: TextIO) -> int:
         progress = self.progress
@@ -422,7 +472,21 @@ class _Run:
                 "interrupted",
                 {"done": progress.completed, "total": progress.total, "journal": self.journal},
             )
-        return 130
+        return 128 + (self.signum or signal.SIGINT)  # the shell's convention: 130, 143
+
+
+def _revert_total(journal: Path) -> int | None:
+    """How many apps a revert of ``journal`` goes through, for the bar's total: the journal
+    read once more, quietly (the revert reads it again and warns about what it skips; a
+    journal it refuses is its error to report)."""
+    logger = logging.getLogger("mpasync")
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        return len(revert_plan(journal)[2])
+    except (MParticleError, OSError):
+        return None
+    finally:
+        logger.disabled = was_disabled
 
 
 def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -434,13 +498,50 @@ def _client_overrides(args: argparse.Namespace) -> dict[str, Any]:
     redis = getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()
     if redis and hasattr(args, "redis"):
         overrides["redis"] = redis
+    processes = _expected_processes(args)
+    if processes is not None:
+        if not overrides.get("redis"):
+            raise CLIError(
+                "--expected-processes needs --redis (or MPASYNC_REDIS_URL): it divides a "
+                "budget shared through Redis"
+            )
+        overrides["expected_processes"] = processes
     return overrides
+
+
+def _expected_processes(args: argparse.Namespace) -> int | None:
+    """``--expected-processes``, else ``$MPASYNC_EXPECTED_PROCESSES`` (only with a Redis)."""
+    if getattr(args, "expected_processes", None) is not None:
+        return int(args.expected_processes)
+    text = os.environ.get("MPASYNC_EXPECTED_PROCESSES", "").strip()
+    if not text or not hasattr(args, "expected_processes"):
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise CLIError(f"MPASYNC_EXPECTED_PROCESSES must be a positive integer, got {text!r}")
+    if not (getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()):
+        return None  # set for the fleet's runs; harmless for a run without Redis
+    return int(text)
+
+
+@contextlib.asynccontextmanager
+async def _first_contact() -> AsyncIterator[None]:
+    """Around a run's first request: an API that cannot be reached at all is a wrong
+    MPARTICLE_BASE_URL (bad input, exit 2), not a failed run."""
+    try:
+        yield
+    except TransportError as exc:
+        raise CLIError(f"cannot reach the API: {exc}; is MPARTICLE_BASE_URL right?") from None
 
 
 async def _check_service(mp: Client, service: str) -> str:
     """The service's canonical name, before anything is sent or written with it: as the
     API names it, or as ``services list`` spells it when only case and separators differ
     (``google-analytics-event-forwarder``); an unknown name is refused with a hint."""
+    async with _first_contact():
+        return await _find_service(mp, service)
+
+
+async def _find_service(mp: Client, service: str) -> str:
     try:
         found = await mp.services.get(service)
     except NotFoundError:
@@ -566,8 +667,8 @@ async def _filters_apply(
         report: BulkReport[int] | None = None
         try:
             report = await _apply(mp, args, policy, app_ids, sync, journal, progress)
-        except asyncio.CancelledError:
-            if report_file:
+        except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C or SIGTERM
+            if report_file:  # what the run did so far, the rest "not done"
                 write_report(
                     Path(report_file),
                     command="filters apply",
@@ -665,6 +766,11 @@ async def _filters_export(
     args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run
 ) -> int:
     out_path = check_output_path(args.out, "--out")
+    if out_path.exists() and not args.force:
+        raise CLIError(
+            f"--out {args.out} exists (it may be the snapshot to restore from): "
+            "choose another file, or pass --force to replace it"
+        )
     listed = parse_app_ids(args.apps) if args.apps else None
     run.resumable = False  # an export only reads: rerunning it is the way to resume
     if args.report:
@@ -696,7 +802,7 @@ async def _filters_export(
     if progress.mode == "json":
         progress.summary(_json_summary(report, command="filters export", out=args.out))
     else:
-        written = f"{args.out} ({len(snapshot)} apps"
+        written = f"{args.out} ({len(snapshot)} app{'' if len(snapshot) == 1 else 's'}"
         written += (
             f"; the {len(report.failed)} failed apps are not in it)" if report.failed else ")"
         )
@@ -718,7 +824,7 @@ async def _filters_revert(
     run.journal = args.journal
     run.resume_hint = f"rerun with --journal {args.journal} to resume the revert"
     async with client_from_env(**_client_overrides(args)) as mp:
-        progress.start("reverting", unit="apps")
+        progress.start("reverting", _revert_total(journal), unit="apps")
         report = await mp.bulk.revert_datapoint_filters(
             journal,
             force=args.force,
@@ -768,7 +874,7 @@ async def _filters_revert(
 
 
 async def _services_list(out: TextIO) -> int:
-    async with client_from_env() as mp:
+    async with client_from_env() as mp, _first_contact():
         services = await mp.services.list()
     for name in sorted((s.name for s in services if s.name), key=str.lower):
         out.write(name + "\n")
@@ -851,13 +957,10 @@ async def amain(
     run.progress = progress
     logger = logging.getLogger("mpasync")
     saved_level = logger.level
-    handler: logging.Handler | None = None
-    verbose = args.verbose + getattr(args, "verbose_sub", 0)
-    if verbose:
-        handler = ProgressLogHandler(progress)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler = _log_handler(args, progress)
+    if handler is not None:
         logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        logger.setLevel(handler.level)
     try:
         if args.command == "filters":
             action = {
@@ -877,6 +980,9 @@ async def amain(
     except MParticleError as exc:
         if _is_input_error(exc):
             return _fail(progress, err, f"mpasync: error: {exc}", 2)
+        hint = _credentials_hint(exc)
+        if hint is not None:
+            return _fail(progress, err, f"mpasync: error: {error_text(exc)}; {hint}", 2)
         return _fail(progress, err, f"mpasync: {error_text(exc)}", 1)
     except OSError as exc:  # writing the snapshot or the report: disk full, read-only, ...
         where = f" {exc.filename}" if exc.filename else ""
@@ -885,6 +991,36 @@ async def amain(
         if handler is not None:
             logger.removeHandler(handler)
         logger.setLevel(saved_level)
+
+
+class _OneLineWarning(logging.Formatter):
+    """``mpasync: warning: ...`` on one line, whatever the message holds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"mpasync: {record.levelname.lower()}: {' '.join(record.getMessage().split())}"
+
+
+def _not_a_retry(record: logging.LogRecord) -> bool:
+    """Each retry is a WARNING from the transport; without -v the summary counts them."""
+    return record.module != "transport"
+
+
+def _log_handler(args: argparse.Namespace, progress: Progress) -> logging.Handler | None:
+    """Where the library's log records go: warnings that matter (Redis unreachable,
+    journal lines skipped) by default, retries too with -v, every attempt with -vv,
+    nothing with -q. Printed through the progress display, so they land above the bar."""
+    verbose = args.verbose + getattr(args, "verbose_sub", 0)
+    if not verbose and (args.quiet or getattr(args, "quiet_sub", False)):
+        return None
+    handler = ProgressLogHandler(progress)
+    if verbose:
+        handler.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    else:
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(_OneLineWarning())
+        handler.addFilter(_not_a_retry)
+    return handler
 
 
 def _fail(progress: Progress, err: TextIO, line: str, status: int) -> int:
@@ -902,12 +1038,59 @@ def _is_input_error(exc: MParticleError) -> bool:
     return isinstance(exc, JournalError) and exc.report is None
 
 
+async def _until_signalled(argv: Sequence[str] | None, run: _Run) -> int:
+    """`amain`, ended the same way by SIGINT (Ctrl-C) and SIGTERM: the first one cancels
+    the run's task, so every cleanup runs and ``--report`` is written before the
+    "interrupted" line. Our own handlers rather than asyncio.run's: 3.10's lets SIGINT
+    raise KeyboardInterrupt wherever the loop happens to be, and none handles SIGTERM."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        if run.signum is None:
+            run.signum = signum
+        task.cancel()  # again on a second signal: it cuts a slow cleanup short
+
+    installed: list[int] = []
+    for signum in (int(signal.SIGINT), int(signal.SIGTERM)):
+        if signal.getsignal(signum) is signal.SIG_IGN:  # nohup, a background job: stay so
+            continue
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+            continue
+        installed.append(signum)
+    try:
+        return await amain(argv, run=run)
+    except asyncio.CancelledError:
+        if run.signum is None:
+            raise
+        return run.interrupted(sys.stderr)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _credentials_hint(exc: MParticleError) -> str | None:
+    """What to check when the API or its token endpoint refuses the credentials (or cannot
+    be reached for a token): the operator's configuration, not a failed run."""
+    if isinstance(exc, TokenError):
+        if exc.status in (400, 401, 403):
+            return "check MPARTICLE_CLIENT_ID / MPARTICLE_CLIENT_SECRET"
+        if exc.status is None and "unreachable" in str(exc):
+            return "is MPARTICLE_TOKEN_URL right?"
+    if isinstance(exc, AuthenticationError):
+        return "check MPARTICLE_CLIENT_ID / MPARTICLE_CLIENT_SECRET / MPARTICLE_ACCOUNT_ID"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
     run = _Run()
     try:
-        return asyncio.run(amain(argv, run=run))
-    except KeyboardInterrupt:
+        return asyncio.run(_until_signalled(argv, run))
+    except KeyboardInterrupt:  # a Ctrl-C before the handlers are in place
         return run.interrupted(sys.stderr)
 
 

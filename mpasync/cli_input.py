@@ -6,12 +6,18 @@ one line naming the flag, file or environment variable and what is wrong with it
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 import os
+import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from mpasync.auth import DEFAULT_TOKEN_URL, safe_url
 from mpasync.client import Client
 from mpasync.errors import RequestValidationError
 from mpasync.models import DataPointFilter
@@ -36,6 +42,8 @@ FiltersFile = list[DataPointFilter] | dict[int, list[DataPointFilter]]
 REQUIRED_ENV = ("MPARTICLE_CLIENT_ID", "MPARTICLE_CLIENT_SECRET", "MPARTICLE_ACCOUNT_ID")
 OPTIONAL_ENV = {"base_url": "MPARTICLE_BASE_URL", "token_url": "MPARTICLE_TOKEN_URL"}
 
+logger = logging.getLogger("mpasync")
+
 
 class CLIError(Exception):
     """Bad input: printed as one line, exit status 2."""
@@ -57,11 +65,13 @@ def parse_app_ids(text: str) -> list[int]:
 
 
 def read_json_file(file: str, what: str) -> Any:
-    """A file's JSON content; unreadable, non-UTF-8 or non-JSON files are a `CLIError`."""
+    """A file's JSON content (``-``: stdin's); unreadable, non-UTF-8 or non-JSON files are
+    a `CLIError`."""
     try:
-        raw = Path(file).read_bytes()
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
         raise CLIError(f"cannot read {what} {file}: {exc.strerror or exc}") from None
+    file = "(stdin)" if file == "-" else file
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -90,6 +100,7 @@ def load_filters(file: str) -> FiltersFile:
     filters export`` writes it: each app's own filters.
     """
     data = read_json_file(file, "filters file")
+    file = "(stdin)" if file == "-" else file
     if isinstance(data, dict) and set(data) == {"filters"}:
         data = data["filters"]
     if isinstance(data, list):
@@ -203,7 +214,7 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
         )
     account = env["MPARTICLE_ACCOUNT_ID"].strip()
     if not (account.isascii() and account.isdigit()) or int(account) <= 0:
-        raise CLIError(f"MPARTICLE_ACCOUNT_ID must be an integer, got {account!r}")
+        raise CLIError(f"MPARTICLE_ACCOUNT_ID must be a positive integer, got {account!r}")
     kwargs: dict[str, Any] = {
         "client_id": env["MPARTICLE_CLIENT_ID"].strip(),
         "client_secret": env["MPARTICLE_CLIENT_SECRET"].strip(),
@@ -212,6 +223,16 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
     for name, var in OPTIONAL_ENV.items():
         if env.get(var, "").strip():
             kwargs[name] = env[var].strip()
+    if "base_url" in kwargs:
+        kwargs["base_url"] = _api_root(kwargs["base_url"])
+        if "token_url" not in kwargs and _is_local(kwargs["base_url"]):
+            logger.warning(
+                "MPARTICLE_BASE_URL is a local address (%s) but MPARTICLE_TOKEN_URL is unset: "
+                "the token request goes to the real mParticle SSO (%s); set "
+                "MPARTICLE_TOKEN_URL too (e.g. the emulator's)",
+                safe_url(kwargs["base_url"]),
+                DEFAULT_TOKEN_URL,
+            )
     redis = options.pop("redis", None)
     try:
         if redis:
@@ -220,6 +241,41 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
     except RequestValidationError as exc:
         var = OPTIONAL_ENV.get(exc.field or "", "")
         raise CLIError(f"{var}: {exc}" if var else str(exc)) from None
+
+
+def _api_root(url: str) -> str:
+    """``MPARTICLE_BASE_URL`` as the client takes it, the API's root: a URL copied with
+    its ``/v1`` or ``/v2`` would make every path ``/v1/v1/...`` (404s), so that part is
+    dropped, with a warning."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # the client names what is wrong with it
+        return url
+    version = re.fullmatch(r"(.*?)/v[12]/*", parts.path)
+    if version is None:
+        return url
+    root = urlunsplit(parts._replace(path=version.group(1)))
+    logger.warning(
+        "MPARTICLE_BASE_URL ends in %s: using %s (the client adds /v1 and /v2 itself)",
+        parts.path[len(version.group(1)) :].rstrip("/"),
+        safe_url(root),
+    )
+    return root
+
+
+def _is_local(url: str) -> bool:
+    """Whether ``url`` names this machine or a private network (an emulator, a proxy)."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_unspecified
 
 
 class _FleetClient(Client):
@@ -248,6 +304,7 @@ def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> 
         kwargs.pop("client_id"),
         kwargs.pop("client_secret"),
         rate=options.pop("rate_limit", None),
+        expected_processes=options.pop("expected_processes", 1),
         **{k: kwargs.pop(k) for k in ("token_url",) if k in kwargs},
     )
     client = _FleetClient(**kwargs, **fleet, **options)

@@ -8,7 +8,9 @@ journal), so a resumed run still ends at N/N. Renderers:
   never wraps; log lines (`log`, `ProgressLogHandler`) print above it.
 * ``plain``: a line every few seconds and at the end of each phase (CI logs, pipes).
 * ``json``: one JSON object per line, ``{"event": "progress", ...}`` at most once a
-  second and at each phase's end, then ``{"event": "summary", ...}`` (dashboards, CI).
+  second and once at each phase's end (``"phase_done": true``), then ``{"event":
+  "summary", ...}`` (dashboards, CI). A phase that counts nothing ("checking service")
+  has only ``phase``, ``elapsed`` and ``phase_done``.
 * ``none``: nothing.
 
 ``auto`` picks ``bar`` when the stream is a terminal and ``plain`` otherwise. Hand-written
@@ -18,6 +20,7 @@ and ``plain`` and ``json`` would need this code anyway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -39,7 +42,8 @@ __all__ = [
 MODES = ("auto", "bar", "plain", "json", "none")
 
 _ERASE_LINE = "\r\x1b[K"
-_MIN_BAR = 10
+_MIN_BAR = 8
+_BAR_INTERVAL = 0.1  # seconds between redraws of the bar
 _MAX_BAR = 40
 
 
@@ -117,6 +121,7 @@ class Progress:
         self._last_emit = 0.0
         self._drawn = False  # a bar line is on screen (the cursor sits at its end)
         self._active = False
+        self._redraw: asyncio.TimerHandle | None = None  # a throttled update, drawn soon
 
     # ---------------------------------------------------------------- counting
 
@@ -163,6 +168,7 @@ class Progress:
         if not self._active:
             return
         self._active = False
+        self._cancel_redraw()
         if self.mode == "bar":
             self._draw(final=True)
         elif self.mode == "plain":
@@ -202,6 +208,7 @@ class Progress:
         """Leave the terminal clean after Ctrl-C or an error: end the bar's line without
         redrawing it. True if a line was ended."""
         self._active = False
+        self._cancel_redraw()
         if not self._drawn:
             return False
         self.stream.write("\n")
@@ -216,16 +223,41 @@ class Progress:
             return
         now = time.monotonic()
         if self.mode == "bar":
-            if now - self._last_emit >= 0.1 or self._finished():
+            if now - self._last_emit >= _BAR_INTERVAL or self._finished():
                 self._last_emit = now
                 self._draw()
+            else:
+                self._draw_soon()
         elif self.mode == "plain":
             if now - self._last_emit >= self.interval:
                 self._last_emit = now
                 self._write_line(self.line())
         elif self.mode == "json" and now - self._last_emit >= self.json_interval:
-            self._last_emit = now
-            self._json_progress()
+            if not self._finished():  # the phase's end says it once, as its final record
+                self._last_emit = now
+                self._json_progress()
+
+    def _draw_soon(self) -> None:
+        """Draw a throttled update a moment later, so a burst (a resumed run's skipped
+        items) shows without waiting for the next item, which may take seconds."""
+        if self._redraw is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: the next update draws it
+            return
+        self._redraw = loop.call_later(_BAR_INTERVAL, self._draw_pending)
+
+    def _draw_pending(self) -> None:
+        self._redraw = None
+        if self._active:
+            self._last_emit = time.monotonic()
+            self._draw()
+
+    def _cancel_redraw(self) -> None:
+        if self._redraw is not None:
+            self._redraw.cancel()
+            self._redraw = None
 
     def _finished(self) -> bool:
         return self.total is not None and self.completed >= self.total
@@ -233,24 +265,29 @@ class Progress:
     def _rate(self) -> float:
         return self.done / max(time.monotonic() - self._started, 1e-9)
 
-    def _extras(self, final: bool) -> list[str]:
-        """The optional parts of a line, most important first."""
+    def _extras(self, final: bool) -> list[tuple[int, str]]:
+        """The optional parts of a line in display order, each with its rank: a narrow
+        bar drops the highest rank first (the rate, then skipped; the ETA goes last)."""
         rate = self._rate()
-        parts = [f"{self.failed} failed"]
+        parts = [(0, f"{self.failed} failed")]
         if self.skipped:
-            parts.append(f"{self.skipped} skipped")
-        parts.append(f"{rate:.1f}/s")
+            parts.append((2, f"{self.skipped} skipped"))
+        parts.append((3, f"{rate:.1f}/s"))
         if final:
-            parts.append(f"in {_duration(time.monotonic() - self._started)}")
+            parts.append((1, f"in {_duration(time.monotonic() - self._started)}"))
         elif self.total is not None:
             remaining = max(self.total - self.completed, 0)
-            parts.append(f"ETA {_duration(remaining / rate)}" if rate > 0 else "ETA ?")
+            parts.append((1, f"ETA {_duration(remaining / rate)}" if rate > 0 else "ETA ?"))
         return parts
+
+    def _unit(self, count: int) -> str:
+        """``apps``, or ``app`` for one."""
+        return self.unit[:-1] if count == 1 and self.unit.endswith("s") else self.unit
 
     def _counts(self) -> str:
         if self.total is None:
-            return f"{self.completed} {self.unit}"
-        return f"{self.completed}/{self.total} {self.unit}"
+            return f"{self.completed} {self._unit(self.completed)}"
+        return f"{self.completed}/{self.total} {self._unit(self.total)}"
 
     def _uncounted(self, final: bool) -> str | None:
         """The line of a phase that counts nothing ("checking service"), else None."""
@@ -268,31 +305,47 @@ class Progress:
         percent = ""
         if self.total:
             percent = f" ({100 * min(self.completed, self.total) // self.total}%)"
-        return f"{head}{self._counts()}{percent}, " + ", ".join(self._extras(final))
+        extras = ", ".join(text for _, text in self._extras(final))
+        return f"{head}{self._counts()}{percent}, {extras}"
 
     def bar_line(self, width: int, *, final: bool = False) -> str:
-        """The bar for a terminal ``width`` columns wide: at most ``width - 1`` characters,
-        so the cursor never reaches the last column and the line never wraps."""
-        usable = max(width - 1, 1)
+        """The bar for a terminal ``width`` columns wide: at most ``width - 2`` characters,
+        so the line never wraps, not even when the terminal echoes ``^C`` after it."""
+        usable = max(width - 2, 1)
         uncounted = self._uncounted(final)
         if uncounted is not None:
             return uncounted[:usable]
-        head = f"{self.phase} " if self.phase else ""
         counts = self._counts()
         extras = self._extras(final)
+        if self.total is not None:
+            # With a bar: drop the rate, then the skipped count, while the bar is too
+            # narrow; the failures and the ETA stay, rather than the bar.
+            head = f"{self.phase} " if self.phase else ""
+            kept = list(extras)
+            while True:
+                tail = f" {counts}" + "".join(f", {t}" for _, t in kept)
+                room = usable - len(head) - len(tail) - 2  # the brackets
+                if room >= _MIN_BAR:
+                    size = min(room, _MAX_BAR)
+                    done = min(self.completed, self.total)
+                    filled = size * done // self.total if self.total else size
+                    return f"{head}[{'#' * filled}{'-' * (size - filled)}]{tail}"[:usable]
+                if max(kept)[0] <= 1:
+                    break
+                kept.remove(max(kept))
+        # Without a bar (nothing to fill, or no room): "listing apps: 300 apps, ...", with
+        # the percentage if it fits after everything else.
+        percent = ""
+        if self.total:
+            percent = f" ({100 * min(self.completed, self.total) // self.total}%)"
+        head = f"{self.phase}: " if self.phase else ""
         while True:
-            tail = f" {counts}" + (", " + ", ".join(extras) if extras else "")
-            room = usable - len(head) - len(tail) - 2  # the brackets
-            if room >= _MIN_BAR or not extras:
-                break
-            extras.pop()  # drop the least important part, not the bar
-        if room >= _MIN_BAR and self.total is not None:
-            size = min(room, _MAX_BAR)
-            filled = size * min(self.completed, self.total) // self.total if self.total else size
-            text = f"{head}[{'#' * filled}{'-' * (size - filled)}]{tail}"
-        else:
-            text = f"{head}{tail.lstrip()}"
-        return text[:usable]
+            rest = "".join(f", {t}" for _, t in extras)
+            if len(head + counts + percent + rest) <= usable:
+                return head + counts + percent + rest
+            if len(head + counts + rest) <= usable or not extras:
+                return (head + counts + rest)[:usable]
+            extras.remove(max(extras))
 
     def _draw(self, *, final: bool = False) -> None:
         width = self.columns if self.columns is not None else terminal_columns(self.stream)
@@ -309,20 +362,20 @@ class Progress:
         self.stream.flush()
 
     def _json_progress(self, *, final: bool = False) -> None:
-        self._json(
-            {
-                "event": "progress",
-                "phase": self.phase,
+        record: dict[str, Any] = {"event": "progress", "phase": self.phase}
+        if self._uncounted(final) is None:  # a phase that counts nothing has no counts
+            total = self.total if self.total is not None or not final else self.completed
+            record |= {
                 "unit": self.unit,
                 "done": self.completed,
-                "total": self.total,
+                "total": total,  # a finished listing's total is what it found
                 "failed": self.failed,
                 "skipped": self.skipped,
-                "elapsed": round(time.monotonic() - self._started, 3),
                 "rate": round(self._rate(), 2),
-                "phase_done": final,
             }
-        )
+        record["elapsed"] = round(time.monotonic() - self._started, 3)
+        record["phase_done"] = final
+        self._json(record)
 
     def _json(self, obj: Mapping[str, Any]) -> None:
         self.json_stream.write(json.dumps(obj, default=str) + "\n")

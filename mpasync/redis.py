@@ -27,10 +27,18 @@ from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+
+try:
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+except ModuleNotFoundError as exc:  # say how to get it, not just "No module named redis"
+    if (exc.name or "").partition(".")[0] != "redis":
+        raise
+    raise ImportError(
+        "mpasync.redis needs the redis extra: pip install 'mpasync[redis]'", name=__name__
+    ) from None
 
 from mpasync import clock
 from mpasync._checks import positive_number

@@ -192,10 +192,14 @@ async def test_a_journal_from_another_job_is_refused_with_exit_2(
     other = tmp_path / "other.json"
     other.write_text(json.dumps(PRIVACY[:1]))
     writes = puts(emu)
-    code, _, err = await run(*args, "--file", str(other), "--progress", "none")
+    report = tmp_path / "report.json"
+    code, _, err = await run(
+        *args, "--file", str(other), "--progress", "none", "--report", str(report)
+    )
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("mpasync: error: journal")
     assert puts(emu) == writes
+    assert not report.exists()  # refused before anything ran: no run to report
 
 
 async def test_report_lists_every_outcome_and_the_terminal_caps_failures(
@@ -408,3 +412,29 @@ async def test_an_export_holding_a_filter_type_mpasync_does_not_know_applies_wit
     assert "'DeviceFingerprint' is not a known type" in warnings[0]
     # The API is the authority: this emulator does not know the type either (422).
     assert code == 1 and "Invalid datapoint type specified" in out
+
+
+async def test_the_revert_bar_knows_its_total_from_the_start(
+    emu: Emulator, tmp_path: Path, policy_file: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    code, _, err = await run(
+        "filters", "apply", "--service", SERVICE, "--apps", "1,2,3,4,5", "--file",
+        str(policy_file), "--journal", str(journal),
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = await run("filters", "revert", "--journal", str(journal), "--progress", "bar")
+    assert code == 0, err
+    drawn = [s for s in re.split(r"[\r\n]", err.replace("\x1b[K", "")) if s]
+    reverting = [s for s in drawn if s.startswith("reverting")]
+    assert reverting and reverting[0].startswith("reverting [") and " 0/5 apps" in reverting[0]
+    assert "5/5 apps" in reverting[-1]
+
+
+async def test_export_of_one_app_says_app(emu: Emulator, tmp_path: Path) -> None:
+    out_file = tmp_path / "one.json"
+    code, out, err = await run(
+        "filters", "export", "--service", SERVICE, "--apps", "3", "--out", str(out_file)
+    )
+    assert code == 0, err
+    assert f"{out_file} (1 app)" in out

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import io
 import json
+import logging
 import re
 import socket
 import subprocess
@@ -19,10 +20,12 @@ import pytest_asyncio
 
 from mpasync._version import __version__
 from mpasync.cli import _parser, amain
-from mpasync.emulator import Emulator
+from mpasync.cli_input import load_filters
+from mpasync.emulator import Emulator, Faults
 from tests.cli_env import use_emulator
 
 SERVICE = "GoogleAnalyticsEventForwarder"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "filters.json"
 FILTERS = [{"name": "Email", "type": "UserIdentity", "enabled": False}]
 
 
@@ -132,6 +135,36 @@ async def test_export_out_is_checked_before_any_request(emu: Emulator, tmp_path:
     assert not emu.journal
 
 
+async def test_export_refuses_to_replace_a_snapshot_without_force(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "before.json"
+    out.write_text('{"1": []}\n')  # the restore point of an earlier export
+    argv = ["filters", "export", "--service", SERVICE, "--apps", "1", "--out", str(out)]
+    code, _, err = await run(*argv)
+    assert code == 2
+    assert "--force" in one_line(err) and str(out) in err
+    assert out.read_text() == '{"1": []}\n' and not emu.journal
+    code, _, err = await run(*argv, "--force")
+    assert code == 0, err
+    assert list(json.loads(out.read_text())) == ["1"] and json.loads(out.read_text())["1"]
+
+
+async def test_file_dash_reads_stdin(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(FILTERS).encode())))
+    code, _, err = await run(*apply("-"))
+    assert code == 0, err
+    assert all(
+        any(f.name == "Email" and not f.enabled for f in emu.state.filters(app, SERVICE))
+        for app in (1, 2)
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{not json")))
+    code, _, err = await run(*apply("-"))
+    assert code == 2 and "filters file (stdin) is not valid JSON" in one_line(err)
+
+
 async def test_policy_without_targets(emu: Emulator, filters_file: Path) -> None:
     code, _, err = await run("filters", "apply", "--service", SERVICE, "--file", str(filters_file))
     assert code == 2 and "needs --apps or --all-apps" in one_line(err)
@@ -171,9 +204,11 @@ async def test_unknown_service_suggests_the_closest(emu: Emulator, filters_file:
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y"},
          "missing environment variable: MPARTICLE_ACCOUNT_ID"),
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y",
-          "MPARTICLE_ACCOUNT_ID": "abc"}, "MPARTICLE_ACCOUNT_ID must be an integer, got 'abc'"),
+          "MPARTICLE_ACCOUNT_ID": "abc"},
+         "MPARTICLE_ACCOUNT_ID must be a positive integer, got 'abc'"),
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y",
-          "MPARTICLE_ACCOUNT_ID": "-3"}, "MPARTICLE_ACCOUNT_ID must be an integer, got '-3'"),
+          "MPARTICLE_ACCOUNT_ID": "-3"},
+         "MPARTICLE_ACCOUNT_ID must be a positive integer, got '-3'"),
         ({"MPARTICLE_CLIENT_ID": "x", "MPARTICLE_CLIENT_SECRET": "y", "MPARTICLE_ACCOUNT_ID": "1",
           "MPARTICLE_BASE_URL": "ftp://nope"}, "MPARTICLE_BASE_URL"),
     ],
@@ -231,22 +266,71 @@ async def test_emulator_on_a_port_in_use() -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in one_line(err)
 
 
+# ---------------------------------------------------------------- configuration: exit 2 + hint
+
+
+async def test_a_wrong_client_secret_is_bad_input_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, filters_file: Path
+) -> None:
+    async with Emulator(apps=1) as emulator:
+        use_emulator(emulator, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", "wrong-secret-value")
+        code, _, err = await run(*apply(filters_file))
+    assert code == 2
+    line = one_line(err)
+    assert line.startswith("mpasync: error: TokenError: ") and "401" in line
+    assert line.endswith("check MPARTICLE_CLIENT_ID / MPARTICLE_CLIENT_SECRET")
+    assert "wrong-secret-value" not in err
+
+
+async def test_an_unreachable_base_url_is_bad_input_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, filters_file: Path
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    async with Emulator(apps=1) as emulator:  # the token endpoint answers; the API does not
+        use_emulator(emulator, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_BASE_URL", f"http://127.0.0.1:{closed}")
+        for argv in (apply(filters_file), ["services", "list"]):
+            code, _, err = await run(*argv)
+            assert code == 2
+            line = one_line(err)
+            assert line.startswith("mpasync: error: cannot reach the API: ")
+            assert line.endswith("is MPARTICLE_BASE_URL right?")
+            assert emulator.client_secret not in err
+
+
+async def test_an_unreachable_token_url_is_bad_input_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, filters_file: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    async with Emulator(apps=1) as emulator:
+        use_emulator(emulator, monkeypatch)
+        monkeypatch.setenv("MPARTICLE_TOKEN_URL", f"http://127.0.0.1:{closed}/oauth/token")
+        code, _, err = await run(*apply(filters_file))
+    assert code == 2
+    assert one_line(err).endswith(
+        "unreachable: ClientConnectorError; is MPARTICLE_TOKEN_URL right?"
+    )
+
+
 # ---------------------------------------------------------------- run failures: one line, exit 1
 
 
 async def test_a_run_failure_is_one_line_with_exit_1(
     monkeypatch: pytest.MonkeyPatch, filters_file: Path
 ) -> None:
-    async with Emulator(apps=1) as emulator:
-        monkeypatch.setenv("MPARTICLE_CLIENT_ID", emulator.client_id)
-        monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", "wrong")
-        monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", "1")
-        monkeypatch.setenv("MPARTICLE_BASE_URL", emulator.base_url)
-        monkeypatch.setenv("MPARTICLE_TOKEN_URL", emulator.token_url)
+    """The API answers, but with 5xx on every retry: the run failed (1), the input is fine."""
+    faults = {"GET /v1/services/*": Faults(error_rate=1.0, error_statuses=(500,))}
+    async with Emulator(apps=1, faults=faults) as emulator:
+        use_emulator(emulator, monkeypatch)
         code, _, err = await run(*apply(filters_file))
     assert code == 1
-    assert one_line(err).startswith("mpasync: ") and "Error" in err
-    assert "wrong" not in err
+    assert one_line(err).startswith("mpasync: ServerError: ")
+    assert emulator.client_secret not in err
 
 
 # ---------------------------------------------------------------- completeness
@@ -297,6 +381,12 @@ def test_help_describes_the_filters_file(capsys: pytest.CaptureFixture[str]) -> 
     assert "a policy, the same filters for every app" in text
     assert "a snapshot, each app's own filters" in text
     assert "examples/filters.json" in text and "MPARTICLE_ACCOUNT_ID" in text
+    # The example is a snapshot (what export writes), so the help names it as one.
+    policy = text[text.index("a policy,") : text.index("a snapshot,")]
+    snapshot = text[text.index("a snapshot,") : text.index("each filter has")]
+    assert "examples/filters.json" not in policy and "examples/filters.json" in snapshot
+    assert isinstance(load_filters(str(EXAMPLE)), dict)
+    assert "exit status:" in text and "143" in text and "SIGTERM" in text
 
 
 async def test_services_list(emu: Emulator) -> None:
@@ -310,7 +400,6 @@ async def test_services_list(emu: Emulator) -> None:
 async def test_verbose_before_or_after_the_command(
     monkeypatch: pytest.MonkeyPatch, filters_file: Path, where: str
 ) -> None:
-    from mpasync.emulator import Faults
 
     async with Emulator(apps=1, faults={"GET /v1/services/*": Faults(error_rate=1.0)}) as e:
         for var, value in (
@@ -359,3 +448,110 @@ async def test_an_unwritable_report_is_one_line(
     code, _, err = await run(*apply(filters_file, "--report", str(tmp_path / "r.json")))
     assert code == 1
     assert one_line(err) == f"mpasync: error: {tmp_path / 'r.json'}: No space left on device"
+
+
+# ---------------------------------------------------------------- --expected-processes
+
+
+async def test_expected_processes_without_redis_is_refused(
+    emu: Emulator, filters_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MPASYNC_REDIS_URL", raising=False)
+    code, _, err = await run(*apply(filters_file, "--rate", "20", "--expected-processes", "3"))
+    assert code == 2
+    assert "--expected-processes needs --redis" in one_line(err)
+    assert not emu.journal  # nothing sent
+    code, _, err = await run(
+        *apply(filters_file, "--redis", "redis://x", "--expected-processes", "0")
+    )
+    assert code == 2 and "--expected-processes: must be at least 1, got 0" in one_line(err)
+
+
+@pytest.mark.parametrize("source", ["flag", "env"])
+async def test_expected_processes_reaches_the_fleet_budget(
+    emu: Emulator, filters_file: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """Two processes at --rate 20 each over one Redis: when it dies, each falls back to
+    rate / N, not the whole rate; the CLI hands N to fleet_options."""
+    redis = pytest.importorskip("mpasync.redis")
+    seen: list[int] = []
+    real = redis.fleet_options
+
+    def recording(*args: object, expected_processes: int = 1, **kwargs: object) -> object:
+        seen.append(expected_processes)
+        return real(*args, expected_processes=expected_processes, **kwargs)
+
+    monkeypatch.setattr(redis, "fleet_options", recording)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"  # down: the fallback paces
+    extra = ["--redis", url, "--rate", "20"]
+    if source == "flag":
+        extra += ["--expected-processes", "4"]
+    else:
+        monkeypatch.setenv("MPASYNC_EXPECTED_PROCESSES", "4")
+    code, _, err = await run("-q", *apply(filters_file, *extra))
+    assert code == 0, err
+    assert seen == [4]
+    monkeypatch.setenv("MPASYNC_EXPECTED_PROCESSES", "two")
+    code, _, err = await run(*apply(filters_file, "--redis", url))
+    assert code == 2 and "MPASYNC_EXPECTED_PROCESSES must be a positive integer" in one_line(err)
+
+
+# ---------------------------------------------------------------- base and token URLs
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v2/", "/v1/"])
+async def test_a_base_url_ending_in_a_version_is_used_without_it(
+    emu: Emulator, filters_file: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    monkeypatch.setenv("MPARTICLE_BASE_URL", emu.base_url + suffix)
+    code, out, err = await run(*apply(filters_file))
+    assert code == 0, err
+    assert re.search(r"succeeded\s+2\n", out)
+    assert err == (
+        f"mpasync: warning: MPARTICLE_BASE_URL ends in {suffix.rstrip('/')}: using "
+        f"{emu.base_url} (the client adds /v1 and /v2 itself)\n"
+    )
+    assert not any("/v1/v1" in e.path or "/v2/v1" in e.path for e in emu.journal)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "token_url", "warned"),
+    [
+        ("http://127.0.0.1:8787", None, True),
+        ("http://localhost:8787", None, True),
+        ("http://[::1]:8787", None, True),
+        ("http://10.0.0.5:8080", None, True),
+        ("http://127.0.0.1:8787", "http://127.0.0.1:8787/oauth/token", False),
+        ("https://api.mparticle.com", None, False),
+    ],
+)
+def test_a_local_base_url_without_a_token_url_is_warned_about(
+    caplog: pytest.LogCaptureFixture, base_url: str, token_url: str | None, warned: bool
+) -> None:
+    """Otherwise the emulator's credentials go to the real SSO. Nothing is sent here."""
+    from mpasync.cli_input import client_from_env
+
+    env = {"MPARTICLE_CLIENT_ID": "id", "MPARTICLE_CLIENT_SECRET": "s3cret"}
+    env |= {"MPARTICLE_ACCOUNT_ID": "1", "MPARTICLE_BASE_URL": base_url}
+    if token_url:
+        env["MPARTICLE_TOKEN_URL"] = token_url
+    with caplog.at_level(logging.WARNING, logger="mpasync"):
+        client_from_env(env)
+    messages = [r.getMessage() for r in caplog.records if "MPARTICLE_TOKEN_URL" in r.getMessage()]
+    assert len(messages) == (1 if warned else 0), messages
+    if warned:
+        assert "real mParticle SSO" in messages[0] and "s3cret" not in messages[0]
+
+
+def test_mpasync_redis_without_the_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    for name in [n for n in sys.modules if n.partition(".")[0] == "redis"] + ["redis"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if redis-py were not installed
+    monkeypatch.delitem(sys.modules, "mpasync.redis", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'mpasync\[redis\]'"):
+        importlib.import_module("mpasync.redis")

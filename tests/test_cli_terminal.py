@@ -118,11 +118,12 @@ async def test_bar_fits_the_terminal(emu: Emulator, filters_file: Path, columns:
     code, out, term = await run_in_terminal(argv, cli_env(emu), columns)
     assert code == 0, term
     segments = visible_segments(term)
-    assert segments and all(len(s) <= columns - 1 for s in segments), segments
+    # At most columns - 2: a "^C" echoed after the bar must not wrap it.
+    assert segments and all(len(s) <= columns - 2 for s in segments), segments
     lines = screen_lines(term)
     final = [line for line in lines if line.startswith("applying filters [")]
     assert final and "12/12 apps" in final[-1], lines
-    assert "checking service" in term and "listing apps" in term
+    assert "checking service" in term and "listing apps: 12 apps, 0 failed" in term
     assert re.search(r"succeeded\s+12\n", out)
 
 
@@ -302,3 +303,40 @@ async def test_ctrl_c_in_a_terminal_ends_the_bar_line_first(
     assert lines[-1].startswith("interrupted: ") and "/30 apps done" in lines[-1], lines
     assert "without --journal a rerun starts over" in lines[-1]
     assert lines[-2].startswith("applying filters ["), lines  # the bar's line, left intact
+
+
+async def test_sigterm_ends_the_run_like_ctrl_c_with_exit_143(
+    filters_file: Path, tmp_path: Path
+) -> None:
+    """`timeout`, `kill` and CI runners send SIGTERM: the same line, the report, 143."""
+    journal = tmp_path / "run.jsonl"
+    report = tmp_path / "report.json"
+    slow = Faults(latency=(0.15, 0.2), seed=1)
+    async with Emulator(apps=30, faults={"PUT *": slow}) as emulator:
+        argv = ["filters", "apply", "--service", SERVICE, "--all-apps", "--file"]
+        argv += [str(filters_file), "--concurrency", "2", "--progress", "plain"]
+        argv += ["--journal", str(journal), "--report", str(report)]
+        proc = await asyncio.create_subprocess_exec(
+            *CLI,
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=cli_env(emulator),
+        )
+        for _ in range(3000):
+            if sum(1 for e in emulator.journal if e.method == "PUT") >= 4:
+                break
+            await asyncio.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    text = err.decode()
+    assert proc.returncode == 143, text
+    assert "Traceback" not in text
+    assert re.fullmatch(
+        rf"interrupted: \d+/30 apps done; rerun with --journal {re.escape(str(journal))}"
+        " to resume",
+        text.splitlines()[-1],
+    ), text
+    body = json.loads(report.read_text())
+    assert body["interrupted"] is True and len(body["apps"]) == 30
+    assert "not done" in [entry["outcome"] for entry in body["apps"].values()]

@@ -619,6 +619,14 @@ async def test_a_write_whose_answer_was_lost_may_have_been_applied(fake_api: Fak
 # -- per-call options and hooks (issue 13) -----------------------------------------------
 
 
+def test_with_options_refuses_a_misspelt_option_with_a_suggestion() -> None:
+    mp = Client(client_id="id", client_secret="s3cret", account_id=1)
+    with pytest.raises(RequestValidationError, match=r"'timeuot' \(did you mean 'timeout'\?\)"):
+        mp.with_options(timeuot=5)
+    with pytest.raises(RequestValidationError, match="unknown option 'colour'"):
+        mp.with_options(colour="red")
+
+
 async def test_with_options_shares_the_pool_and_applies_its_options(fake_api: FakeAPI) -> None:
     async def slow(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(0.3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -33,7 +34,7 @@ def test_bar_line_never_reaches_the_last_column(
     progress.start("applying filters", 300 + skipped, unit="apps")
     progress.update(done, failed, skipped=skipped)
     line = progress.bar_line(width)
-    assert len(line) <= width - 1
+    assert len(line) <= width - 2  # room for the terminal's ^C echo: no wrap
     assert f"{done + skipped}/{300 + skipped}" in line or width < 40
 
 
@@ -42,8 +43,8 @@ def test_bar_drops_extras_before_the_bar_at_60_columns() -> None:
     progress.start("applying filters", 300, unit="apps")
     progress.update(46, 2)
     line = progress.bar_line(60)
-    assert re.search(r"\[#+-+\] 46/300 apps, 2 failed", line)
-    assert len(line) <= 59
+    assert re.search(r"\[#+-+\] 46/300 apps, 2 failed, ETA", line)  # the rate went first
+    assert len(line) <= 58
 
 
 def test_skipped_items_count_toward_the_total() -> None:
@@ -120,9 +121,50 @@ def test_json_mode_writes_one_object_per_line() -> None:
     progress.end()
     progress.summary({"total": 3, "failed": 1})
     events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [e["event"] for e in events] == ["progress", "progress", "progress", "summary"]
-    assert events[-2] == events[-2] | {"done": 3, "total": 3, "phase_done": True, "failed": 1}
+    # 2/3, then the phase's end once (the update that reached 3/3 leaves it to end()).
+    assert [e["event"] for e in events] == ["progress", "progress", "summary"]
+    assert events[0] == events[0] | {"done": 2, "total": 3, "phase_done": False, "unit": "apps"}
+    assert events[1] == events[1] | {"done": 3, "total": 3, "phase_done": True, "failed": 1}
     assert err.getvalue() == ""
+
+
+def test_json_phases_without_counts_have_no_counts() -> None:
+    out = io.StringIO()
+    progress = Progress("json", stream=io.StringIO(), json_stream=out, json_interval=60)
+    progress.start("checking service")
+    progress.start("listing apps", unit="apps")
+    progress.update(300)
+    progress.end()
+    check, listing = (json.loads(line) for line in out.getvalue().splitlines())
+    assert set(check) == {"event", "phase", "elapsed", "phase_done"}
+    assert check["phase"] == "checking service" and check["phase_done"] is True
+    assert listing == listing | {"unit": "apps", "done": 300, "total": 300, "phase_done": True}
+
+
+def test_a_listing_without_a_total_reads_phase_colon_count() -> None:
+    stream = io.StringIO()
+    progress = Progress("bar", stream=stream, columns=80)
+    progress.start("listing apps", unit="apps")
+    progress.update(300)
+    progress.end()
+    assert screen_lines(stream.getvalue())[-2].startswith("listing apps: 300 apps, 0 failed")
+    progress.start("listing apps", unit="apps")
+    progress.update(1)
+    assert progress.bar_line(80).startswith("listing apps: 1 app, 0 failed")
+    progress.start("applying filters", 1, unit="apps")
+    assert " 0/1 app, 0 failed" in progress.bar_line(80)
+
+
+@pytest.mark.parametrize("width", [60, 70, 80])
+def test_the_eta_outlasts_the_rate_and_the_skipped_count(width: int) -> None:
+    """A resumed run (many skipped) at 60-80 columns still shows its ETA."""
+    progress = Progress("bar", stream=io.StringIO(), columns=width)
+    progress.start("restoring snapshot", 1300, unit="apps")
+    progress._started -= 10  # 10 s in: a rate, so an ETA
+    progress.update(46, 3, skipped=1120)
+    line = progress.bar_line(width)
+    assert re.search(r"1166/1300 apps( \(89%\))?, 3 failed, .*ETA \d", line), line
+    assert len(line) <= width - 2
 
 
 def test_none_mode_prints_only_logs() -> None:
@@ -158,3 +200,18 @@ def test_progress_bar_compatibility() -> None:
     bar(5, 1)
     bar.finish()
     assert "5/5 apps, 1 failed" in screen_lines(stream.getvalue())[-2]
+
+
+async def test_a_burst_of_skipped_items_shows_without_waiting_for_the_next_item() -> None:
+    """A resumed run reports its skipped items at once, then may wait seconds for the
+    first real one: the throttled burst is drawn a moment later, not at that item."""
+    stream = io.StringIO()
+    progress = Progress("bar", stream=stream, columns=100)
+    progress.start("applying filters", 300, unit="apps")
+    for skipped in range(1, 201):
+        progress.update(0, 0, skipped=skipped)
+    await asyncio.sleep(0.3)  # the first real item is still in flight
+    last = segments(stream.getvalue())[-1]
+    assert "200/300 apps" in last and "200 skipped" in last, last
+    progress.end()
+    assert progress._redraw is None
