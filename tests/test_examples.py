@@ -1,10 +1,15 @@
 """Each example runs as is and exits 0 against its embedded emulator, which is as strict as
 `mpasync emulator --rate-limit 40 --fault-rate 0.05` (429s and 5xx included); the web
-backend answers mpasync's errors with proper HTTP statuses, never a 500."""
+backend answers mpasync's errors with proper HTTP statuses, never a 500; the README's
+fleet app runs under gunicorn with the README's command."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +22,7 @@ from aiohttp import web
 
 from mpasync import RetryPolicy
 from mpasync.emulator import Emulator, Faults
+from tests.redis.server import RedisServer, free_port, redis_server_binary
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXPECTED = {
@@ -142,3 +148,86 @@ async def test_web_backend_maps_errors_to_http_answers(
     emu.faults = Faults(rate_limited_rate=1.0, retry_after=2, seed=1)  # 429 on every attempt
     async with http.get(filters) as resp:
         assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+
+
+# ---------------------------------------------------------------- the README's fleet app
+
+README = EXAMPLES.parent / "README.md"
+
+
+def fleet_snippet() -> tuple[str, list[str]]:
+    """The README's fleet app and the gunicorn command its first line gives."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"<!-- fleet-snippet:start -->\s*```python\n(.*?)```", text, re.S)
+    assert match, "README.md has no fleet-snippet block"
+    code = match.group(1)
+    command = re.match(r"# app\.py: (gunicorn .*)", code)
+    assert command, code.splitlines()[0]
+    return code, shlex.split(command.group(1))
+
+
+async def test_readme_fleet_app_runs_under_gunicorn_as_written(tmp_path: Path) -> None:
+    pytest.importorskip("gunicorn")
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.fail("no redis-server binary (the dev extras ship one)")
+    code, argv = fleet_snippet()
+    (tmp_path / "app.py").write_text(code, encoding="utf-8")
+    assert argv[0] == "gunicorn" and "--workers" in argv
+    argv = [sys.executable, "-m", *argv]
+    argv[argv.index("--workers") + 1] = "2"
+    port = free_port()
+    argv += ["--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5"]
+    redis = RedisServer(binary).start()
+    try:
+        async with Emulator(apps=3) as emu:
+            env = {
+                **_env(),
+                "MPARTICLE_CLIENT_ID": emu.client_id,
+                "MPARTICLE_CLIENT_SECRET": emu.client_secret,
+                "MPARTICLE_ACCOUNT_ID": str(emu.account_id),
+                "MPARTICLE_BASE_URL": emu.base_url,
+                "MPARTICLE_TOKEN_URL": emu.token_url,
+                "MPASYNC_REDIS_URL": redis.url,
+            }
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=tmp_path,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            try:
+                names = await _get_apps(f"http://127.0.0.1:{port}/apps", proc)
+            finally:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    output = await asyncio.wait_for(proc.communicate(), 30)
+                except asyncio.TimeoutError:
+                    proc.kill()
+                    output = await proc.communicate()
+                log = output[0].decode(errors="replace")
+            assert names == [a.name for a in emu.state.apps_of(emu.account_id)], log
+            assert emu.token_requests == 1, log
+    finally:
+        redis.stop()
+    assert "Traceback" not in log, log
+    assert proc.returncode == 0, log
+
+
+async def _get_apps(url: str, proc: asyncio.subprocess.Process) -> list[str] | None:
+    """GET the app's /apps once gunicorn listens (within 60 s on a busy machine); None if
+    gunicorn exits first."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            if proc.returncode is not None:
+                return None
+            try:
+                async with http.get(url) as resp:
+                    assert resp.status == 200, await resp.text()
+                    names: list[str] = await resp.json()
+                    return names
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+    return None
