@@ -37,10 +37,11 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MPARTICLE_")}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def runs() -> Iterator[dict[str, subprocess.Popen[str]]]:
-    """Every example started at once (each has its own emulator and budget, and mostly
-    waits on its rate limit), so the module takes as long as the slowest one."""
+    """Every example started at once, as the module starts (each has its own emulator and
+    budget, and mostly waits on its rate limit), so the module's other tests run while
+    they do and the module takes about as long as the slowest example."""
     procs = {
         script: subprocess.Popen(
             [sys.executable, str(EXAMPLES / script)],
@@ -68,15 +69,6 @@ def test_the_examples_emulator_is_rate_limited_and_faulty() -> None:
     finally:
         sys.path.remove(str(EXAMPLES))
     assert _connect.RATE_LIMIT == 40 and _connect.FAULT_RATE == 0.05
-
-
-@pytest.mark.parametrize("script", sorted(EXPECTED))
-def test_example_runs(script: str, runs: dict[str, subprocess.Popen[str]]) -> None:
-    out, err = runs[script].communicate(timeout=180)
-    assert runs[script].returncode == 0, out + err
-    assert EXPECTED[script] in out
-    assert "Traceback" not in err
-    assert "failed:" not in out  # no app failed on the way
 
 
 # ---------------------------------------------------------------- the web backend's answers
@@ -231,3 +223,15 @@ async def _get_apps(url: str, proc: asyncio.subprocess.Process) -> list[str] | N
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.1)
     return None
+
+
+# ---------------------------------------------------------------- the examples' runs
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_example_runs(script: str, runs: dict[str, subprocess.Popen[str]]) -> None:
+    out, err = runs[script].communicate(timeout=180)
+    assert runs[script].returncode == 0, out + err
+    assert EXPECTED[script] in out
+    assert "Traceback" not in err
+    assert "failed:" not in out  # no app failed on the way
