@@ -2,7 +2,9 @@
 
 Set MPARTICLE_CLIENT_ID, MPARTICLE_CLIENT_SECRET and MPARTICLE_ACCOUNT_ID (and
 MPARTICLE_BASE_URL / MPARTICLE_TOKEN_URL for `mpasync emulator`) to run an example
-against a real account or a running emulator; without them it starts its own emulator.
+against a real account or a running emulator; without them it starts its own emulator,
+as strict as a real account can be: 40 requests/s per account, and 5% of requests
+failing (half 5xx, half 429), like `mpasync emulator --rate-limit 40 --fault-rate 0.05`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mpasync import Client
-from mpasync.emulator import Emulator
+from mpasync.emulator import Emulator, Faults
+
+#: The embedded emulator's limits: what the examples must cope with.
+RATE_LIMIT = 40.0
+FAULT_RATE = 0.05
 
 
 @asynccontextmanager
@@ -23,6 +29,8 @@ async def connect(apps: int = 20, **client_options: Any) -> AsyncIterator[Client
         async with Client.from_env(**client_options) as mp:
             yield mp
         return
-    async with Emulator(apps=apps) as emu, emu.client(**client_options) as mp:
+    faults = Faults.from_fault_rate(FAULT_RATE, seed=1)
+    emulator = Emulator(apps=apps, rate_limit=RATE_LIMIT, faults=faults)
+    async with emulator as emu, emu.client(**client_options) as mp:
         print(f"(no MPARTICLE_* credentials: using an embedded emulator at {emu.base_url})")
         yield mp

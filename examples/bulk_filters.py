@@ -22,7 +22,9 @@ POLICY = [
 
 
 async def main() -> int:
-    async with connect(apps=40, max_concurrency=16) as mp:
+    # rate_limit="auto" finds the account's budget from the API's rate-limit headers and
+    # 429s; without it, 16 requests in flight meet 429s until retries run out.
+    async with connect(apps=12, max_concurrency=16, rate_limit="auto") as mp:
         app_ids = [app.id for app in await mp.apps.list()]
         # Dry run first: what would change?
         preview = await mp.bulk.sync_datapoint_filters(app_ids, SERVICE, POLICY, dry_run=True)

@@ -47,7 +47,7 @@ async def main() -> int:
     parser.add_argument("--journal", type=Path, default=None)
     args = parser.parse_args()
     journal = args.journal or Path(tempfile.mkdtemp()) / "migration.jsonl"
-    async with connect(apps=12, max_concurrency=8) as mp:
+    async with connect(apps=12, max_concurrency=8, rate_limit="auto") as mp:
         apps = sorted(app.id for app in await mp.apps.list())
         source, targets = apps[0], apps[1:]
         # Make the source distinctive, so the copy is visible.
@@ -79,6 +79,8 @@ async def main() -> int:
             journal=journal.with_suffix(".settings"),
         )
         print(f"settings: {settings.summary()}")
+        for target, exc in {**filters.failed, **settings.failed}.items():
+            print(f"  app {target} failed: {exc}")
         rerun = await mp.bulk.copy_datapoint_filters(
             source, targets, SERVICE, journal=journal.with_suffix(".filters")
         )

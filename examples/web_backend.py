@@ -1,7 +1,9 @@
 """An aiohttp.web backend that shares one mpasync Client across all its handlers.
 
 The client is opened once at startup (one pool, one token, one concurrency budget for
-every request the backend serves) and closed at shutdown via `cleanup_ctx`.
+every request the backend serves) and closed at shutdown via `cleanup_ctx`. One
+middleware turns what mpasync raises into proper HTTP answers: bad input 400, unknown
+app 404, the API's rate limit 503 with Retry-After, the API failing 502, no answer 504.
 
     python examples/web_backend.py           # starts, calls itself a few times, stops
     python examples/web_backend.py --serve   # keeps serving on http://127.0.0.1:8080
@@ -11,21 +13,52 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from _connect import connect
 from aiohttp import web
 
-from mpasync import Client, MParticleError, NotFoundError, RequestValidationError
+from mpasync import (
+    Client,
+    MParticleError,
+    NotFoundError,
+    RateLimitError,
+    RequestValidationError,
+    TransportError,
+)
 
 CLIENT: web.AppKey[Client] = web.AppKey("mparticle", Client)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def mparticle_client(app: web.Application) -> AsyncIterator[None]:
-    async with connect(apps=10, max_concurrency=16) as mp:
+    # rate_limit="auto": the client paces itself to the account's budget, so concurrent
+    # handlers share it instead of running into 429s.
+    async with connect(apps=10, max_concurrency=16, rate_limit="auto") as mp:
         app[CLIENT] = mp
         yield
+
+
+@web.middleware
+async def mparticle_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What a failed mParticle call means for this backend's caller (each error is
+    logged by mpasync already; the caller gets one line, no traceback)."""
+    try:
+        return await handler(request)
+    except RequestValidationError as exc:  # bad input, caught before anything was sent
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    except NotFoundError:
+        raise web.HTTPNotFound(text="no such app or service") from None
+    except RateLimitError as exc:  # still rate limited after the client's retries
+        retry_after = str(max(1, round(exc.retry_after or 1)))
+        raise web.HTTPServiceUnavailable(
+            text="mParticle's rate limit: try again later", headers={"Retry-After": retry_after}
+        ) from None
+    except TransportError:  # no answer (connection failures, timeouts) after retries
+        raise web.HTTPGatewayTimeout(text="mParticle did not answer") from None
+    except MParticleError as exc:  # a 5xx after retries, or any other API error
+        raise web.HTTPBadGateway(text=f"mParticle: {type(exc).__name__}") from None
 
 
 async def list_apps(request: web.Request) -> web.Response:
@@ -33,15 +66,16 @@ async def list_apps(request: web.Request) -> web.Response:
     return web.json_response([{"id": a.id, "name": a.name} for a in apps])
 
 
-async def app_filters(request: web.Request) -> web.Response:
-    mp = request.app[CLIENT]
+def app_id_of(request: web.Request) -> int:
     try:
-        app_id = int(request.match_info["app_id"])
-        filters = await mp.datapoint_filters.list(app_id, request.match_info["service"])
+        return int(request.match_info["app_id"])
     except ValueError:
         raise web.HTTPBadRequest(text="app id must be an integer") from None
-    except NotFoundError:
-        raise web.HTTPNotFound(text="no such app or service") from None
+
+
+async def app_filters(request: web.Request) -> web.Response:
+    mp = request.app[CLIENT]
+    filters = await mp.datapoint_filters.list(app_id_of(request), request.match_info["service"])
     return web.json_response(
         [{"name": f.name, "type": f.type, "enabled": f.enabled} for f in filters]
     )
@@ -49,22 +83,20 @@ async def app_filters(request: web.Request) -> web.Response:
 
 async def disable_filter(request: web.Request) -> web.Response:
     mp = request.app[CLIENT]
-    body = await request.json()
     try:
-        result = await mp.datapoint_filters.update(
-            int(request.match_info["app_id"]),
-            request.match_info["service"],
-            [{**body, "enabled": False}],
-        )
-    except RequestValidationError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
-    except MParticleError as exc:
-        raise web.HTTPBadGateway(text=str(exc)) from None
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body must be a JSON filter") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    result = await mp.datapoint_filters.update(
+        app_id_of(request), request.match_info["service"], [{**body, "enabled": False}]
+    )
     return web.json_response([{"name": f.name, "enabled": f.enabled} for f in result])
 
 
 def make_app() -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[mparticle_errors])
     app.cleanup_ctx.append(mparticle_client)
     app.router.add_get("/apps", list_apps)
     app.router.add_get("/apps/{app_id}/filters/{service}", app_filters)

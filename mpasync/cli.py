@@ -121,6 +121,35 @@ def _int_at_least(low: int, name: str = "a number") -> Any:
     return convert
 
 
+def _int_between(low: int, high: int, why: str, name: str = "a number") -> Any:
+    convert_low = _int_at_least(low, name)
+
+    def convert(text: str) -> int:
+        value: int = convert_low(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,} ({why}), got {value:,}")
+        return value
+
+    return convert
+
+
+#: The most apps ``demo`` and ``emulator`` seed. Measured: an app (1-3 platforms, ~25
+#: datapoints, services) takes about 11 KB of memory and 0.2 ms to seed, so 100,000 apps
+#: are about 1.1 GB and 20-30 s; 100,000,000 would need over 1 TB.
+APPS_LIMIT = 100_000
+
+#: ``mpasync demo --concurrency``: more workers than this only wait (one emulator process
+#: answers them), yet each costs memory and start-up time (100,000 took 6.7 s and 400 MB).
+DEMO_CONCURRENCY_LIMIT = 1000
+_CONCURRENCY_WHY = "more only adds idle workers"
+_APPS_HELP = f"apps to seed, at most {APPS_LIMIT:,} (each takes about 11 KB of memory)"
+
+
+def _seeded_apps(low: int) -> Any:
+    """``--apps`` of ``demo`` and ``emulator``: bounded, as every app lives in memory."""
+    return _int_between(low, APPS_LIMIT, "each seeded app takes about 11 KB of memory")
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -268,33 +297,45 @@ def _parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", "apply a filter policy to many apps on the embedded emulator, with faults"
     )
-    demo.add_argument("--apps", type=_int_at_least(1), default=200, help="apps to seed")
+    demo.add_argument("--apps", type=_seeded_apps(1), default=200, help=_APPS_HELP)
     demo.add_argument("--seed", type=int, default=7, help="seed for data and faults")
     demo.add_argument(
-        "--concurrency", type=_int_at_least(1), default=32, help="requests in flight at once"
+        "--concurrency",
+        type=_int_between(1, DEMO_CONCURRENCY_LIMIT, _CONCURRENCY_WHY),
+        default=32,
+        help=f"requests in flight at once, at most {DEMO_CONCURRENCY_LIMIT} (larger values "
+        "are refused: they only add idle workers)",
     )
     _progress_option(demo)
 
     emu = command("emulator", "run the local mParticle API emulator until Ctrl-C")
     emu.add_argument("--port", type=_port, default=8787, help="TCP port on 127.0.0.1; 0: any")
-    emu.add_argument("--apps", type=_int_at_least(0), default=50, help="apps to seed")
+    emu.add_argument("--apps", type=_seeded_apps(0), default=50, help=_APPS_HELP)
+    emu.add_argument(
+        "--progress",
+        choices=[mode for mode in MODES if mode != "json"],
+        default="auto",
+        help="how to show the seeding's progress on stderr: auto (a bar on a terminal, "
+        "plain lines otherwise), bar, plain, none",
+    )
     emu.add_argument(
         "--token-ttl", type=_positive_float, default=28800.0, metavar="S", help="token lifetime"
     )
-    emu.add_argument(
+    rate = emu.add_mutually_exclusive_group()  # one name for one limit: both is refused
+    rate.add_argument(
         "--rate",
         type=_positive_float,
         default=None,
         metavar="R",
         help="requests per second per account before 429s (default: unlimited)",
     )
-    emu.add_argument(
+    rate.add_argument(
         "--rate-limit",
         dest="rate",
         type=_positive_float,
         default=None,
         metavar="R",
-        help="the same as --rate (default: unlimited)",
+        help="the same as --rate; give one of the two (default: unlimited)",
     )
     emu.add_argument(
         "--app-rate-limit",
@@ -881,16 +922,14 @@ async def _services_list(out: TextIO) -> int:
     return 0
 
 
-async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
+async def _emulator(args: argparse.Namespace, out: TextIO, progress: Progress, run: _Run) -> int:
+    from mpasync.demo import start_seeding
     from mpasync.emulator import serve
+    from mpasync.emulator.ratelimit import RateLimits
     from mpasync.emulator.server import describe
 
-    def ready(emu: Any) -> None:
-        out.write(describe(emu) + "\n")
-        out.flush()
-
-    from mpasync.emulator.ratelimit import RateLimits
-
+    if args.neighbour and args.rate is None:  # said with the flags' names, not Python's
+        raise CLIError("--neighbour is a share of --rate-limit: give --rate-limit R too")
     try:  # the limits' own checks, before anything listens
         RateLimits(
             args.rate,
@@ -900,6 +939,21 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+
+    run.resumable = False
+
+    def seeded(done: int) -> None:
+        if done == 0:  # the port is ours: now the seeding, with its progress
+            start_seeding(progress, args.apps)
+        else:
+            progress.update(done)
+
+    def ready(emu: Any) -> None:
+        progress.end()
+        run.progress = None  # Ctrl-C from now on stops a server, not a count
+        out.write(describe(emu) + "\n")
+        out.flush()
+
     try:
         await serve(
             port=args.port,
@@ -912,6 +966,8 @@ async def _emulator(args: argparse.Namespace, out: TextIO) -> int:
             app_rate_limit=args.app_rate_limit,
             acceleration_limit=args.acceleration_limit,
             neighbour=args.neighbour,
+            seed_in_start=True,  # so Ctrl-C is heard while seeding
+            on_seed=seeded if args.apps else None,
         )
     except OSError as exc:
         raise CLIError(
@@ -972,7 +1028,7 @@ async def amain(
         if args.command == "services":
             return await _services_list(out)
         if args.command == "emulator":
-            return await _emulator(args, out)
+            return await _emulator(args, out, progress, run)
         run.resumable = False
         return await _demo(args, out, progress)
     except (CLIError, RequestValidationError) as exc:

@@ -18,7 +18,7 @@ from mpasync.models import DataPointFilter
 from mpasync.progress import Progress
 from mpasync.retry import RetryPolicy
 
-__all__ = ["DEMO_POLICY", "DEMO_SERVICE", "run_demo", "verify_filters"]
+__all__ = ["DEMO_POLICY", "DEMO_SERVICE", "run_demo", "start_seeding", "verify_filters"]
 
 DEMO_SERVICE = "GoogleAnalyticsEventForwarder"
 
@@ -56,6 +56,13 @@ DEMO_POLICY: list[DataPointFilter] = [
     DataPointFilter(name="Email", type="UserIdentity", enabled=False),
     DataPointFilter(name="Home", type="ScreenView", enabled=True),
 ]
+
+
+def start_seeding(progress: Progress, apps: int) -> None:
+    """Begin the "seeding N apps" phase; feed it `Emulator(on_seed=progress.update)`."""
+    progress.start(f"seeding {apps} apps", apps, unit="apps")
+    if progress.mode == "plain":  # a counted phase's first plain line comes seconds later
+        progress.log(f"seeding {apps} apps (Ctrl-C stops) ...")
 
 
 def verify_filters(
@@ -104,12 +111,13 @@ async def run_demo(
     # Sized for the faults above: enough attempts that a request meeting a few faults
     # in a row still lands, short backoff because the emulator recovers at once.
     retry = RetryPolicy(max_attempts=8, backoff_base=0.05, backoff_max=1.0)
-    say(
-        f"mpasync demo: {apps} apps on the embedded emulator, faults: 6% 429 (Retry-After), "
-        f"4% 5xx, 1-20 ms latency\n"
+    say(f"mpasync demo: {apps} apps on the embedded emulator\n")
+    say("faults: 6% 429 (Retry-After), 4% 5xx, 1-20 ms latency\n")
+    start_seeding(progress, apps)
+    emulator = Emulator(
+        apps=apps, faults=faults, seed=seed, seed_in_start=True, on_seed=progress.update
     )
-    progress.start(f"seeding {apps} apps")
-    async with Emulator(apps=apps, faults=faults, seed=seed) as emu:
+    async with emulator as emu:
         app_ids = sorted(a.id for a in emu.state.apps_of(emu.account_id))
         progress.end()
         async with emu.client(max_concurrency=concurrency, retry=retry) as mp:

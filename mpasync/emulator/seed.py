@@ -9,6 +9,7 @@ The same `seed` always produces the same state. App ids of the primary account a
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime
 
 from mpasync.emulator.seed_catalog import (
@@ -39,9 +40,20 @@ from mpasync.emulator.state import (
     seed_time,
 )
 
-__all__ = ["SERVICE_CATALOGUE", "make_platform", "new_access_key", "seed_state"]
+__all__ = [
+    "SEED_CHUNK",
+    "SERVICE_CATALOGUE",
+    "make_platform",
+    "new_access_key",
+    "seed_state",
+    "seed_steps",
+]
 
 _BASE = datetime(2015, 6, 4, 18, 11, 6)
+
+#: Apps seeded between two looks at the event loop (`Emulator(seed_in_start=True)`):
+#: about 50 ms of work on a busy machine, so Ctrl-C is heard at once.
+SEED_CHUNK = 256
 
 
 def new_access_key(state: EmulatorState) -> AccessKey:
@@ -221,6 +233,22 @@ def seed_state(
     other_account_id: int | None,
 ) -> None:
     """Fill `state` with the catalogue, `apps` apps of the primary account and the rest."""
+    for _ in seed_steps(state, apps=apps, seed=seed, other_account_id=other_account_id):
+        pass
+
+
+def seed_steps(
+    state: EmulatorState,
+    *,
+    apps: int,
+    seed: int,
+    other_account_id: int | None,
+    chunk: int = SEED_CHUNK,
+) -> Iterator[int]:
+    """`seed_state` a step at a time: yields the number of primary apps seeded so far: 0
+    before the first, then after every `chunk` apps and once they are all seeded; the rest
+    of the state is filled when the iterator is exhausted. The same seed gives the same
+    state, however it is driven."""
     rng = random.Random(seed)
     state.rng = random.Random(rng.getrandbits(64))
     primary = state.primary_account_id
@@ -242,8 +270,13 @@ def seed_state(
         for index in (1, 2):
             _seed_app(state, rng, other_account_id, index)
     state.start_ids("app", 1)
+    yield 0
     for index in range(1, apps + 1):
         _seed_app(state, rng, primary, index)
+        if index % chunk == 0 and index < apps:
+            yield index
+    if apps:
+        yield apps
 
     ws_primary = _seed_workspaces(
         state, rng, primary, ("mP Traveller", "Acme Retail", "Acme Media"), 4302

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from mpasync.emulator.other_apis import (
 )
 from mpasync.emulator.ratelimit import RateLimits
 from mpasync.emulator.runtime import Runtime
-from mpasync.emulator.seed import seed_state
+from mpasync.emulator.seed import seed_steps
 from mpasync.emulator.state import EmulatorState
 
 if TYPE_CHECKING:
@@ -83,6 +83,10 @@ class Emulator:
         faults_on_token: also inject faults into `POST /oauth/token`.
         journal_limit: keep at most about this many journal entries (None = all).
         calculation_seconds: how long a calculated attribute "calculates" after activation.
+        seed_in_start: seed the apps in `start()` instead of here, awaiting between chunks
+            of apps, so that seeding a big emulator can be cancelled (Ctrl-C) at once.
+        on_seed: called with the number of apps seeded so far: 0 as seeding begins, then
+            every few hundred apps and once all are seeded.
     """
 
     def __init__(
@@ -108,6 +112,8 @@ class Emulator:
         acceleration_limit: float | None = None,
         acceleration_floor: float = 50.0,
         neighbour: float = 0.0,
+        seed_in_start: bool = False,
+        on_seed: Callable[[int], None] | None = None,
     ) -> None:
         if apps < 0:
             raise ValueError("apps must be >= 0")
@@ -123,7 +129,14 @@ class Emulator:
         state = EmulatorState(
             primary_account_id=account_id, calculation_seconds=calculation_seconds
         )
-        seed_state(state, apps=apps, seed=seed, other_account_id=other_account_id)
+        self._seeding: Iterator[int] | None = seed_steps(
+            state, apps=apps, seed=seed, other_account_id=other_account_id
+        )
+        self._on_seed = on_seed
+        if not seed_in_start:
+            for done in self._seeding:
+                self._seeded(done)
+            self._seeding = None
         self._faults_spec: FaultsSpec = faults
         self._runtime = Runtime(
             state=state,
@@ -157,19 +170,32 @@ class Emulator:
 
     # ---- lifecycle -----------------------------------------------------------------------
 
+    def _seeded(self, done: int) -> None:
+        if self._on_seed is not None:
+            self._on_seed(done)
+
     async def start(self) -> Emulator:
-        """Bind and start serving (`async with` does this for you)."""
+        """Bind, seed (with `seed_in_start`) and start serving (`async with` does this)."""
         if self._runner is not None:
             return self
-        app = build_app(self._runtime)
-        add_other_api_routes(app, state=self.other_apis)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._requested_port))
+            sock.bind((self.host, self._requested_port))  # a busy port is said before seeding
             sock.setblocking(False)
+            if self._seeding is not None:
+                for done in self._seeding:
+                    self._seeded(done)
+                    await asyncio.sleep(0)  # where a cancellation (Ctrl-C) gets in
+                self._seeding = None
+        except BaseException:
+            sock.close()
+            raise
+        app = build_app(self._runtime)
+        add_other_api_routes(app, state=self.other_apis)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        try:
+            await runner.setup()
             site = web.SockSite(runner, sock)
             await site.start()
         except BaseException:
