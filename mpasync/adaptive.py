@@ -424,8 +424,8 @@ class ControlLaw:
         if budget is not None:
             budget = _bounded(budget, 0.0, 0.0, _HUGE) or None
         sums = (state.fit_n, state.fit_x, state.fit_y, state.fit_xx, state.fit_xy, state.fit_yy)
-        fit_ok = all(_bounded(v, -1.0, -1.0, math.inf) == v and v <= _HUGE**2 for v in sums)
-        if not fit_ok:
+        # Sums of positive terms: each finite, in [0, _HUGE ** 2] (else -1.0 != v).
+        if not all(_bounded(v, -1.0, 0.0, _HUGE**2) == v for v in sums):
             sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         return replace(
             state,
