@@ -12,11 +12,12 @@ __all__ = ["positive_number"]
 def positive_number(value: object, name: str) -> float:
     """``value`` as a float if it is a finite number > 0 (not a bool), else a
     `RequestValidationError` naming ``name``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestValidationError(f"{name} must be a number > 0", field=name)
-    return float(value)
+    try:
+        number = float(value)  # an int too large for a float overflows here
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number <= 0:
+        raise RequestValidationError(f"{name} must be a finite number > 0", field=name)
+    return number

@@ -4,6 +4,8 @@ is importable from ``mpasync`` itself, and ``__all__`` names only what exists.""
 import re
 from pathlib import Path
 
+import pytest
+
 import mpasync
 from mpasync import errors
 
@@ -64,3 +66,13 @@ def test_the_pytest_plugin_and_import_mpasync_load_nothing_heavy() -> None:
     assert not [m for m in out if m.startswith("mpasync.emulator")]
     ours = {m for m in out if m.split(".")[0] in ("mpasync", "aiohttp", "msgspec", "yarl")}
     assert ours == {"mpasync", "mpasync._version", "mpasync.testing"}
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), float("inf"), float("nan"), 0, True])
+def test_a_number_option_out_of_range_is_a_validation_error(value: object) -> None:
+    from mpasync import AdaptiveRateLimiter, RequestValidationError
+
+    with pytest.raises(RequestValidationError, match=r"rate"):
+        AdaptiveRateLimiter(initial_rate=value)  # type: ignore[arg-type]
+    with pytest.raises(RequestValidationError, match="rate_limit"):
+        mpasync.RateLimiter(value)  # type: ignore[arg-type]
