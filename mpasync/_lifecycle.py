@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from mpasync.auth import BasicAuth
 from mpasync.errors import RequestValidationError
 from mpasync.options import TransportOptions
+from mpasync.priority import Priority
 from mpasync.retry import RetryPolicy
 from mpasync.transport import Root, Transport, _Keep
 
@@ -38,16 +39,20 @@ class TransportOwner:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         deadline: float | type[_Keep] | None = _Keep,
+        priority: Priority | None = None,
     ) -> C:
         """A view of this client with other per-call options, sharing its pool, token,
         limits and stats (no new session; closing the view closes nothing).
 
         >>> patient = mp.with_options(timeout=120, deadline=600)
         >>> await patient.apps.list()
+
+        ``priority`` puts the view's requests in a lane (`mpasync.priority`):
+        ``"interactive"`` (a plain call's) goes before ``"background"`` (a bulk run's).
         """
         view = copy.copy(self)
         view._transport = self._transport.with_options(
-            timeout=timeout, retry=retry, deadline=deadline
+            timeout=timeout, retry=retry, deadline=deadline, priority=priority
         )
         view._bind(view._transport)
         return view
