@@ -33,6 +33,7 @@ __all__ = [
     "BACKGROUND",
     "BACKGROUND_TURN",
     "INTERACTIVE",
+    "LaneLock",
     "Lanes",
     "Priority",
     "check_priority",
@@ -130,3 +131,40 @@ class Lanes:
             self._streak = 0
             return background.popleft()
         return None
+
+
+class LaneLock:
+    """A mutex whose waiters are served by the lane rule (`Lanes`): who books next in a
+    limiter that books one slot at a time (`mpasync.redis.RedisRateLimiter`)."""
+
+    __slots__ = ("_held", "_waiters")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters = Lanes()
+
+    def waiting(self, priority: Priority) -> int:
+        """Turns ahead of a new waiter in ``priority`` (the holder's included)."""
+        return self._waiters.ahead_of(priority) + (1 if self._held else 0)
+
+    async def acquire(self, priority: Priority = INTERACTIVE) -> None:
+        """Take the lock (pair with `release`; a cancelled wait takes nothing)."""
+        if not self._held and not self._waiters:
+            self._held = True
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.push(priority, fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():  # handed over, then cancelled
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """Hand the lock to the next waiter by the lane rule, or free it."""
+        fut = self._waiters.pop()
+        if fut is None:
+            self._held = False
+        else:
+            fut.set_result(None)  # stays held: ownership passes
