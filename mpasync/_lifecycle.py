@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from mpasync.auth import BasicAuth
 from mpasync.errors import RequestValidationError
 from mpasync.options import TransportOptions
+from mpasync.priority import Priority
 from mpasync.retry import RetryPolicy
 from mpasync.transport import Root, Transport, _Keep
 
@@ -19,7 +20,7 @@ __all__ = ["TransportOwner", "basic_auth_transport", "each"]
 C = TypeVar("C", bound="TransportOwner")
 
 #: What `TransportOwner.with_options` changes per view.
-_VIEW_OPTIONS = ("timeout", "retry", "deadline")
+_VIEW_OPTIONS = ("timeout", "retry", "deadline", "priority")
 
 
 class TransportOwner:
@@ -42,6 +43,7 @@ class TransportOwner:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         deadline: float | type[_Keep] | None = _Keep,
+        priority: Priority | None = None,
         **unknown: Any,
     ) -> C:
         """A view of this client with other per-call options, sharing its pool, token,
@@ -49,6 +51,9 @@ class TransportOwner:
 
         >>> patient = mp.with_options(timeout=120, deadline=600)
         >>> await patient.apps.list()
+
+        ``priority`` puts the view's requests in a lane (`mpasync.priority`):
+        ``"interactive"`` (a plain call's) goes before ``"background"`` (a bulk run's).
         """
         for name in unknown:  # a typo is a RequestValidationError with a suggestion
             close = difflib.get_close_matches(name, _VIEW_OPTIONS, n=1)
@@ -60,7 +65,7 @@ class TransportOwner:
             )
         view = copy.copy(self)
         view._transport = self._transport.with_options(
-            timeout=timeout, retry=retry, deadline=deadline
+            timeout=timeout, retry=retry, deadline=deadline, priority=priority
         )
         view._bind(view._transport)
         return view

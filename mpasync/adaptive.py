@@ -66,6 +66,7 @@ from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
 from mpasync.limits import AdjustableRateLimiter
+from mpasync.priority import INTERACTIVE, Priority
 
 __all__ = [
     "ACCELERATION",
@@ -775,13 +776,20 @@ class AdaptiveRateLimiter:
             self._scope_windows.move_to_end(scope)
         return window
 
-    async def acquire(self, scope: str | None = None) -> None:
-        """Wait for this attempt's turn (the app's limiter first, if it has one)."""
+    async def acquire(
+        self,
+        scope: str | None = None,
+        *,
+        priority: Priority = INTERACTIVE,
+        deadline: float | None = None,
+    ) -> None:
+        """Wait for this attempt's turn (the app's limiter first, if it has one);
+        interactive waiters first, `limits.Shed` when the turn is after ``deadline``."""
         sub = self._scopes.get(scope) if scope is not None else None
         if sub is not None:
             self._scopes.move_to_end(scope)  # type: ignore[arg-type]
-            await sub.pacer.acquire()
-        await self._account.pacer.acquire()
+            await sub.pacer.acquire(priority=priority, deadline=deadline)
+        await self._account.pacer.acquire(priority=priority, deadline=deadline)
         now = clock.now()
         sent = self._account.window.record(now)
         scope_sent = self._scope_window(scope).record(now) if scope is not None else 0

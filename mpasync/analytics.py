@@ -32,6 +32,7 @@ from mpasync.errors import RequestValidationError
 from mpasync.limits import ConcurrencyLimiter, WindowLimiter
 from mpasync.models.base import Model
 from mpasync.options import TransportOptions
+from mpasync.priority import BACKGROUND, Priority
 from mpasync.request import Request, path
 from mpasync.transport import Root, Transport
 from mpasync.validation import _convert, parse_datetime
@@ -351,6 +352,8 @@ class AnalyticsClient(TransportOwner):
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
+        *,
+        priority: Priority = BACKGROUND,
     ) -> TrackReport:
         """Track many events: ``POST /service/event/batch`` per batch of up to 100.
 
@@ -419,6 +422,7 @@ class AnalyticsClient(TransportOwner):
             on_progress=on_progress,
             stats=self._transport.stats,
             report=report,
+            priority=priority,
         )
         return report
 

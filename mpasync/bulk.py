@@ -63,6 +63,7 @@ from mpasync.journal import (
     warn_unchecked_target,
 )
 from mpasync.models import DataPointFilter
+from mpasync.priority import BACKGROUND, Priority, check_priority, in_lane
 
 if TYPE_CHECKING:
     from mpasync.client import Client
@@ -245,8 +246,13 @@ async def run_bulk(
     journal: str | Path | Journal | None = None,
     stats: Any = None,
     report: BulkReport[K, R] | None = None,
+    priority: Priority = BACKGROUND,
 ) -> BulkReport[K, R]:
     """The scheduler behind `Bulk.map`; usable without a client.
+
+    Requests the items send go in the ``priority`` lane (`mpasync.priority`; background
+    by default, so a plain call on the same client goes first) unless the client view
+    they are sent through has its own ``priority``.
 
     ``report`` may be passed in so a caller keeps a handle on the partial report even
     if the run is cancelled. ``stats`` is a `TransportStats` whose retries are reported.
@@ -271,6 +277,7 @@ async def run_bulk(
         raise RequestValidationError("concurrency must be an integer >= 1", field="concurrency")
     if not callable(fn):
         raise RequestValidationError("fn must be an async callable", field="fn")
+    lane = check_priority(priority)
     run: BulkReport[K, R] = report if report is not None else BulkReport()
     stream = _Items(items)
     book = _journal_of(journal)
@@ -299,6 +306,10 @@ async def run_bulk(
                 logger.exception("on_progress callback failed")
 
     async def worker(scope: anyio.CancelScope) -> None:
+        with in_lane(lane):
+            await work(scope)
+
+    async def work(scope: anyio.CancelScope) -> None:
         while not halted:
             try:
                 more, item = await stream.next()
@@ -428,6 +439,8 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | Journal | None = None,
+        *,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[K, R]:
         """Run ``fn(item)`` for every item; at most ``concurrency`` at a time.
 
@@ -438,7 +451,8 @@ class Bulk:
         ``on_progress(finished, failed)`` runs after every item (skipped ones included).
         ``journal`` is a JSON-lines file (see `mpasync.journal`); items it records as
         succeeded are skipped (made for interrupted migrations). See `run_bulk` for how
-        each way a run can end is reported.
+        each way a run can end is reported. The requests ``fn`` sends go in the
+        ``priority`` lane (background: a plain call on the client goes first).
         """
         report: BulkReport[K, R] = BulkReport()
         self.last_report = report
@@ -453,6 +467,7 @@ class Bulk:
             journal=journal,
             stats=self._client.transport.stats,
             report=report,
+            priority=priority,
         )
 
     def _book(
@@ -475,6 +490,7 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | None = None,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, Any]:
         """PUT the same filter list to every app (filters are checked once, up front).
 
@@ -493,7 +509,9 @@ class Bulk:
             if book is not None:
                 note(after=journal_filters(await resource.list(app_id, service)))
 
-        return await self.map(one, app_ids, concurrency, fail_fast, on_progress, book)
+        return await self.map(
+            one, app_ids, concurrency, fail_fast, on_progress, book, priority=priority
+        )
 
     async def _sync(
         self,
@@ -508,6 +526,7 @@ class Bulk:
         journal: str | Path | None,
         *,
         complete: bool = False,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
         resource = self._client.datapoint_filters
         book = self._book(journal, job, dry_run=dry_run)
@@ -518,7 +537,9 @@ class Bulk:
                 resource, app_id, service, desired(app_id), dry_run, journaled, complete
             )
 
-        return await self.map(one, app_ids, concurrency, fail_fast, on_progress, book)
+        return await self.map(
+            one, app_ids, concurrency, fail_fast, on_progress, book, priority=priority
+        )
 
     async def sync_datapoint_filters(
         self,
@@ -530,6 +551,7 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | None = None,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
         """Read each app's filters, PUT only what differs, and report per app what changed.
 
@@ -550,6 +572,7 @@ class Bulk:
             fail_fast,
             on_progress,
             journal,
+            priority=priority,
         )
 
     async def copy_datapoint_filters(
@@ -562,6 +585,7 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | None = None,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
         """Make many apps' filters for ``service`` match one app's (a sync per target).
 
@@ -592,6 +616,7 @@ class Bulk:
             fail_fast,
             on_progress,
             journal,
+            priority=priority,
         )
 
     async def export_datapoint_filters(
@@ -601,6 +626,7 @@ class Bulk:
         *,
         concurrency: int | None = None,
         on_progress: Progress | None = None,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, list[DataPointFilter]]:
         """Read every app's filters for ``service``: ``results[app_id]`` is its list.
 
@@ -613,7 +639,7 @@ class Bulk:
         async def one(app_id: int) -> list[DataPointFilter]:
             return await resource.list(app_id, service)
 
-        return await self.map(one, app_ids, concurrency, False, on_progress)
+        return await self.map(one, app_ids, concurrency, False, on_progress, priority=priority)
 
     async def apply_datapoint_filter_snapshot(
         self,
@@ -625,6 +651,7 @@ class Bulk:
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | None = None,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
         """Restore a snapshot (app id → that app's filters): a sync per app to its own list.
 
@@ -646,6 +673,7 @@ class Bulk:
             on_progress,
             journal,
             complete=True,
+            priority=priority,
         )
 
     async def revert_datapoint_filters(
@@ -656,6 +684,7 @@ class Bulk:
         concurrency: int | None = None,
         on_progress: Progress | None = None,
         revert_journal: str | Path | None = None,
+        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
         """Undo a journaled filter run: restore what each app it changed held before.
 
@@ -733,4 +762,6 @@ class Bulk:
         async def one(app_id: int) -> FilterChange:
             return await revert_one(resource, app_id, service, plans[app_id], force)
 
-        return await self.map(one, list(plans), concurrency, False, on_progress, book)
+        return await self.map(
+            one, list(plans), concurrency, False, on_progress, book, priority=priority
+        )

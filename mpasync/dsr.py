@@ -42,6 +42,7 @@ from mpasync.models.dsr import (
     IdentityInput,
 )
 from mpasync.options import TransportOptions
+from mpasync.priority import BACKGROUND, Priority
 from mpasync.validation import _convert
 
 if TYPE_CHECKING:
@@ -217,6 +218,8 @@ class DSRClient(TransportOwner):
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
+        *,
+        priority: Priority = BACKGROUND,
     ) -> DSRBulkReport:
         """Submit many requests, one POST each, through the bulk engine.
 
@@ -269,5 +272,6 @@ class DSRClient(TransportOwner):
             on_progress=on_progress,
             stats=self._transport.stats,
             report=report,
+            priority=priority,
         )
         return report

@@ -199,7 +199,12 @@ class UnprocessableEntityError(APIError):
 
 
 class RateLimitError(APIError):
-    """429 after every retry. `retry_after` is the server's requested wait in seconds."""
+    """429 after every retry. `retry_after` is the server's requested wait in seconds.
+
+    Also raised, with ``shed=True`` and nothing sent, when the client's own rate limit
+    has no slot for a call before its ``deadline``: ``retry_after`` is then when the
+    slot it would have had comes (a web handler can answer 503 at once).
+    """
 
     def __init__(
         self,
@@ -211,9 +216,11 @@ class RateLimitError(APIError):
         body_excerpt: str = "",
         retry_after: float | None = None,
         exceeded: str | None = None,
+        shed: bool = False,
     ) -> None:
         self.retry_after = retry_after
         self.exceeded = exceeded
+        self.shed = shed
         super().__init__(status, errors, method=method, url=url, body_excerpt=body_excerpt)
 
 

@@ -21,12 +21,14 @@ from typing import Protocol, runtime_checkable
 from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
+from mpasync.priority import INTERACTIVE, Lanes, Priority
 
 __all__ = [
     "AdjustableRateLimiter",
     "ConcurrencyLimiter",
     "RateControl",
     "RateLimiter",
+    "Shed",
     "WindowLimiter",
     "rate_control",
 ]
@@ -46,7 +48,13 @@ class RateControl(Protocol):
         ...
 
     async def acquire(self, scope: str | None = None) -> None:
-        """Wait for this attempt's turn to start."""
+        """Wait for this attempt's turn to start.
+
+        A limiter that also accepts the keywords ``priority`` (`mpasync.priority`) and
+        ``deadline`` (a `mpasync.clock` time) serves interactive waiters first and raises
+        `Shed` when its schedule has no slot before the deadline; the transport passes
+        them to limiters whose ``acquire`` takes them.
+        """
         ...
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
@@ -55,23 +63,34 @@ class RateControl(Protocol):
 
 
 class ConcurrencyLimiter:
-    """At most ``capacity`` holders at once; an async context manager.
+    """At most ``capacity`` holders at once, in two priority lanes; an async context
+    manager.
+
+    Waiters are served interactive first (`mpasync.priority.Lanes`). Besides holding a
+    permit (`acquire` / `release`), a background attempt may *reserve* one: `reserve`
+    waits until a permit is free and no one waits to acquire one, then promises it to the
+    caller without taking it; the caller waits for its rate slot holding nothing, then
+    `claim`s the permit, which succeeds unless an interactive caller took it in the
+    meantime (then the caller reserves again). So background attempts never sit on permits
+    while they wait for rate slots, and at most ``capacity`` of them wait for slots.
 
     The permit is released on every exit path, cancellation included (``__aexit__``
-    always runs once ``__aenter__`` has returned, and a cancelled ``acquire`` takes
-    nothing).
+    always runs once ``__aenter__`` has returned, and a cancelled ``acquire`` or
+    ``reserve`` takes nothing).
     """
 
-    __slots__ = ("_in_use", "_sem", "capacity")
+    __slots__ = ("_in_use", "_promised", "_reserving", "_waiters", "capacity")
 
     def __init__(self, capacity: int) -> None:
-        if not isinstance(capacity, int) or capacity < 1:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise RequestValidationError(
                 "max_concurrency must be an integer >= 1", field="max_concurrency"
             )
         self.capacity = capacity
-        self._sem = asyncio.Semaphore(capacity)
         self._in_use = 0
+        self._promised = 0  # permits reserved and not yet claimed
+        self._waiters = Lanes()
+        self._reserving: deque[asyncio.Future[None]] = deque()
 
     @property
     def in_use(self) -> int:
@@ -83,19 +102,77 @@ class ConcurrencyLimiter:
         """Permits free right now."""
         return self.capacity - self._in_use
 
-    async def acquire(self) -> None:
+    async def acquire(self, priority: Priority = INTERACTIVE) -> None:
         """Take a permit (pair with `release`; a cancelled wait takes nothing)."""
-        await self._sem.acquire()
-        self._in_use += 1
+        if self._in_use < self.capacity and not self._waiters:
+            self._in_use += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.push(priority, fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():  # granted, then cancelled: give back
+                self.release()
+            raise
 
     def release(self) -> None:
         """Give a permit back."""
         self._in_use -= 1
-        self._sem.release()
+        self._wake()
+
+    async def reserve(self) -> None:
+        """Wait until a permit is free for a background attempt and promise it (pair with
+        `claim` or `unreserve`; a cancelled wait promises nothing)."""
+        reserving = self._reserving
+        while reserving and reserving[0].done():
+            reserving.popleft()
+        if not reserving and self._free_for_reserve():
+            self._promised += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reserving.append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.unreserve()
+            raise
+
+    def claim(self) -> bool:
+        """Turn a reservation into a permit: True if one is free and no one waits to
+        acquire one; else False (the reservation ends; reserve again)."""
+        self._promised -= 1
+        if self._in_use < self.capacity and not self._waiters:
+            self._in_use += 1
+            return True
+        self._wake()
+        return False
+
+    def unreserve(self) -> None:
+        """End a reservation without claiming."""
+        self._promised -= 1
+        self._wake()
+
+    def _free_for_reserve(self) -> bool:
+        return self._in_use + self._promised < self.capacity and not self._waiters
+
+    def _wake(self) -> None:
+        while self._in_use < self.capacity:
+            fut = self._waiters.pop()
+            if fut is None:
+                break
+            self._in_use += 1
+            fut.set_result(None)
+        reserving = self._reserving
+        while reserving and self._free_for_reserve():
+            fut = reserving.popleft()
+            if not fut.done():
+                self._promised += 1
+                fut.set_result(None)
 
     async def __aenter__(self) -> None:
-        await self._sem.acquire()
-        self._in_use += 1
+        await self.acquire()
 
     async def __aexit__(
         self,
@@ -103,8 +180,18 @@ class ConcurrencyLimiter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._in_use -= 1
-        self._sem.release()
+        self.release()
+
+
+class Shed(Exception):
+    """Internal: a limiter's schedule has no slot for this attempt before its deadline.
+
+    ``retry_after`` is how long until the slot it would get. The transport turns it into
+    a `RateLimitError` with ``retry_after`` set (nothing was sent)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"no rate slot before the deadline (next in {retry_after:.3f}s)")
+        self.retry_after = retry_after
 
 
 class RateLimiter:
@@ -115,8 +202,9 @@ class RateLimiter:
     window that straddles a refill. GCRA spaces starts ``interval = (1 + safety) / rate``
     apart on a virtual timeline.
 
-    The timeline advances with starts *as they happen*. Waiters queue first come, first
-    served, and one timer lets them go one at a time. Booking slots in advance (each
+    The timeline advances with starts *as they happen*. Waiters queue in two priority
+    lanes (interactive first, `mpasync.priority`), first come, first served within a
+    lane, and one timer lets them go one at a time. Booking slots in advance (each
     caller reserving the next slot, then sleeping until it) keeps the bookings apart but
     not the starts: when the event loop stalls past several booked slots, their owners
     wake in the same iteration and start together (measured at a server: 204 starts in
@@ -139,7 +227,7 @@ class RateLimiter:
         self._interval = (1.0 + safety) / self.rate
         self._tolerance = min(self._interval, safety) / 2
         self._next = -math.inf  # earliest virtual time of the next start (loop clock)
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters = Lanes()
         self._timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
@@ -148,18 +236,38 @@ class RateLimiter:
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
         """A fixed rate ignores feedback."""
 
-    async def acquire(self, scope: str | None = None) -> None:
-        """Wait for this caller's turn (``scope`` is ignored: one timeline for all)."""
+    async def acquire(
+        self,
+        scope: str | None = None,
+        *,
+        priority: Priority = INTERACTIVE,
+        deadline: float | None = None,
+    ) -> None:
+        """Wait for this caller's turn (``scope`` is ignored: one timeline for all).
+
+        Interactive waiters go first (`mpasync.priority.Lanes`). With a ``deadline``, a
+        caller whose turn the schedule puts after it raises `Shed` at once.
+        """
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._waiters and now >= self._ready_at(now):
             self._start(now)
             return
+        if deadline is not None:
+            turn = self.next_turn(priority, now)
+            if turn > deadline:
+                raise Shed(turn - now)
         fut: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(fut)
+        self._waiters.push(priority, fut)
         if self._timer is None:
             self._timer = loop.call_at(self._ready_at(now), self._release)
         await fut
+
+    def next_turn(self, priority: Priority, now: float) -> float:
+        """The earliest time a new waiter in ``priority`` could start, by the schedule
+        (a lower bound: the waiters ahead start one interval apart at best)."""
+        ahead = self._waiters.ahead_of(priority)
+        return max(now, self._ready_at(now)) + ahead * self._interval
 
     def _ready_at(self, now: float) -> float:
         """The earliest loop time the next start may happen (a subclass may add limits)."""
@@ -176,12 +284,10 @@ class RateLimiter:
         loop = asyncio.get_running_loop()
         now = loop.time()
         if now >= self._ready_at(now):
-            while self._waiters:
-                fut = self._waiters.popleft()
-                if not fut.done():  # waiters cancelled while queued are skipped
-                    fut.set_result(None)
-                    self._start(now)
-                    break
+            fut = self._waiters.pop()  # skips waiters cancelled while queued
+            if fut is not None:
+                fut.set_result(None)
+                self._start(now)
         if self._waiters:
             self._timer = loop.call_at(self._ready_at(now), self._release)
 

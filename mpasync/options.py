@@ -19,6 +19,7 @@ from mpasync.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from mpasync.limits import RateControl
+    from mpasync.priority import Priority
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "TransportOptions", "check_option_names"]
 
@@ -42,6 +43,9 @@ class TransportOptions(TypedDict, total=False):
     - ``hooks`` (None): `mpasync.hooks.Hooks` called per attempt and per retry.
     - ``trace_configs`` (None): aiohttp ``TraceConfig``s for the client's own session
       (e.g. OpenTelemetry's aiohttp instrumentation).
+    - ``priority`` (None): the lane of this client's requests, ``"interactive"`` or
+      ``"background"`` (`mpasync.priority`); None: interactive, or background inside a
+      bulk run.
     """
 
     max_concurrency: int
@@ -54,6 +58,7 @@ class TransportOptions(TypedDict, total=False):
     session: aiohttp.ClientSession | None
     hooks: Hooks | None
     trace_configs: Sequence[aiohttp.TraceConfig] | None
+    priority: Priority | None
 
 
 _NAMES = frozenset(TransportOptions.__annotations__)

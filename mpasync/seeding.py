@@ -31,6 +31,7 @@ from mpasync.models.seeding import (
     UserKey,
 )
 from mpasync.options import TransportOptions
+from mpasync.priority import BACKGROUND, Priority
 from mpasync.request import Request, path
 from mpasync.validation import _convert
 
@@ -350,6 +351,7 @@ class SeedingClient(TransportOwner):
         *,
         max_users: int = MAX_USERS_PER_REQUEST,
         max_bytes: int = MAX_REQUEST_BYTES,
+        priority: Priority = BACKGROUND,
     ) -> SeedBulkReport:
         """Seed many users: ``POST /v2/bulkcalculatedattributes`` per chunk.
 
@@ -428,5 +430,6 @@ class SeedingClient(TransportOwner):
             on_progress=on_progress,
             stats=self._transport.stats,
             report=report,
+            priority=priority,
         )
         return report

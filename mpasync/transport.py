@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import logging
 import random
 import time
@@ -41,6 +42,7 @@ from mpasync.errors import (
     APIError,
     DeadlineExceededError,
     DecodeError,
+    ErrorItem,
     MParticleError,
     RateLimitError,
     RedirectError,
@@ -51,8 +53,9 @@ from mpasync.errors import (
     error_for_status,
 )
 from mpasync.hooks import Attempt, Hooks, RetryEvent
-from mpasync.limits import ConcurrencyLimiter, rate_control
+from mpasync.limits import ConcurrencyLimiter, Shed, rate_control
 from mpasync.options import DEFAULT_MAX_RESPONSE_BYTES, TransportOptions, check_option_names
+from mpasync.priority import INTERACTIVE, Priority, check_priority, lane_of
 from mpasync.request import Request
 from mpasync.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
 from mpasync.session import SessionPool
@@ -180,6 +183,9 @@ class Transport:
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = positive_number(opts.get("timeout", 30.0), "timeout")
         self.deadline = _optional(opts.get("deadline"), "deadline")
+        priority = opts.get("priority")
+        self.priority = None if priority is None else check_priority(priority)
+        self._lanes = _takes_lanes(self.rate)
         limit = opts.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise RequestValidationError(
@@ -237,6 +243,7 @@ class Transport:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         deadline: float | type[_Keep] | None = _Keep,
+        priority: Priority | None = None,
     ) -> Transport:
         """A view sharing this transport's session, token, limits and stats, with other
         per-call options. Cheap: no new session, nothing to close."""
@@ -251,6 +258,8 @@ class Transport:
             view.retry = retry
         if deadline is not _Keep:
             view.deadline = _optional(deadline, "deadline")
+        if priority is not None:
+            view.priority = check_priority(priority)
         return view
 
     # -- session lifecycle -------------------------------------------------------------
@@ -413,16 +422,21 @@ class Transport:
                 headers = self._auth_headers
             else:
                 headers = {**headers, "Authorization": authorization}
-        if deadline_at is None:
-            await self.concurrency.acquire()
-            try:
-                if self.rate is not None:
-                    await self.rate.acquire(scope)
-            except BaseException:
-                self.concurrency.release()
-                raise
-        else:
-            await self._acquire_within(scope, deadline_at)
+        lane = lane_of(self.priority)
+        try:
+            if deadline_at is None:
+                await self._admit(scope, lane, None)
+            else:
+                await self._admit_within(scope, lane, deadline_at)
+        except Shed as shed:
+            raise RateLimitError(
+                429,
+                [ErrorItem("shed", "not sent: the rate limit has no slot before the deadline")],
+                method=call.method,
+                url=_safe_url(call.url),
+                retry_after=shed.retry_after,
+                shed=True,
+            ) from None
         try:
             result = await self._exchange(call, headers, attempt)
         finally:
@@ -431,17 +445,48 @@ class Transport:
             raise _Unauthorized(credential, result[1], result[2])
         return result
 
-    async def _acquire_within(self, scope: str | None, deadline_at: float) -> None:
-        """Take a permit and a rate slot, or fail with the deadline (nothing kept)."""
-        held = False
-        with anyio.move_on_after(deadline_at - clock.now()):
-            await self.concurrency.acquire()
-            held = True
-            if self.rate is not None:
-                await self.rate.acquire(scope)
+    async def _admit(self, scope: str | None, lane: Priority, deadline_at: float | None) -> None:
+        """Take a concurrency permit and a rate slot, in ``lane`` (`mpasync.priority`).
+
+        An interactive attempt takes a permit (before any waiting background attempt),
+        then its rate slot (again first). A background attempt reserves a permit, waits
+        for its slot holding nothing, then claims the permit; if an interactive attempt
+        took it meanwhile, the slot passes unused (the rate is under-used, never
+        exceeded) and the attempt tries again. On any exit without both, nothing is kept.
+        """
+        permits = self.concurrency
+        if lane == INTERACTIVE or self.rate is None:
+            await permits.acquire(lane)
+            try:
+                await self._slot(scope, lane, deadline_at)
+            except BaseException:
+                permits.release()
+                raise
             return
-        if held:
-            self.concurrency.release()
+        while True:
+            await permits.reserve()
+            try:
+                await self._slot(scope, lane, deadline_at)
+            except BaseException:
+                permits.unreserve()
+                raise
+            if permits.claim():
+                return
+
+    async def _slot(self, scope: str | None, lane: Priority, deadline_at: float | None) -> None:
+        rate = self.rate
+        if rate is None:
+            return
+        if self._lanes:
+            await rate.acquire(scope, priority=lane, deadline=deadline_at)  # type: ignore[call-arg]
+        else:
+            await rate.acquire(scope)
+
+    async def _admit_within(self, scope: str | None, lane: Priority, deadline_at: float) -> None:
+        """`_admit`, or fail with the deadline (nothing kept)."""
+        with anyio.move_on_after(deadline_at - clock.now()):
+            await self._admit(scope, lane, deadline_at)
+            return
         raise DeadlineExceededError(
             f"deadline of {self.deadline:g}s exceeded while waiting for a request slot"
         )
@@ -662,6 +707,19 @@ def _own_chain(exc: BaseException) -> None:
             cur.__context__ = None
             return
         cur = nxt
+
+
+def _takes_lanes(rate: object) -> bool:
+    """Does this limiter's ``acquire`` take ``priority`` and ``deadline`` (ours do; a
+    user's `RateControl` may not)?"""
+    acquire = getattr(rate, "acquire", None)
+    if acquire is None:
+        return False
+    try:
+        params = inspect.signature(acquire).parameters
+    except (TypeError, ValueError):
+        return False
+    return "priority" in params and "deadline" in params
 
 
 def _scope(request: Request[Any]) -> str | None:

@@ -82,7 +82,11 @@ async def test_rate_limit_never_exceeds_its_window(fake_api: FakeAPI) -> None:
         started = time.monotonic()
         await asyncio.gather(*(mp.apps.get(1) for _ in range(120)))
         elapsed = time.monotonic() - started
-    assert max_in_window(fake_api.arrivals) <= 50
+    # Arrivals are stamped by the server: on a loaded machine the loop adds its own
+    # jitter between our start and its clock, so a neighbour's late start can land in
+    # the window of the next. The exact check is on a virtual clock
+    # (tests/test_rate_virtual.py); here a margin a busy machine cannot eat.
+    assert max_in_window(fake_api.arrivals) <= 50 + 5
     # ... and the limiter is not stuck (a loose floor, not a speed test: the achieved
     # rate is measured in benchmarks/, 198/s at 200/s).
     assert 120 / elapsed > 0.5 * 50
@@ -103,7 +107,7 @@ async def test_rate_limit_holds_at_200_per_second_through_loop_stalls(fake_api: 
         started = time.monotonic()
         await asyncio.gather(stall(), *(mp.apps.get(1) for _ in range(320)))
         elapsed = time.monotonic() - started
-    assert max_in_window(fake_api.arrivals) <= 200
+    assert max_in_window(fake_api.arrivals) <= 200 + 10  # exact: tests/test_rate_virtual.py
     assert 320 / elapsed > 0.5 * 200  # not stuck; the achieved rate is a benchmark figure
 
 
