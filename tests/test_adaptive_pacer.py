@@ -114,13 +114,23 @@ async def test_a_new_app_limiter_counts_the_apps_earlier_starts() -> None:
 
 
 def _drive(
-    n: int, *, budget: float = 150.0, neighbour: float = 0.0, latency: float = 0.002
+    n: int,
+    *,
+    budget: float = 150.0,
+    neighbour: float = 0.0,
+    latency: float = 0.002,
+    acceleration: float = 2.0,
+    floor: float = 0.5,
 ) -> tuple[float, int, list[int]]:
     """``n`` requests, 32 workers, through `ControlLaw` + `AdjustableRateLimiter` against
-    the emulator's `RateLimits` (speed ``budget``, acceleration x2/s above ``budget / 2``):
-    wall time, 429s and 200s per second."""
+    the emulator's `RateLimits` (speed ``budget``, ``acceleration`` per second above
+    ``floor * budget``; x2/s above half the budget by default): wall time, 429s and 200s
+    per second."""
     limits = RateLimits(
-        budget, acceleration=2.0, acceleration_floor=budget / 2, neighbour=neighbour
+        budget,
+        acceleration=acceleration,
+        acceleration_floor=floor * budget,
+        neighbour=neighbour,
     )
     law = ControlLaw()
     state = law.initial(0.0)
