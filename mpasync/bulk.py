@@ -9,9 +9,11 @@ work and every other caller of the same client share one budget.
 Every item taken from the input is accounted for, however the run ends: it succeeded,
 failed (every error kept), was skipped (a journal says it was done), or is *not done*
 (cancelled in flight, interrupted, or stopped by an input or journal error). A journal
-(`mpasync.journal`) makes interrupted runs resumable; the datapoint-filter helpers record
-in it what each app held before and after, so `Bulk.revert_datapoint_filters` can undo a
-run.
+(`mpasync.journal`) makes interrupted runs resumable.
+
+This module is the scheduler and its report only; the datapoint-filter migrations built
+on it (``mp.bulk.sync_datapoint_filters`` and the rest) are `mpasync.migrations`, and
+importing this one loads none of them.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
-    Mapping,
 )
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -38,35 +39,29 @@ from typing_extensions import TypeVar
 from mpasync import clock
 from mpasync.auth import safe_url
 from mpasync.errors import JournalError, RequestValidationError
-from mpasync.filter_migrations import (
-    FilterChange,
-    RevertConflict,
-    checked_filters,
-    checked_service,
-    checked_snapshot,
-    diff_filters,
-    journal_filters,
-    policy_of,
-    revert_one,
-    revert_paths,
-    revert_plan,
-    sync_one,
-)
 from mpasync.journal import (
     Journal,
     JournalJob,
     collecting_notes,
     item_key,
-    mark_reverted,
-    note,
-    policy_hash,
-    warn_unchecked_target,
 )
-from mpasync.models import DataPointFilter
 from mpasync.priority import BACKGROUND, Priority, check_priority, in_lane
 
 if TYPE_CHECKING:
-    from mpasync.client import Client
+    from mpasync.filter_migrations import FilterChange, RevertConflict, diff_filters
+    from mpasync.transport import Transport
+
+
+class BulkHost(Protocol):
+    """What `Bulk` needs of its client: the transport (limits, stats, base URL) and the
+    account id its journals are bound to."""
+
+    @property
+    def transport(self) -> Transport: ...
+
+    @property
+    def account_id(self) -> int | None: ...
+
 
 __all__ = [
     "Bulk",
@@ -77,6 +72,24 @@ __all__ = [
     "diff_filters",
     "run_bulk",
 ]
+
+# Names of the filter migrations that lived here before `mpasync.migrations`: loaded on
+# first use, so importing the scheduler loads no filter module.
+_MOVED = {
+    "FilterChange": "mpasync.filter_migrations",
+    "RevertConflict": "mpasync.filter_migrations",
+    "diff_filters": "mpasync.filter_migrations",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mpasync.bulk' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(home), name)
+
 
 K = TypeVar("K")
 #: The result type; defaults to Any so ``BulkReport[int]`` keeps meaning what it did.
@@ -400,17 +413,9 @@ class Bulk:
 
     ``last_report`` is the report of the run in progress or the last one, so a caller
     that cancels (or interrupts) a run can still see what completed.
-
-    The datapoint-filter helpers take ``journal=path``: a rerun with the same journal
-    skips apps already done; a journal started by another job (operation, service or
-    policy), on another target (this client's account id and base URL), or whose run was
-    reverted is refused with `JournalError`. Every write they make records what the app
-    held before and after it, which `revert_datapoint_filters` uses to undo the run. A dry
-    run reads and checks the journal but never writes it, so it never makes a later run
-    skip anything.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: BulkHost) -> None:
         self._client = client
         self.last_report: BulkReport[Any, Any] | None = None
 
@@ -468,300 +473,4 @@ class Bulk:
             stats=self._client.transport.stats,
             report=report,
             priority=priority,
-        )
-
-    def _book(
-        self, journal: str | Path | None, job: JournalJob, *, dry_run: bool = False
-    ) -> Journal | None:
-        if journal is None:
-            return None
-        if not isinstance(journal, (str, Path)):
-            raise RequestValidationError(
-                f"journal must be a path, got {type(journal).__name__}", field="journal"
-            )
-        return Journal(journal, job, read_only=dry_run)
-
-    async def update_datapoint_filters(
-        self,
-        app_ids: Iterable[int] | AsyncIterable[int],
-        service: str,
-        filters: Iterable[DataPointFilter | dict[str, Any]],
-        concurrency: int | None = None,
-        fail_fast: bool = False,
-        on_progress: Progress | None = None,
-        journal: str | Path | None = None,
-        priority: Priority = BACKGROUND,
-    ) -> BulkReport[int, Any]:
-        """PUT the same filter list to every app (filters are checked once, up front).
-
-        ``results`` stays empty. With a journal, each app's filters are read before and
-        after the PUT and recorded, so the run can be reverted.
-        """
-        checked = checked_filters(filters, service)
-        resource = self._client.datapoint_filters
-        job = self._job("update_datapoint_filters", service, policy_hash(policy_of(checked)))
-        book = self._book(journal, job)
-
-        async def one(app_id: int) -> None:
-            if book is not None:
-                note(before=journal_filters(await resource.list(app_id, service)))
-            await resource.update(app_id, service, checked)
-            if book is not None:
-                note(after=journal_filters(await resource.list(app_id, service)))
-
-        return await self.map(
-            one, app_ids, concurrency, fail_fast, on_progress, book, priority=priority
-        )
-
-    async def _sync(
-        self,
-        app_ids: Iterable[int] | AsyncIterable[int],
-        service: str,
-        desired: Callable[[int], list[DataPointFilter]],
-        job: JournalJob,
-        dry_run: bool,
-        concurrency: int | None,
-        fail_fast: bool,
-        on_progress: Progress | None,
-        journal: str | Path | None,
-        *,
-        complete: bool = False,
-        priority: Priority = BACKGROUND,
-    ) -> BulkReport[int, FilterChange]:
-        resource = self._client.datapoint_filters
-        book = self._book(journal, job, dry_run=dry_run)
-        journaled = book is not None and not dry_run
-
-        async def one(app_id: int) -> FilterChange:
-            return await sync_one(
-                resource, app_id, service, desired(app_id), dry_run, journaled, complete
-            )
-
-        return await self.map(
-            one, app_ids, concurrency, fail_fast, on_progress, book, priority=priority
-        )
-
-    async def sync_datapoint_filters(
-        self,
-        app_ids: Iterable[int] | AsyncIterable[int],
-        service: str,
-        filters: Iterable[DataPointFilter | dict[str, Any]],
-        dry_run: bool = False,
-        concurrency: int | None = None,
-        fail_fast: bool = False,
-        on_progress: Progress | None = None,
-        journal: str | Path | None = None,
-        priority: Priority = BACKGROUND,
-    ) -> BulkReport[int, FilterChange]:
-        """Read each app's filters, PUT only what differs, and report per app what changed.
-
-        ``report.results[app_id]`` is a `FilterChange`. With ``dry_run`` nothing is
-        written (not even the journal): the report says what *would* change. With a
-        journal, each app written is read once more after the PUT, to record what it
-        holds (`revert_datapoint_filters` needs it).
-        """
-        checked = checked_filters(filters, service)
-        job = self._job("sync_datapoint_filters", service, policy_hash(policy_of(checked)))
-        return await self._sync(
-            app_ids,
-            service,
-            lambda _: checked,
-            job,
-            dry_run,
-            concurrency,
-            fail_fast,
-            on_progress,
-            journal,
-            priority=priority,
-        )
-
-    async def copy_datapoint_filters(
-        self,
-        from_app: int,
-        to_apps: Iterable[int] | AsyncIterable[int],
-        service: str,
-        dry_run: bool = False,
-        concurrency: int | None = None,
-        fail_fast: bool = False,
-        on_progress: Progress | None = None,
-        journal: str | Path | None = None,
-        priority: Priority = BACKGROUND,
-    ) -> BulkReport[int, FilterChange]:
-        """Make many apps' filters for ``service`` match one app's (a sync per target).
-
-        The journal's policy is the source app's filters as read now: if they change
-        between a crash and the resume, the journal is refused as another job's.
-        """
-        checked_service(service)
-        source = await self._client.datapoint_filters.list(from_app, service)
-        template = [
-            DataPointFilter(
-                name=f.name,
-                type=f.type,
-                event_type=f.event_type,
-                attribute_name=f.attribute_name,
-                enabled=f.enabled,
-            )
-            for f in source
-        ]
-        policy = policy_hash({"from_app": from_app, "filters": policy_of(template)})
-        job = self._job("copy_datapoint_filters", service, policy)
-        return await self._sync(
-            to_apps,
-            service,
-            lambda _: template,
-            job,
-            dry_run,
-            concurrency,
-            fail_fast,
-            on_progress,
-            journal,
-            priority=priority,
-        )
-
-    async def export_datapoint_filters(
-        self,
-        app_ids: Iterable[int] | AsyncIterable[int],
-        service: str,
-        *,
-        concurrency: int | None = None,
-        on_progress: Progress | None = None,
-        priority: Priority = BACKGROUND,
-    ) -> BulkReport[int, list[DataPointFilter]]:
-        """Read every app's filters for ``service``: ``results[app_id]`` is its list.
-
-        ``{app_id: filters}`` from the results is a snapshot that
-        `apply_datapoint_filter_snapshot` restores.
-        """
-        checked_service(service)
-        resource = self._client.datapoint_filters
-
-        async def one(app_id: int) -> list[DataPointFilter]:
-            return await resource.list(app_id, service)
-
-        return await self.map(one, app_ids, concurrency, False, on_progress, priority=priority)
-
-    async def apply_datapoint_filter_snapshot(
-        self,
-        snapshot: Mapping[int, Iterable[DataPointFilter | dict[str, Any]]],
-        service: str,
-        *,
-        dry_run: bool = False,
-        concurrency: int | None = None,
-        fail_fast: bool = False,
-        on_progress: Progress | None = None,
-        journal: str | Path | None = None,
-        priority: Priority = BACKGROUND,
-    ) -> BulkReport[int, FilterChange]:
-        """Restore a snapshot (app id → that app's filters): a sync per app to its own list.
-
-        App ids may be ints or digit strings (JSON object keys); every list is checked
-        before anything is sent (``snapshot[<app>][<i>]`` names a bad entry).
-        """
-        checked_service(service)
-        checked = checked_snapshot(snapshot)
-        policy = policy_hash({str(a): policy_of(f) for a, f in checked.items()})
-        job = self._job("apply_datapoint_filter_snapshot", service, policy)
-        return await self._sync(
-            list(checked),
-            service,
-            checked.__getitem__,
-            job,
-            dry_run,
-            concurrency,
-            fail_fast,
-            on_progress,
-            journal,
-            complete=True,
-            priority=priority,
-        )
-
-    async def revert_datapoint_filters(
-        self,
-        journal: str | Path,
-        *,
-        force: bool = False,
-        concurrency: int | None = None,
-        on_progress: Progress | None = None,
-        revert_journal: str | Path | None = None,
-        priority: Priority = BACKGROUND,
-    ) -> BulkReport[int, FilterChange]:
-        """Undo a journaled filter run: restore what each app it changed held before.
-
-        Only the filters the run changed are touched, and only on apps that still hold
-        what the run left on every one of them. An app changed since (on one of those
-        filters) is a conflict: it is left alone and listed in ``report.failed`` with a
-        `RevertConflict`; ``force=True`` restores it anyway. An app that already holds
-        its "before" is a success with nothing written. Apps whose write failed in the
-        run (its outcome unknown) are restored only with ``force``, or are a no-op when
-        they still hold their "before".
-
-        The revert is journaled too (``revert_journal``, by default ``<name>.revert<ext>``
-        beside ``journal``), so an interrupted revert resumes, and a rerun with
-        ``force=True`` after conflicts reverts exactly the apps left. Values are restored
-        as the API shows them (effective values under the filter hierarchy).
-
-        Refused with `JournalError` before anything is sent: a journal written for another
-        account or API base URL; a revert's own journal unless ``force=True`` (reverting a
-        revert applies the run again). Once the revert starts, the run's journal is marked
-        as reverted, so resuming that run with it is refused instead of skipping every app.
-
-        >>> report = await mp.bulk.revert_datapoint_filters("run.jsonl")
-        >>> conflicts = {a: e for a, e in report.failed.items() if isinstance(e, RevertConflict)}
-        """
-        if not isinstance(journal, (str, Path)):
-            raise RequestValidationError(
-                f"journal must be a path, got {type(journal).__name__}", field="journal"
-            )
-        if not isinstance(force, bool):
-            raise RequestValidationError("force must be True or False", field="force")
-        source, target = revert_paths(journal, revert_journal)
-        service, header, plans = revert_plan(source)
-        policy = policy_hash(
-            {
-                "source": {k: header.get(k) for k in ("operation", "service", "policy")},
-                "apps": {
-                    str(app_id): [
-                        journal_filters(plan.before.values()),
-                        journal_filters(plan.after.values()) if plan.after is not None else None,
-                    ]
-                    for app_id, plan in plans.items()
-                },
-            }
-        )
-        if header.get("operation") == "revert_datapoint_filters" and not force:
-            raise JournalError(
-                f"journal {source} is a revert's own journal: reverting it would apply the"
-                " reverted run again; force it (--force) to do that on purpose",
-                path=str(source),
-            )
-        job = self._job("revert_datapoint_filters", service, policy)
-        elsewhere = job.target_mismatch(header)
-        if elsewhere is not None:
-            raise JournalError(
-                f"journal {source} was written for {elsewhere}; revert it against the"
-                " account and API it was written for",
-                path=str(source),
-            )
-        warn_unchecked_target(source, header, job)
-        book = Journal(target, job)
-        Journal(target, job, read_only=True).open()  # another revert's journal: refused now
-        # Before anything is written: resuming the reverted run now refuses to skip
-        # every app (a new journal applies it again). A journal that cannot be written
-        # (a read-only copy) does not stop the revert.
-        try:
-            mark_reverted(source, target)
-        except JournalError as exc:
-            logger.warning(
-                "%s; it is not marked as reverted, so resuming its run with it would skip"
-                " every app (apply again with a new journal)",
-                exc,
-            )
-        resource = self._client.datapoint_filters
-
-        async def one(app_id: int) -> FilterChange:
-            return await revert_one(resource, app_id, service, plans[app_id], force)
-
-        return await self.map(
-            one, list(plans), concurrency, False, on_progress, book, priority=priority
         )

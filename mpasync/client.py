@@ -34,7 +34,7 @@ from mpasync.transport import Root, Transport
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from mpasync.bulk import Bulk
+    from mpasync.migrations import FilterMigrations
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -137,11 +137,12 @@ class Client(TransportOwner):
         return cls(**kwargs)
 
     @functools.cached_property
-    def bulk(self) -> Bulk:
-        """Fan-out helpers (`mpasync.bulk.Bulk`) sharing this client's limits."""
-        from mpasync.bulk import Bulk
+    def bulk(self) -> FilterMigrations:
+        """Fan-out (`mpasync.bulk.Bulk.map`) and the datapoint-filter migrations
+        (`mpasync.migrations.FilterMigrations`), sharing this client's limits."""
+        from mpasync.migrations import FilterMigrations
 
-        return Bulk(self)
+        return FilterMigrations(self)
 
     @property
     def rate_limit_usage(self) -> int | None:

@@ -76,3 +76,32 @@ def test_a_number_option_out_of_range_is_a_validation_error(value: object) -> No
         AdaptiveRateLimiter(initial_rate=value)  # type: ignore[arg-type]
     with pytest.raises(RequestValidationError, match="rate_limit"):
         mpasync.RateLimiter(value)  # type: ignore[arg-type]
+
+
+def test_the_bulk_scheduler_loads_no_filter_module() -> None:
+    """`mpasync.bulk` is the scheduler; the filter migrations are `mpasync.migrations`
+    (analytics, DSR and seeding run on the scheduler without pulling filters in)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mpasync.bulk, mpasync.dsr, mpasync.seeding, mpasync.analytics\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert {"mpasync.filter_migrations", "mpasync.migrations"}.isdisjoint(loaded)
+    alone = subprocess.run(
+        [sys.executable, "-c", "import sys, mpasync.bulk; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert not [m for m in alone if m.startswith(("mpasync.models", "mpasync.filter"))]
+    # The old names still work (loaded on first use).
+    from mpasync.bulk import FilterChange, RevertConflict, diff_filters
+    from mpasync.filter_migrations import FilterChange as Moved
+
+    assert FilterChange is Moved and RevertConflict and diff_filters

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mpasync import JournalError, RequestValidationError, TransportError, bulk
+from mpasync import JournalError, RequestValidationError, TransportError, migrations
 from mpasync.bulk import FilterChange, RevertConflict
 from mpasync.client import Client
 from mpasync.emulator import Emulator
@@ -316,7 +316,7 @@ async def test_a_journal_that_cannot_be_marked_is_reverted_with_a_warning(
 
     async with Emulator(apps=2) as emu, emu.client() as mp:
         await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=run)
-        monkeypatch.setattr(bulk, "mark_reverted", read_only)
+        monkeypatch.setattr(migrations, "mark_reverted", read_only)
         with caplog.at_level(logging.WARNING, logger="mpasync"):
             report = await mp.bulk.revert_datapoint_filters(run)
         assert report.ok and sorted(report.succeeded) == [1, 2]
