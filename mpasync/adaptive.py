@@ -65,7 +65,7 @@ from typing import Any
 from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
-from mpasync.limits import AdjustableRateLimiter
+from mpasync.limits import AdjustableRateLimiter, RateControl, RateLimiter
 from mpasync.priority import INTERACTIVE, Priority
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "cubic_zero_point",
     "measure_rate",
     "parse_usage",
+    "rate_control",
 ]
 
 #: botocore's CUBIC constants (``botocore/retries/throttling.py``).
@@ -873,3 +874,24 @@ class AdaptiveRateLimiter:
         while len(self._scopes) > self.max_scopes:
             self._scopes.popitem(last=False)
         return sub
+
+
+def rate_control(value: object) -> RateControl | None:
+    """The limiter a ``rate_limit`` option stands for (None, a number, "auto", a limiter)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "auto":
+            raise RequestValidationError(
+                f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
+                field="rate_limit",
+            )
+        return AdaptiveRateLimiter()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return RateLimiter(value)
+    if isinstance(value, RateControl):
+        return value
+    raise RequestValidationError(
+        f"rate_limit must be a number, 'auto' or a rate limiter, got {type(value).__name__}",
+        field="rate_limit",
+    )

@@ -30,7 +30,6 @@ __all__ = [
     "RateLimiter",
     "Shed",
     "WindowLimiter",
-    "rate_control",
 ]
 
 
@@ -495,26 +494,3 @@ class WindowLimiter:
                     return
                 # The loop may wake a hair early (its clock resolution); the check repeats.
                 await asyncio.sleep(wait)
-
-
-def rate_control(value: object) -> RateControl | None:
-    """The limiter a ``rate_limit`` option stands for (None, a number, "auto", a limiter)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value != "auto":
-            raise RequestValidationError(
-                f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
-                field="rate_limit",
-            )
-        from mpasync.adaptive import AdaptiveRateLimiter  # it builds on RateLimiter above
-
-        return AdaptiveRateLimiter()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return RateLimiter(value)
-    if isinstance(value, RateControl):
-        return value
-    raise RequestValidationError(
-        f"rate_limit must be a number, 'auto' or a rate limiter, got {type(value).__name__}",
-        field="rate_limit",
-    )

@@ -36,6 +36,7 @@ from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited, whole_within
 from mpasync._version import __version__
+from mpasync.adaptive import rate_control
 from mpasync.auth import Auth, redacted_location, safe_url
 from mpasync.decoding import excerpt, parse_errors
 from mpasync.errors import (
@@ -53,7 +54,7 @@ from mpasync.errors import (
     error_for_status,
 )
 from mpasync.hooks import Attempt, Hooks, RetryEvent
-from mpasync.limits import ConcurrencyLimiter, Shed, rate_control
+from mpasync.limits import ConcurrencyLimiter, Shed
 from mpasync.options import DEFAULT_MAX_RESPONSE_BYTES, TransportOptions, check_option_names
 from mpasync.priority import INTERACTIVE, Priority, check_priority, lane_of
 from mpasync.request import Request
