@@ -1,12 +1,14 @@
-"""Argument checks shared by the classes that take numeric options (one wording for all)."""
+"""Argument checks shared across the client (one wording for all): numeric options,
+ASCII-digit ids, and the one-line refusal of a bad field."""
 
 from __future__ import annotations
 
 import math
+from typing import NoReturn
 
 from mpasync.errors import RequestValidationError
 
-__all__ = ["positive_number"]
+__all__ = ["digits", "fail", "positive_number"]
 
 
 def positive_number(value: object, name: str) -> float:
@@ -21,3 +23,17 @@ def positive_number(value: object, name: str) -> float:
     if not math.isfinite(number) or number <= 0:
         raise RequestValidationError(f"{name} must be a finite number > 0", field=name)
     return number
+
+
+def digits(text: str) -> int | None:
+    """``text`` as a non-negative integer if it is ASCII digits only, else None.
+
+    ``str.isdigit`` alone also accepts "²" (which `int` refuses) and "٣" (which `int`
+    reads as 3, so the wrong entity would be addressed): ids are ASCII digits.
+    """
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def fail(where: str, rule: str) -> NoReturn:
+    """Refuse the value at ``where`` (a field path) for breaking ``rule``."""
+    raise RequestValidationError(f"{where}: {rule}", field=where)

@@ -19,11 +19,12 @@ import datetime as dt
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from mpasync import clock
+from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, each
 from mpasync.auth import NoAuth
 from mpasync.bulk import BulkReport, Progress, run_bulk
@@ -87,10 +88,6 @@ class AnalyticsEvent(Model, kw_only=True):
 
 
 # ---------------------------------------------------------------- field rules
-
-
-def _fail(where: str, rule: str) -> NoReturn:
-    raise RequestValidationError(f"{where}: {rule}", field=where)
 
 
 def _text(value: object, where: str) -> str:

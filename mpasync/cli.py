@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from mpasync._checks import digits
 from mpasync._version import __version__
 from mpasync.bulk import BulkReport, FilterChange, RevertConflict
 from mpasync.cli_input import (
@@ -557,7 +558,7 @@ def _expected_processes(args: argparse.Namespace) -> int | None:
     text = os.environ.get("MPASYNC_EXPECTED_PROCESSES", "").strip()
     if not text or not hasattr(args, "expected_processes"):
         return None
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    if not digits(text):
         raise CLIError(f"MPASYNC_EXPECTED_PROCESSES must be a positive integer, got {text!r}")
     if not (getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()):
         return None  # set for the fleet's runs; harmless for a run without Redis

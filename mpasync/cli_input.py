@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from mpasync._checks import digits
 from mpasync.auth import DEFAULT_TOKEN_URL, safe_url
 from mpasync.client import Client
 from mpasync.errors import RequestValidationError
@@ -56,7 +57,7 @@ def parse_app_ids(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not (part.isascii() and part.isdigit()) or int(part) <= 0:
+        if not digits(part):
             raise CLIError(f"--apps: {part!r} is not an app id (expected e.g. --apps 1,2,3)")
         ids.append(int(part))
     if not ids:
@@ -112,7 +113,7 @@ def load_filters(file: str) -> FiltersFile:
             raise CLIError(f"filters file {file}: the snapshot names no apps")
         snapshot: dict[int, list[DataPointFilter]] = {}
         for key, filters in data.items():
-            if not (key.isascii() and key.isdigit()) or int(key) <= 0:
+            if not digits(key):
                 raise CLIError(
                     f"filters file {file}: key {key!r} is not an app id (a snapshot maps "
                     'app ids to lists of filters, e.g. {"12": [...]})'
@@ -213,7 +214,7 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
             f"{', '.join(missing)} (the API credentials; see --help)"
         )
     account = env["MPARTICLE_ACCOUNT_ID"].strip()
-    if not (account.isascii() and account.isdigit()) or int(account) <= 0:
+    if not digits(account):
         raise CLIError(f"MPARTICLE_ACCOUNT_ID must be a positive integer, got {account!r}")
     kwargs: dict[str, Any] = {
         "client_id": env["MPARTICLE_CLIENT_ID"].strip(),

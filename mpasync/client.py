@@ -10,6 +10,7 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
+from mpasync._checks import digits
 from mpasync._lifecycle import TransportOwner
 from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, BearerAuth, TokenCache, safe_url
 from mpasync.errors import RequestValidationError
@@ -163,7 +164,7 @@ def _account_id(value: int | str | None) -> int | None:
         return None
     if isinstance(value, bool):
         raise RequestValidationError("account_id must be an integer", field="account_id")
-    if isinstance(value, str) and not (value.isascii() and value.strip().isdigit()):
+    if isinstance(value, str) and digits(value.strip()) is None:
         # int() reads "٣" as 3: ids are ASCII digits only.
         raise RequestValidationError(
             f"account_id must be an integer, got {value!r}", field="account_id"

@@ -15,11 +15,11 @@ import difflib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
+from mpasync._checks import fail as _fail
 from mpasync.decoding import bare
-from mpasync.errors import RequestValidationError
 from mpasync.models.dsr import (
     DSRCancellation,
     DSRDiscovery,
@@ -73,10 +73,6 @@ EXTENSION_IDENTITY_TYPES = frozenset(
 
 #: Checked identities: type -> values (one per type in v3, several allowed in v1/v2).
 Identities = dict[str, list[str]]
-
-
-def _fail(where: str, rule: str) -> NoReturn:
-    raise RequestValidationError(f"{where}: {rule}", field=where)
 
 
 # ---------------------------------------------------------------- the versions

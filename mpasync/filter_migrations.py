@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import msgspec.structs
 
+from mpasync._checks import digits
 from mpasync.errors import JournalError, MParticleError, RequestValidationError
 from mpasync.journal import note, read_journal, service_key
 from mpasync.models import DataPointFilter
@@ -421,8 +422,8 @@ def checked_snapshot(
         app_id: int | None = None
         if isinstance(raw, int) and not isinstance(raw, bool):
             app_id = raw
-        elif isinstance(raw, str) and raw.isascii() and raw.isdigit():
-            app_id = int(raw)
+        elif isinstance(raw, str):
+            app_id = digits(raw)
         if app_id is None or app_id <= 0:
             raise RequestValidationError(f"{raw!r} is not an app id", field="snapshot")
         if app_id in checked:

@@ -13,10 +13,11 @@ import math
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
 from mpasync.bulk import BulkReport, Progress, run_bulk
 from mpasync.decoding import empty
@@ -67,10 +68,6 @@ C = SeedCalculationType
 
 
 # ---------------------------------------------------------------- validation
-
-
-def _fail(where: str, rule: str) -> NoReturn:
-    raise RequestValidationError(f"{where}: {rule}", field=where)
 
 
 def _integer(value: object) -> int | None:

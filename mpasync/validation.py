@@ -28,6 +28,7 @@ from typing import Any, NoReturn, TypeVar
 
 import msgspec
 
+from mpasync._checks import fail as _fail
 from mpasync.errors import RequestValidationError
 from mpasync.models.calculated_attributes import (
     Condition,
@@ -74,10 +75,6 @@ logger = logging.getLogger("mpasync")
 
 S = TypeVar("S", bound=msgspec.Struct)
 P = TypeVar("P", DataPoint, DataPointFilter)
-
-
-def _fail(where: str, rule: str) -> NoReturn:
-    raise RequestValidationError(f"{where}: {rule}", field=where)
 
 
 def _listing(values: Iterable[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mpasync._checks import digits
 from mpasync.errors import RequestValidationError
 from mpasync.validation import check_keys
 
@@ -23,7 +24,7 @@ def entity_id(value: Any, field: str) -> int:
     """
     if isinstance(value, bool):
         raise RequestValidationError(f"{field} must be an integer id, got a bool", field=field)
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and digits(value) is not None:
         value = int(value)
     if not isinstance(value, int) or value < 0:
         raise RequestValidationError(
