@@ -325,7 +325,7 @@ def _analysis(figures: list[Figure], ctx: Context) -> list[str]:
                 "",
             ]
 
-    out += _lanes_analysis(figures, ctx)
+    out += _lanes_analysis(ctx)
 
     rate = ctx.details.get("rate")
     window = _find(figures, "rate limit", "most requests")
@@ -357,7 +357,7 @@ def _chunks_by_kind(ctx: Context) -> dict[str, list[Any]]:
     return out
 
 
-def _lanes_analysis(figures: list[Figure], ctx: Context) -> list[str]:
+def _lanes_analysis(ctx: Context) -> list[str]:
     runs: list[dict[str, Any]] | None = ctx.details.get("lanes")
     if not runs:
         return []
