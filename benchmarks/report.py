@@ -13,6 +13,8 @@ from typing import Any
 
 from benchmarks import budget, lanes
 from benchmarks.suite import Context, Figure
+from mpasync import AdaptiveRateLimiter
+from mpasync.limits import FILL_SPEED
 
 __all__ = ["machine", "render_markdown", "render_table"]
 
@@ -399,6 +401,24 @@ def _lanes_analysis(ctx: Context) -> list[str]:
                 "waits for about the migration's one outstanding booking.",
                 "",
             ]
+    auto = by_setup.get(lanes.AUTO, {}).get("interactive")
+    if auto is not None:
+        law = AdaptiveRateLimiter().law
+        text = (
+            f"`{lanes.AUTO}` aims at {law.target_usage:.0%} of the budget it finds and "
+            f"starts at {law.initial_rate:g} req/s, so that aim and the web calls' share "
+            f"make its bulk about {auto['floor'] / law.target_usage:.2f}x its ideal at "
+            f"best, before the ramp ({auto['efficiency']:.2f}x in this run)."
+        )
+        if auto["p99"] > lanes.TARGET_P95:
+            text += (
+                f" Its pacer also books each one-second window at up to {FILL_SPEED:g}x "
+                "the rate: the migration can take a window's whole share before an "
+                "interactive call arrives, which then waits for the window to slide, "
+                f"first in line or not (interactive p95 {ms(auto['p95'])}, p99 "
+                f"{ms(auto['p99'])} in this run)."
+            )
+        out += [text, ""]
     one = by_setup.get(lanes.REDIS_ONE)
     if one and "interactive" in one and not lanes.redis_takes_lanes():
         out += [
