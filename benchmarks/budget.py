@@ -66,11 +66,12 @@ class BudgetRun:
 
 
 def _serve(conn: Any, options: dict[str, Any]) -> None:
-    """Child process: run an emulator; report its URL; on each message but "stop", send
-    what it served since the last one (v1 statuses, times of 200s, token requests)."""
+    """Child process: run an emulator (``options`` are `Emulator`'s; 3 apps unless they say
+    otherwise); report its URL; on each message but "stop", send what it served since the
+    last one (v1 statuses, times of 200s, token requests)."""
 
     async def main() -> None:
-        async with Emulator(apps=3, journal_limit=None, **options) as emu:
+        async with Emulator(**{"apps": 3, "journal_limit": None, **options}) as emu:
             conn.send(
                 {
                     "base_url": emu.base_url,

@@ -208,7 +208,7 @@ def render(run: FleetRun) -> str:
             f"| ≤ {100 * TARGET_429:g}% | {ok_429} | {run.throttled} of {run.served} served; "
             f"{run.failed} failed; {run.conflicts} compare-and-set retries |",
             f"| fleet | token requests | {run.token_requests} | = 1 | {ok_tok} | "
-            "8 cold processes sharing RedisTokenCache |",
+            f"{run.processes} cold processes sharing RedisTokenCache |",
         ]
     )
 
@@ -242,7 +242,7 @@ async def bench_fleet(ctx: Context) -> list[Figure]:
     return [
         Figure(
             "fleet",
-            "wall / (n / B), 8 processes sharing one adaptive budget",
+            f"wall / (n / B), {run.processes} processes sharing one adaptive budget",
             f"{run.efficiency:.2f}x",
             f"≤ {TARGET_EFFICIENCY}x",
             verdict(run.efficiency <= TARGET_EFFICIENCY),
@@ -262,6 +262,6 @@ async def bench_fleet(ctx: Context) -> list[Figure]:
             str(run.token_requests),
             "= 1",
             verdict(run.token_requests == 1),
-            "8 cold processes sharing RedisTokenCache",
+            f"{run.processes} cold processes sharing RedisTokenCache",
         ),
     ]

@@ -5,8 +5,10 @@
 
 Benchmarks: server, throughput, cpu, profile, coldtoken, ratelimit, bulk, decode, budget
 (budget efficiency and neighbour: `benchmarks/budget.py`), fleet (8 processes sharing one
-token and one adaptive budget through Redis: `benchmarks/fleet.py`), retention (typed decode with
-decoded results kept alive, and the ``gc=False`` lever: `benchmarks/retention.py`).
+token and one adaptive budget through Redis: `benchmarks/fleet.py`), lanes (an interactive
+call beside a bulk filter migration on one budget, with and without priority lanes:
+`benchmarks/lanes.py`), retention (typed decode with decoded results kept alive, and the
+``gc=False`` lever: `benchmarks/retention.py`).
 Ratios are the result; absolute numbers depend on the machine and are context only.
 """
 
