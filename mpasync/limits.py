@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
-from mpasync.priority import INTERACTIVE, Lanes, Priority
+from mpasync.priority import BACKGROUND, INTERACTIVE, Lanes, Priority
 
 __all__ = [
     "AdjustableRateLimiter",
@@ -249,8 +249,8 @@ class RateLimiter:
         """
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if not self._waiters and now >= self._ready_at(now):
-            self._start(now)
+        if not self._waiters and now >= self._ready_at(now, priority):
+            self._start(now, priority)
             return
         if deadline is not None:
             turn = self.next_turn(priority, now)
@@ -258,21 +258,34 @@ class RateLimiter:
                 raise Shed(turn - now)
         fut: asyncio.Future[None] = loop.create_future()
         self._waiters.push(priority, fut)
-        if self._timer is None:
-            self._timer = loop.call_at(self._ready_at(now), self._release)
+        self._arm(loop, now)
         await fut
 
     def next_turn(self, priority: Priority, now: float) -> float:
         """The earliest time a new waiter in ``priority`` could start, by the schedule
         (a lower bound: the waiters ahead start one interval apart at best)."""
         ahead = self._waiters.ahead_of(priority)
-        return max(now, self._ready_at(now)) + ahead * self._interval
+        return max(now, self._ready_at(now, priority)) + ahead * self._interval
 
-    def _ready_at(self, now: float) -> float:
-        """The earliest loop time the next start may happen (a subclass may add limits)."""
+    def _ready_at(self, now: float, priority: Priority = INTERACTIVE) -> float:
+        """The earliest loop time the next start in ``priority`` may happen (a subclass
+        may add limits)."""
         return self._next
 
-    def _start(self, now: float) -> None:
+    def _arm(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        """Set the timer for the next waiter's turn (sooner, if that waiter changed)."""
+        lane = self._waiters.next_lane()
+        if lane is None:
+            return
+        when = self._ready_at(now, lane)
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = loop.call_at(when, self._release)
+
+    def _start(self, now: float, priority: Priority = INTERACTIVE) -> None:
         # The virtual time of this start: on schedule, or late by at most `tolerance`.
         virtual = self._next if self._next > now - self._tolerance else now - self._tolerance
         self._next = virtual + self._interval
@@ -282,13 +295,13 @@ class RateLimiter:
         self._timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now >= self._ready_at(now):
-            fut = self._waiters.pop()  # skips waiters cancelled while queued
+        lane = self._waiters.next_lane()  # skips waiters cancelled while queued
+        if lane is not None and now >= self._ready_at(now, lane):
+            fut = self._waiters.pop()
             if fut is not None:
                 fut.set_result(None)
-                self._start(now)
-        if self._waiters:
-            self._timer = loop.call_at(self._ready_at(now), self._release)
+                self._start(now, lane)
+        self._arm(loop, now)
 
 
 #: `AdjustableRateLimiter` fills the room in its one-second window at up to this multiple
@@ -321,7 +334,7 @@ class AdjustableRateLimiter(RateLimiter):
     second whatever the rate); there the pacer is the plain GCRA at ``rate``.
     """
 
-    __slots__ = ("_cap", "_fill", "_safety", "_starts")
+    __slots__ = ("_cap", "_fill", "_interactive", "_safety", "_starts")
 
     def __init__(self, rate: float, *, fill: bool = False, safety: float = 0.002) -> None:
         super().__init__(rate, safety=safety)
@@ -329,6 +342,7 @@ class AdjustableRateLimiter(RateLimiter):
             raise RequestValidationError("fill must be a bool", field="fill")
         self._safety = safety
         self._starts: deque[float] = deque()
+        self._interactive: deque[float] = deque()  # the interactive lane's starts in it
         self._cap = 0
         self._fill = fill
         self._pace(self.rate)
@@ -356,15 +370,11 @@ class AdjustableRateLimiter(RateLimiter):
         rising = rate > self.rate or fill > self._fill
         self._fill = fill
         self._pace(rate)
-        timer = self._timer
-        if rising and timer is not None:
+        if rising and self._timer is not None:
             loop = asyncio.get_running_loop()
-            ready = self._ready_at(loop.time())
-            if ready < timer.when():
-                timer.cancel()
-                self._timer = loop.call_at(ready, self._release)
+            self._arm(loop, loop.time())
 
-    def _ready_at(self, now: float) -> float:
+    def _ready_at(self, now: float, priority: Priority = INTERACTIVE) -> float:
         ready = self._next
         cap = self._cap
         if cap:
@@ -372,17 +382,30 @@ class AdjustableRateLimiter(RateLimiter):
             span = 1.0 + self._safety  # a hair longer than the server's (clock jitter)
             while starts and starts[0] + span <= now:
                 starts.popleft()
+            mine = self._interactive
+            while mine and mine[0] + span <= now:
+                mine.popleft()
+            if priority == BACKGROUND and mine:
+                # Background work leaves free in the window as many slots as the
+                # interactive lane started in it (the web's demand of the last second):
+                # as each web start leaves the window its slot goes to the next web
+                # request, which then never waits for the window to slide behind work
+                # that fills it at twice the rate. With no web traffic it takes it all.
+                cap = max(1, cap - len(mine))
             if len(starts) >= cap:
                 # The start that must leave the window before another may begin.
                 ready = max(ready, starts[len(starts) - cap] + span)
         return ready
 
-    def _start(self, now: float) -> None:
-        super()._start(now)
+    def _start(self, now: float, priority: Priority = INTERACTIVE) -> None:
+        super()._start(now, priority)
         if self._cap:
             self._starts.append(now)
+            if priority == INTERACTIVE:
+                self._interactive.append(now)
         elif self._starts:
             self._starts.clear()
+            self._interactive.clear()
 
     def seed(self, starts: deque[float]) -> None:
         """Count starts made before this pacer existed (`mpasync.clock` times), so a

@@ -120,6 +120,14 @@ class Lanes:
             return interactive + min(background, (interactive + self._streak) // share)
         return background + min(interactive, (background + 1) * share)
 
+    def next_lane(self) -> Priority | None:
+        """The lane `pop` would serve now, or None when no one waits."""
+        self._prune()
+        interactive, background = self._interactive, self._background
+        if interactive and (not background or self._streak < BACKGROUND_TURN - 1):
+            return INTERACTIVE
+        return BACKGROUND if background else None
+
     def pop(self) -> asyncio.Future[None] | None:
         """The next live waiter (removed), or None."""
         self._prune()

@@ -20,6 +20,7 @@ from mpasync.adaptive import AdaptiveRateLimiter, ControlLaw
 from mpasync.emulator.ratelimit import RateLimits
 from mpasync.errors import RequestValidationError
 from mpasync.limits import FILL_SPEED, AdjustableRateLimiter
+from mpasync.priority import INTERACTIVE, Priority
 from tests.fakeapi import max_in_window
 
 _WINDOW = 1.002  # the limiter's window: one second and its safety margin
@@ -121,6 +122,7 @@ def _drive(
     latency: float = 0.002,
     acceleration: float = 2.0,
     floor: float = 0.5,
+    priority: Priority = INTERACTIVE,
 ) -> tuple[float, int, list[int]]:
     """``n`` requests, 32 workers, through `ControlLaw` + `AdjustableRateLimiter` against
     the emulator's `RateLimits` (speed ``budget``, ``acceleration`` per second above
@@ -141,7 +143,7 @@ def _drive(
     free, done, throttled, now = 32, 0, 0, 0.0
     per_second: dict[int, int] = {}
     while done < n:
-        start_at = max(now, pacer._ready_at(now)) if free else math.inf
+        start_at = max(now, pacer._ready_at(now, priority)) if free else math.inf
         reply_at = replies[0][0] if replies else math.inf
         retry_at = retries[0] if retries else math.inf
         if retry_at <= min(start_at, reply_at):
@@ -149,7 +151,7 @@ def _drive(
             free += 1
         elif start_at <= reply_at:
             now, free = start_at, free - 1
-            pacer._start(now)
+            pacer._start(now, priority)
             while ours and ours[0] <= now - 1.0:
                 ours.popleft()
             ours.append(now)
