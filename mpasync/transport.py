@@ -492,12 +492,16 @@ class Transport:
         # Raised outside the handlers: no aiohttp exception stays in __context__.
         if too_large:
             where = _safe_url(url)
+            # A 2xx to a write means the server took it: only its answer was too big.
+            maybe = 200 <= status < 300 and method not in ("GET", "HEAD", "OPTIONS")
             raise ResponseTooLargeError(
                 f"{method} {where}: response body over max_response_bytes="
-                f"{self.max_response_bytes} (HTTP {status})",
+                f"{self.max_response_bytes} (HTTP {status})"
+                + ("; the request may have been applied" if maybe else ""),
                 limit=self.max_response_bytes,
                 method=method,
                 url=where,
+                maybe_applied=maybe,
             )
         elapsed = time.perf_counter() - started
         if failure is not None:
