@@ -402,9 +402,10 @@ class Transport:
         try:
             authorization, credential = await self.auth.authorize(session, wait)
         except TokenError as exc:
-            if exc.status is None or exc.status == 429 or exc.status >= 500:
+            too_long = exc.retry_after is not None and exc.retry_after > self.retry.max_retry_after
+            if not too_long and (exc.status is None or exc.status == 429 or exc.status >= 500):
                 raise _Retryable(str(exc), sent=False, delay=exc.retry_after, final=exc) from None
-            raise
+            raise  # a Retry-After over the policy's cap is not waited for, as for the API
         if authorization:
             if headers is self._headers:  # the common case: one dict per credential
                 if authorization != self._auth_value:
