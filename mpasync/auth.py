@@ -10,7 +10,6 @@ not cached. The transport talks to an `Auth` (`BearerAuth` over a cache, or
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import math
 import re
@@ -24,6 +23,7 @@ from yarl import URL
 from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited
+from mpasync._redact import basic_credential, redactor
 from mpasync.errors import RequestValidationError, TokenError
 from mpasync.retry import RetryPolicy, parse_retry_after
 from mpasync.session import proxy_for
@@ -150,6 +150,12 @@ class TokenCache:
             f"{type(self).__name__}(client_id={self.client_id!r}, "
             f"token_url={safe_url(self.token_url)!r}, {state})"
         )
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown: the client secret, the Basic form of the client
+        credentials, and the cached token (for `mpasync._redact`)."""
+        known = (self._client_secret, basic_credential(self.client_id, self._client_secret))
+        return known + ((self._token,) if self._token else ())
 
     @property
     def expires_at(self) -> float:
@@ -347,7 +353,9 @@ class TokenCache:
             return resp.status, resp.headers, await read_limited(resp, _MAX_TOKEN_BODY)
 
     def _scrub(self, body: bytes) -> str:
-        """A short, secret-free excerpt of a token-endpoint error body."""
+        """A short, secret-free excerpt of a token-endpoint error body: every credential
+        masked in the whole text before it is cut (`mpasync._redact`)."""
+        redact = redactor(self.secrets())
         try:
             data = msgspec.json.decode(body)
         except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError):
@@ -357,12 +365,11 @@ class TokenCache:
             for key in ("error_description", "message", "error"):
                 value = data.get(key)
                 if isinstance(value, str) and value:
-                    text = value[:300]
+                    text = " ".join(redact(value).split())[:300]
                     break
         if not text:
-            text = _TOKEN_FIELDS.sub(r'\1"***"', body[:300].decode("utf-8", "replace"))
-            text = " ".join(text.split())
-        text = text.replace(self._client_secret, "***")
+            text = _TOKEN_FIELDS.sub(r'\1"***"', body.decode("utf-8", "replace"))
+            text = redact.excerpt(text.encode(), 300)
         return text or "(empty body)"
 
 
@@ -393,6 +400,13 @@ class Auth(Protocol):
         ...
 
 
+def auth_secrets(auth: Auth) -> tuple[str, ...]:
+    """The credentials ``auth`` holds, to mask wherever a server might echo them. An
+    `Auth` may offer them with a ``secrets()`` method (every scheme here does)."""
+    secrets = getattr(auth, "secrets", None)
+    return tuple(secrets()) if callable(secrets) else ()
+
+
 class BearerAuth:
     """OAuth2 bearer tokens from a `TokenCache`; a 401 drops the token and replays once."""
 
@@ -414,16 +428,20 @@ class BearerAuth:
         self.cache.invalidate(credential)
         return True
 
+    def secrets(self) -> tuple[str, ...]:
+        return self.cache.secrets()
+
 
 class BasicAuth:
     """HTTP Basic with a workspace key and secret (seeding, DSR); a 401 is final."""
 
-    __slots__ = ("_header", "key")
+    __slots__ = ("_header", "_secrets", "key")
 
     def __init__(self, key: str, secret: str) -> None:
         self.key = key
-        raw = f"{key}:{secret}".encode()
-        self._header = "Basic " + base64.b64encode(raw).decode("ascii")
+        credential = basic_credential(key, secret)
+        self._header = "Basic " + credential
+        self._secrets = (secret, credential)
 
     def __repr__(self) -> str:
         return f"BasicAuth(key={self.key!r})"
@@ -435,6 +453,9 @@ class BasicAuth:
 
     def unauthorized(self, credential: str) -> bool:
         return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
 
 class NoAuth:
@@ -452,3 +473,6 @@ class NoAuth:
 
     def unauthorized(self, credential: str) -> bool:
         return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return ()
