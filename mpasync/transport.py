@@ -372,9 +372,7 @@ class Transport:
                     self.stats.replays_401 += 1
                     logger.debug("%s %s: 401, token refreshed, replaying once", method, url.path)
                     continue
-                headers_401, body_401 = unauthorized.headers, unauthorized.body
-                unauthorized = None
-                raise self._error(401, headers_401, body_401, call) from None
+                raise self._error(401, unauthorized.headers, unauthorized.body, call) from None
 
             if 200 <= status < 300:
                 return self._decode(request, body, call)
