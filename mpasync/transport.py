@@ -331,60 +331,72 @@ class Transport:
         attempt = 0
         replayed = False
         last = ""
-        while True:
-            attempt += 1
-            if deadline_at is not None and clock.now() >= deadline_at:
-                raise self._deadline_error(method, url, attempt - 1, last, idempotent)
-            # Handled outside the `except` blocks, so that no internal exception (nor
-            # the credential a 401 was for) becomes the __context__ of what we raise.
-            failure: _Retryable | None = None
-            unauthorized: _Unauthorized | None = None
-            try:
-                status, resp_headers, body = await self._attempt(call, attempt)
-            except _Retryable as exc:
-                failure = exc
-            except _Unauthorized as exc:
-                unauthorized = exc
-            if failure is not None:
-                _own_chain(failure)
-                last = failure.reason
-                safe = idempotent or not failure.sent or policy.retry_unsafe
-                if attempt < policy.max_attempts and safe:
-                    if await self._pause(method, url, attempt, last, failure.delay, deadline_at):
-                        continue
-                    if failure.final is None:  # the deadline, not the policy, ended it
-                        error = self._deadline_error(method, url, attempt, last, not failure.sent)
-                        raise error from None
-                if failure.final is not None:
-                    raise failure.final from None
-                maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
-                raise TransportError(
-                    f"{method} {_safe_url(url)} failed after {attempt} attempt(s): {last}"
-                    + ("; the request may have been applied" if maybe else ""),
-                    method=method,
-                    url=_safe_url(url),
-                    maybe_applied=maybe,
-                ) from None
-            if unauthorized is not None:
-                if not replayed and self.auth.unauthorized(call.credential):
-                    replayed = True
-                    attempt -= 1  # the replay after a refresh is not a retry
-                    self.stats.replays_401 += 1
-                    logger.debug("%s %s: 401, token refreshed, replaying once", method, url.path)
-                    continue
-                raise self._error(401, unauthorized.headers, unauthorized.body, call) from None
-
-            if 200 <= status < 300:
-                return self._decode(request, body, call)
-            last = f"HTTP {status}"
-            if policy.should_retry_status(status) and attempt < policy.max_attempts:
-                # A 429 is a refusal before processing, so even a POST may be retried.
-                if idempotent or status == 429 or policy.retry_unsafe:
-                    delay = parse_retry_after(resp_headers.get("Retry-After"))
-                    if delay is None or delay <= policy.max_retry_after:
-                        if await self._pause(method, url, attempt, last, delay, deadline_at):
+        try:
+            while True:
+                attempt += 1
+                if deadline_at is not None and clock.now() >= deadline_at:
+                    raise self._deadline_error(method, url, attempt - 1, last, idempotent)
+                # Handled outside the `except` blocks, so that no internal exception (nor
+                # the credential a 401 was for) becomes the __context__ of what we raise.
+                failure: _Retryable | None = None
+                unauthorized: _Unauthorized | None = None
+                try:
+                    status, resp_headers, body = await self._attempt(call, attempt)
+                except _Retryable as exc:
+                    failure = exc
+                except _Unauthorized as exc:
+                    unauthorized = exc
+                if failure is not None:
+                    _own_chain(failure)
+                    last = failure.reason
+                    safe = idempotent or not failure.sent or policy.retry_unsafe
+                    if attempt < policy.max_attempts and safe:
+                        if await self._pause(
+                            method, url, attempt, last, failure.delay, deadline_at
+                        ):
                             continue
-            raise self._error(status, resp_headers, body, call)
+                        if failure.final is None:  # the deadline, not the policy, ended it
+                            error = self._deadline_error(
+                                method, url, attempt, last, not failure.sent
+                            )
+                            raise error from None
+                    if failure.final is not None:
+                        raise failure.final from None
+                    maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
+                    raise TransportError(
+                        f"{method} {_safe_url(url)} failed after {attempt} attempt(s): {last}"
+                        + ("; the request may have been applied" if maybe else ""),
+                        method=method,
+                        url=_safe_url(url),
+                        maybe_applied=maybe,
+                    ) from None
+                if unauthorized is not None:
+                    if not replayed and self.auth.unauthorized(call.credential):
+                        replayed = True
+                        attempt -= 1  # the replay after a refresh is not a retry
+                        self.stats.replays_401 += 1
+                        logger.debug(
+                            "%s %s: 401, token refreshed, replaying once", method, url.path
+                        )
+                        continue
+                    raise self._error(401, unauthorized.headers, unauthorized.body, call) from None
+
+                if 200 <= status < 300:
+                    return self._decode(request, body, call)
+                last = f"HTTP {status}"
+                if policy.should_retry_status(status) and attempt < policy.max_attempts:
+                    # A 429 is a refusal before processing, so even a POST may be retried.
+                    if idempotent or status == 429 or policy.retry_unsafe:
+                        delay = parse_retry_after(resp_headers.get("Retry-After"))
+                        if delay is None or delay <= policy.max_retry_after:
+                            if await self._pause(method, url, attempt, last, delay, deadline_at):
+                                continue
+                raise self._error(status, resp_headers, body, call)
+        except MParticleError as error:
+            # Python 3.10 makes the CancelledError asyncio was handling when it woke this
+            # task (after aiohttp's timeout) the __context__ of whatever it raises next.
+            _own_chain(error)
+            raise
 
     def _redactor(self, call: _Call) -> Redactor:
         """Masks every credential of this client, and the one this call sent."""
