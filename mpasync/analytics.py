@@ -273,7 +273,11 @@ class AnalyticsClient(TransportOwner):
             requests_per_second = float(rate_limit)
             options = {**options, "rate_limit": None}
         self._transport = Transport(
-            base_url=base_url, auth=NoAuth(), roots={"": Root("", {})}, options=options
+            base_url=base_url,
+            auth=NoAuth(),
+            roots={"": Root("", {})},
+            options=options,
+            secrets=(api_key,),  # sent in every body: masked wherever a server echoes it
         )
         self._gate = ConcurrencyLimiter(self._transport.concurrency.capacity)
         #: The events budget (shared by every call of this client).

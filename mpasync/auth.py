@@ -10,7 +10,6 @@ not cached. The transport talks to an `Auth` (`BearerAuth` over a cache, or
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import math
 import re
@@ -24,8 +23,9 @@ from yarl import URL
 from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited
+from mpasync._redact import basic_credential, redactor
 from mpasync.errors import RequestValidationError, TokenError
-from mpasync.retry import parse_retry_after
+from mpasync.retry import RetryPolicy, parse_retry_after
 from mpasync.session import proxy_for
 
 __all__ = [
@@ -90,6 +90,9 @@ class TokenCache:
     followed (the secret would go to another origin). A 429/503 with ``Retry-After``
     makes the cache refuse new fetches until then (each caller gets a `TokenError` with
     ``retry_after``, which the transport waits out) instead of hammering the endpoint.
+    That pause is at most ``max_retry_after`` seconds (as `RetryPolicy.max_retry_after`
+    caps the API's own ``Retry-After``): a longer one fails the call at once with the
+    server's ``retry_after``, and the endpoint is tried again after the capped pause.
 
     Subclasses change *where* a token comes from by overriding `_acquire_token` (see
     `mpasync.redis.RedisTokenCache`); the single flight stays here.
@@ -106,6 +109,7 @@ class TokenCache:
         token_url: str = DEFAULT_TOKEN_URL,
         audience: str = DEFAULT_AUDIENCE,
         timeout: float = 30.0,
+        max_retry_after: float = RetryPolicy.max_retry_after,
     ) -> None:
         if not isinstance(client_id, str) or not client_id:
             raise RequestValidationError("client_id is required", field="client_id")
@@ -114,11 +118,22 @@ class TokenCache:
         if not isinstance(token_url, str) or not token_url.startswith(("http://", "https://")):
             raise RequestValidationError("token_url must be an http(s) URL", field="token_url")
         positive_number(timeout, "timeout")
+        if (
+            isinstance(max_retry_after, bool)
+            or not isinstance(max_retry_after, (int, float))
+            or not math.isfinite(max_retry_after)
+            or max_retry_after < 0
+        ):
+            raise RequestValidationError(
+                "max_retry_after must be a finite number >= 0", field="max_retry_after"
+            )
         self.client_id = client_id
         self._client_secret = client_secret
         self.token_url = token_url
         self.audience = audience
         self.timeout = float(timeout)
+        #: The longest ``Retry-After`` pause the endpoint can impose on this cache.
+        self.max_retry_after = float(max_retry_after)
         self._token: str | None = None
         self._expires_at = 0.0
         self._refresh_at = 0.0
@@ -135,6 +150,12 @@ class TokenCache:
             f"{type(self).__name__}(client_id={self.client_id!r}, "
             f"token_url={safe_url(self.token_url)!r}, {state})"
         )
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown: the client secret, the Basic form of the client
+        credentials, and the cached token (for `mpasync._redact`)."""
+        known = (self._client_secret, basic_credential(self.client_id, self._client_secret))
+        return known + ((self._token,) if self._token else ())
 
     @property
     def expires_at(self) -> float:
@@ -258,13 +279,17 @@ class TokenCache:
             retry_after = (
                 parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
             )
-            error = TokenError(
-                f"token endpoint {where} returned {status}: {self._scrub(body)}",
-                status=status,
-                retry_after=retry_after,
-            )
+            message = f"token endpoint {where} returned {status}: {self._scrub(body)}"
+            cap = self.max_retry_after
+            if retry_after is not None and retry_after > cap:
+                message += (
+                    f" (Retry-After {retry_after:.0f}s is over the {cap:g}s cap: "
+                    f"not waited for; the endpoint is tried again in {cap:g}s)"
+                )
+            error = TokenError(message, status=status, retry_after=retry_after)
             if retry_after:
-                self._blocked_until = clock.now() + retry_after
+                # Never blocked longer than the cap, whatever the endpoint asked for.
+                self._blocked_until = clock.now() + min(retry_after, cap)
                 self._blocked_error = error
             raise error
         return self._checked(body, where)
@@ -328,7 +353,9 @@ class TokenCache:
             return resp.status, resp.headers, await read_limited(resp, _MAX_TOKEN_BODY)
 
     def _scrub(self, body: bytes) -> str:
-        """A short, secret-free excerpt of a token-endpoint error body."""
+        """A short, secret-free excerpt of a token-endpoint error body: every credential
+        masked in the whole text before it is cut (`mpasync._redact`)."""
+        redact = redactor(self.secrets())
         try:
             data = msgspec.json.decode(body)
         except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError):
@@ -338,12 +365,11 @@ class TokenCache:
             for key in ("error_description", "message", "error"):
                 value = data.get(key)
                 if isinstance(value, str) and value:
-                    text = value[:300]
+                    text = " ".join(redact(value).split())[:300]
                     break
         if not text:
-            text = _TOKEN_FIELDS.sub(r'\1"***"', body[:300].decode("utf-8", "replace"))
-            text = " ".join(text.split())
-        text = text.replace(self._client_secret, "***")
+            text = _TOKEN_FIELDS.sub(r'\1"***"', body.decode("utf-8", "replace"))
+            text = redact.excerpt(text.encode(), 300)
         return text or "(empty body)"
 
 
@@ -374,6 +400,13 @@ class Auth(Protocol):
         ...
 
 
+def auth_secrets(auth: Auth) -> tuple[str, ...]:
+    """The credentials ``auth`` holds, to mask wherever a server might echo them. An
+    `Auth` may offer them with a ``secrets()`` method (every scheme here does)."""
+    secrets = getattr(auth, "secrets", None)
+    return tuple(secrets()) if callable(secrets) else ()
+
+
 class BearerAuth:
     """OAuth2 bearer tokens from a `TokenCache`; a 401 drops the token and replays once."""
 
@@ -395,16 +428,20 @@ class BearerAuth:
         self.cache.invalidate(credential)
         return True
 
+    def secrets(self) -> tuple[str, ...]:
+        return self.cache.secrets()
+
 
 class BasicAuth:
     """HTTP Basic with a workspace key and secret (seeding, DSR); a 401 is final."""
 
-    __slots__ = ("_header", "key")
+    __slots__ = ("_header", "_secrets", "key")
 
     def __init__(self, key: str, secret: str) -> None:
         self.key = key
-        raw = f"{key}:{secret}".encode()
-        self._header = "Basic " + base64.b64encode(raw).decode("ascii")
+        credential = basic_credential(key, secret)
+        self._header = "Basic " + credential
+        self._secrets = (secret, credential)
 
     def __repr__(self) -> str:
         return f"BasicAuth(key={self.key!r})"
@@ -416,6 +453,9 @@ class BasicAuth:
 
     def unauthorized(self, credential: str) -> bool:
         return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
 
 class NoAuth:
@@ -433,3 +473,6 @@ class NoAuth:
 
     def unauthorized(self, credential: str) -> bool:
         return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return ()

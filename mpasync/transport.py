@@ -21,7 +21,7 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -35,10 +35,11 @@ from yarl import URL
 from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited, whole_within
+from mpasync._redact import Redactor, redactor
 from mpasync._version import __version__
 from mpasync.adaptive import rate_control
-from mpasync.auth import Auth, redacted_location, safe_url
-from mpasync.decoding import excerpt, parse_errors
+from mpasync.auth import Auth, auth_secrets, redacted_location, safe_url
+from mpasync.decoding import parse_errors
 from mpasync.errors import (
     APIError,
     DeadlineExceededError,
@@ -150,6 +151,7 @@ class Transport:
         roots: Mapping[str, Root],
         user_agent: str = USER_AGENT,
         options: TransportOptions | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
         opts: Mapping[str, Any] = options or {}
         check_option_names(opts)
@@ -167,6 +169,9 @@ class Transport:
             )
         self.base_url = base_url.rstrip("/")
         self.auth = auth
+        #: Credentials outside the auth scheme (e.g. a key sent in the body), masked in
+        #: errors like the auth's own.
+        self._secrets = tuple(s for s in secrets if s)
         self._roots = {
             name: (self.base_url + root.prefix, _query_string(root.query), root.unavailable)
             for name, root in roots.items()
@@ -319,7 +324,10 @@ class Transport:
             else:
                 reason = ""
             if reason:
-                raise RequestValidationError(f"request body is not JSON-encodable: {reason}")
+                redact = redactor(self._secrets + auth_secrets(self.auth))
+                raise RequestValidationError(
+                    f"request body is not JSON-encodable: {redact(reason)}"
+                )
             headers = {**headers, "Content-Type": "application/json"}
         idempotent = (
             request.idempotent if request.idempotent is not None else method in IDEMPOTENT_METHODS
@@ -332,59 +340,88 @@ class Transport:
         attempt = 0
         replayed = False
         last = ""
-        while True:
-            attempt += 1
-            if deadline_at is not None and clock.now() >= deadline_at:
-                raise self._deadline_error(method, url, attempt - 1, last, idempotent)
-            try:
-                status, resp_headers, body = await self._attempt(call, attempt)
-            except _Retryable as failure:
-                _own_chain(failure)
-                last = failure.reason
-                safe = idempotent or not failure.sent or policy.retry_unsafe
-                if attempt < policy.max_attempts and safe:
-                    if await self._pause(method, url, attempt, last, failure.delay, deadline_at):
-                        continue
-                    if failure.final is None:  # the deadline, not the policy, ended it
-                        error = self._deadline_error(method, url, attempt, last, not failure.sent)
-                        raise error from None
-                if failure.final is not None:
-                    raise failure.final from None
-                maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
-                raise TransportError(
-                    f"{method} {_safe_url(url)} failed after {attempt} attempt(s): {last}"
-                    + ("; the request may have been applied" if maybe else ""),
-                    method=method,
-                    url=_safe_url(url),
-                    maybe_applied=maybe,
-                ) from None
-            except _Unauthorized as unauth:
-                if not replayed and self.auth.unauthorized(unauth.credential):
-                    replayed = True
-                    attempt -= 1  # the replay after a refresh is not a retry
-                    self.stats.replays_401 += 1
-                    logger.debug("%s %s: 401, token refreshed, replaying once", method, url.path)
-                    continue
-                raise self._error(401, unauth.headers, unauth.body, method, url) from None
-
-            if 200 <= status < 300:
-                return self._decode(request, body, method, url)
-            last = f"HTTP {status}"
-            if policy.should_retry_status(status) and attempt < policy.max_attempts:
-                # A 429 is a refusal before processing, so even a POST may be retried.
-                if idempotent or status == 429 or policy.retry_unsafe:
-                    delay = parse_retry_after(resp_headers.get("Retry-After"))
-                    if delay is None or delay <= policy.max_retry_after:
-                        if await self._pause(method, url, attempt, last, delay, deadline_at):
+        try:
+            while True:
+                attempt += 1
+                if deadline_at is not None and clock.now() >= deadline_at:
+                    raise self._deadline_error(method, url, attempt - 1, last, idempotent)
+                # Handled outside the `except` blocks, so that no internal exception (nor
+                # the credential a 401 was for) becomes the __context__ of what we raise.
+                failure: _Retryable | None = None
+                unauthorized: _Unauthorized | None = None
+                try:
+                    status, resp_headers, body = await self._attempt(call, attempt)
+                except _Retryable as exc:
+                    failure = exc
+                except _Unauthorized as exc:
+                    unauthorized = exc
+                if failure is not None:
+                    _own_chain(failure)
+                    last = failure.reason
+                    safe = idempotent or not failure.sent or policy.retry_unsafe
+                    if attempt < policy.max_attempts and safe:
+                        if await self._pause(
+                            method, url, attempt, last, failure.delay, deadline_at
+                        ):
                             continue
-            raise self._error(status, resp_headers, body, method, url)
+                        if failure.final is None:  # the deadline, not the policy, ended it
+                            error = self._deadline_error(
+                                method, url, attempt, last, not failure.sent
+                            )
+                            raise error from None
+                    if failure.final is not None:
+                        raise failure.final from None
+                    maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
+                    raise TransportError(
+                        f"{method} {_safe_url(url)} failed after {attempt} attempt(s): {last}"
+                        + ("; the request may have been applied" if maybe else ""),
+                        method=method,
+                        url=_safe_url(url),
+                        maybe_applied=maybe,
+                    ) from None
+                if unauthorized is not None:
+                    if not replayed and self.auth.unauthorized(call.credential):
+                        replayed = True
+                        attempt -= 1  # the replay after a refresh is not a retry
+                        self.stats.replays_401 += 1
+                        logger.debug(
+                            "%s %s: 401, token refreshed, replaying once", method, url.path
+                        )
+                        continue
+                    raise self._error(401, unauthorized.headers, unauthorized.body, call) from None
 
-    def _decode(self, request: Request[T], body: bytes, method: str, url: URL) -> T:
+                if 200 <= status < 300:
+                    return self._decode(request, body, call)
+                last = f"HTTP {status}"
+                if policy.should_retry_status(status) and attempt < policy.max_attempts:
+                    # A 429 is a refusal before processing, so even a POST may be retried.
+                    if idempotent or status == 429 or policy.retry_unsafe:
+                        delay = parse_retry_after(resp_headers.get("Retry-After"))
+                        if delay is None or delay <= policy.max_retry_after:
+                            if await self._pause(method, url, attempt, last, delay, deadline_at):
+                                continue
+                raise self._error(status, resp_headers, body, call)
+        except MParticleError as error:
+            # Python 3.10 makes the CancelledError asyncio was handling when it woke this
+            # task (after aiohttp's timeout) the __context__ of whatever it raises next.
+            _own_chain(error)
+            raise
+
+    def _redactor(self, call: _Call) -> Redactor:
+        """Masks every credential of this client, and the one this call sent."""
+        sent = (call.credential,) if call.credential else ()
+        return redactor(self._secrets + auth_secrets(self.auth) + sent)
+
+    def _decode(self, request: Request[T], body: bytes, call: _Call) -> T:
+        method, url = call.method, call.url
         try:
             return request.decode(body)
         except DecodeError as exc:
+            redact = self._redactor(call)
             exc.method, exc.url = method, _safe_url(url)
-            exc.args = (f"{exc.args[0]} ({method} {exc.url})",)
+            exc.excerpt = redact.excerpt(body)  # the decoder's own excerpt is not scrubbed
+            exc.args = (f"{redact(str(exc.args[0]))} ({method} {exc.url})",)
+            _own_chain(exc)  # the decoder's own error (msgspec's) stays behind
             raise
         except MParticleError:
             raise
@@ -394,7 +431,7 @@ class Transport:
         where = f"{method} {_safe_url(url)}"
         raise DecodeError(
             f"response does not fit its model: {reason} ({where})",
-            excerpt=excerpt(body),
+            excerpt=self._redactor(call).excerpt(body),
             method=method,
             url=_safe_url(url),
         )
@@ -411,10 +448,12 @@ class Transport:
             wait = min(wait, max(0.001, deadline_at - clock.now()))
         try:
             authorization, credential = await self.auth.authorize(session, wait)
+            call.credential = credential
         except TokenError as exc:
-            if exc.status is None or exc.status == 429 or exc.status >= 500:
+            too_long = exc.retry_after is not None and exc.retry_after > self.retry.max_retry_after
+            if not too_long and (exc.status is None or exc.status == 429 or exc.status >= 500):
                 raise _Retryable(str(exc), sent=False, delay=exc.retry_after, final=exc) from None
-            raise
+            raise  # a Retry-After over the policy's cap is not waited for, as for the API
         if authorization:
             if headers is self._headers:  # the common case: one dict per credential
                 if authorization != self._auth_value:
@@ -443,7 +482,7 @@ class Transport:
         finally:
             self.concurrency.release()
         if result[0] == 401 and credential:
-            raise _Unauthorized(credential, result[1], result[2])
+            raise _Unauthorized(result[1], result[2])
         return result
 
     async def _admit(self, scope: str | None, lane: Priority, deadline_at: float | None) -> None:
@@ -532,18 +571,22 @@ class Transport:
         except BodyTooLarge:
             too_large = True
         except _NOT_SENT as exc:
-            failure = _Retryable(_describe(exc), sent=False)
+            failure = _Retryable(self._redactor(call)(_describe(exc)), sent=False)
         except _MAYBE_SENT as exc:
-            failure = _Retryable(_describe(exc), sent=True)
+            failure = _Retryable(self._redactor(call)(_describe(exc)), sent=True)
         # Raised outside the handlers: no aiohttp exception stays in __context__.
         if too_large:
             where = _safe_url(url)
+            # A 2xx to a write means the server took it: only its answer was too big.
+            maybe = 200 <= status < 300 and method not in ("GET", "HEAD", "OPTIONS")
             raise ResponseTooLargeError(
                 f"{method} {where}: response body over max_response_bytes="
-                f"{self.max_response_bytes} (HTTP {status})",
+                f"{self.max_response_bytes} (HTTP {status})"
+                + ("; the request may have been applied" if maybe else ""),
                 limit=self.max_response_bytes,
                 method=method,
                 url=where,
+                maybe_applied=maybe,
             )
         elapsed = time.perf_counter() - started
         if failure is not None:
@@ -640,32 +683,33 @@ class Transport:
         )
 
     def _error(
-        self,
-        status: int,
-        headers: CIMultiDictProxy[str],
-        body: bytes,
-        method: str,
-        url: URL,
+        self, status: int, headers: CIMultiDictProxy[str], body: bytes, call: _Call
     ) -> APIError:
+        """The typed error for a response; whatever the server echoed of our
+        credentials is masked in every part of it (`mpasync._redact`)."""
         cls = error_for_status(status)
-        errors = parse_errors(body)
+        redact = self._redactor(call)
+        errors = [
+            ErrorItem(redact(code) if code is not None else None, redact(message))
+            for code, message in parse_errors(body)
+        ]
         common: dict[str, Any] = {
-            "method": method,
-            "url": _safe_url(url),
-            "body_excerpt": "" if errors else excerpt(body),
+            "method": call.method,
+            "url": _safe_url(call.url),
+            "body_excerpt": "" if errors else redact.excerpt(body),
         }
         if cls is RateLimitError:
+            exceeded = headers.get("X-mp-rate-limit-exceeded")
             return RateLimitError(
                 status,
                 errors,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
-                exceeded=headers.get("X-mp-rate-limit-exceeded"),
+                exceeded=redact(exceeded) if exceeded is not None else None,
                 **common,
             )
         if cls is RedirectError:
-            return RedirectError(
-                status, errors, location=redacted_location(headers.get("Location")), **common
-            )
+            location = redact(redacted_location(headers.get("Location")))
+            return RedirectError(status, errors, location=location, **common)
         return cls(status, errors, **common)
 
 
@@ -680,12 +724,15 @@ class _Call:
     headers: dict[str, str]
     scope: str | None
     deadline_at: float | None
+    #: The credential the latest attempt sent (masked in whatever the server echoes).
+    credential: str = ""
 
 
 class _Unauthorized(Exception):
-    def __init__(self, credential: str, headers: CIMultiDictProxy[str], body: bytes) -> None:
+    """Internal: a 401 to a credential that may be refreshed (the call knows which)."""
+
+    def __init__(self, headers: CIMultiDictProxy[str], body: bytes) -> None:
         super().__init__("401")
-        self.credential = credential
         self.headers = headers
         self.body = body
 
