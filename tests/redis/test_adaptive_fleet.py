@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from mpasync.adaptive import AdaptiveRateLimiter
 from mpasync.emulator import Emulator
 from mpasync.errors import RequestValidationError
-from mpasync.redis import _ATTEMPT, RedisRateLimiter
+from mpasync.redis import _ATTEMPT, RedisRateLimiter, fleet_options
 from tests.redis.fleet import busiest_window, job_for, run_fleet
 from tests.redis.server import RedisServer, free_port
 
@@ -244,3 +244,55 @@ async def test_without_readings_the_fleet_books_at_the_rate_itself(
     slots = await _fleet_slots(redis_server, "probe", False, 21, safety=0.01)
     assert slots[19] - slots[0] >= 19 * 1.01 / 20 - 1e-5  # 19 intervals of (1 + 0.01) / 20
     assert busiest_window(slots) <= 20
+
+
+async def test_two_accounts_on_one_redis_keep_their_own_budgets(
+    redis_server: RedisServer,
+) -> None:
+    # fleet_options names the budget after the API and the account: account A's 429s
+    # slow A's fleet only. Before, every account shared "mpasync:rate:platform-api".
+    def budget(account: int) -> RedisRateLimiter:
+        options = fleet_options(redis_server.url, "id", "secret", rate="auto", account_id=account)
+        limiter: RedisRateLimiter = options["rate_limit"]
+        parts.extend(options.values())
+        return limiter
+
+    parts: list[object] = []
+    a, b = budget(1), budget(2)
+    assert a.key != b.key and "account:1" in a.key and "account:2" in b.key
+    await _answer(a, 200, CIMultiDict())
+    await _answer(b, 200, CIMultiDict())
+    before = b.rate
+    for _ in range(3):
+        await _answer(a, 429, SPEED_429)
+    assert a.rate < before
+    await b.acquire()  # b reads its own state from Redis
+    assert b.rate == before
+    # Another API base URL is another budget too.
+    other_api = fleet_options(
+        redis_server.url, "id", "secret", rate=5, account_id=1, base_url="https://api.eu"
+    )
+    assert other_api["rate_limit"].key not in (a.key, b.key)
+    parts.extend(other_api.values())
+    for part in parts:
+        await part.aclose()  # type: ignore[attr-defined]
+
+
+async def test_user_keys_never_collide_with_internal_keys(redis_server: RedisServer) -> None:
+    # "x" keeps its adaptive state at an internal key; a budget the user named "x:state"
+    # must not be that key (its fixed-rate bookings would overwrite the state).
+    x = RedisRateLimiter(redis_server.url, "x", 50, adaptive=True)
+    y = RedisRateLimiter(redis_server.url, "x:state", 1)
+    names = {x.key, x._state_key, x._starts_key, x._booked_key}
+    assert not names & {y.key, y._state_key, y._starts_key, y._booked_key}
+    await _answer(x, 429, SPEED_429)
+    slowed = x.rate
+    await y.acquire()
+    r = Redis.from_url(redis_server.url)
+    stored = json.loads(await r.get(x._state_key))
+    await r.aclose()
+    assert stored["state"]["rate"] == pytest.approx(slowed)
+    await x.acquire()
+    assert x.rate == pytest.approx(slowed)
+    for limiter in (x, y):
+        await limiter.aclose()
