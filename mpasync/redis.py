@@ -25,6 +25,7 @@ import math
 import os
 import random
 import secrets
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -127,14 +128,15 @@ class _Guard:
     otherwise hide every outage).
     """
 
-    __slots__ = ("_down_until", "_fallback", "_pending", "_warned", "timeout")
+    __slots__ = ("_down_until", "_expired", "_fallback", "_pending", "_warned", "timeout")
 
     def __init__(self, fallback: str, timeout: float) -> None:
         self._fallback = fallback
         self.timeout = timeout
         self._down_until = 0.0
         self._warned = False
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._expired: weakref.WeakSet[asyncio.Future[Any]] = weakref.WeakSet()
 
     def usable(self) -> bool:
         return clock.now() >= self._down_until
@@ -157,18 +159,29 @@ class _Guard:
 
     async def run(self, op: Awaitable[_T], timeout: float | None = None) -> _T:
         """``await op`` within ``timeout`` (default: the Redis timeout), shielded."""
-
-        async def bounded() -> _T:
-            return await asyncio.wait_for(op, self.timeout if timeout is None else timeout)
-
-        task = asyncio.get_running_loop().create_task(bounded())
+        bound = self.timeout if timeout is None else timeout
+        task = asyncio.ensure_future(op)
+        timer = asyncio.get_running_loop().call_later(bound, self._expire, task)
         self._pending.add(task)
         task.add_done_callback(self._settled)
-        return await asyncio.shield(task)
+        task.add_done_callback(lambda _: timer.cancel())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled() and task in self._expired:
+                raise asyncio.TimeoutError(f"no answer within {bound:g}s") from None
+            raise  # our caller was cancelled; the operation goes on, bounded
 
-    def _settled(self, task: asyncio.Task[Any]) -> None:
+    def _expire(self, task: asyncio.Future[Any]) -> None:
+        if not task.done():
+            self._expired.add(task)
+            task.cancel()
+
+    def _settled(self, task: asyncio.Future[Any]) -> None:
         self._pending.discard(task)
         if task.cancelled():
+            if task in self._expired:
+                self.failed(asyncio.TimeoutError("no answer in time"))
             return
         exc = task.exception()  # retrieved here: the caller may have left
         if isinstance(exc, _REDIS_ERRORS):
@@ -1042,9 +1055,10 @@ class RedisRateLimiter:
         try:
             for attempt in range(tries):
                 if attempt:
-                    # Lost a race: back off a little, with jitter, so that processes
-                    # answering in lockstep do not keep colliding.
-                    await asyncio.sleep(random.uniform(0.0, 0.002 * attempt))
+                    # Lost a race: back off exponentially, with full jitter, so that
+                    # processes answering in lockstep stop colliding even when a busy
+                    # host stretches every read-to-write window (at most 50 ms a try).
+                    await asyncio.sleep(random.uniform(0.0, min(0.05, 0.001 * 2**attempt)))
                 reply = _array(await self._guard.run(self._read_state(keys=[self._state_key])), 3)
                 now = _integer(reply[0]) + _integer(reply[1]) / 1e6
                 raw = reply[2]
