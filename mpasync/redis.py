@@ -3,12 +3,13 @@ processes (gunicorn workers, pods, a migration beside production traffic).
 
 Optional: needs the ``redis`` extra (``pip install 'mpasync[redis]'``) and is imported only
 when used, so ``import mpasync`` never needs redis-py. Redis is a helper, never a point of
-failure: when it cannot be reached, both classes fall back to working alone (one WARNING
-per outage) and no call fails because of Redis.
+failure: when it cannot be reached, hangs, or holds nonsense, both classes fall back to
+working alone (one WARNING per outage) and no call fails because of Redis. Everything read
+from Redis is untrusted input, checked as an HTTP body would be.
 
 >>> from mpasync.redis import RedisRateLimiter, RedisTokenCache
 >>> cache = RedisTokenCache("redis://127.0.0.1:6379/0", client_id, client_secret)
->>> budget = RedisRateLimiter("redis://127.0.0.1:6379/0", "platform-api", rate=100)
+>>> budget = RedisRateLimiter("redis://127.0.0.1:6379/0", "account:1234", rate=100)
 >>> async with Client(token_cache=cache, rate_limit=budget) as mp: ...
 """
 
@@ -275,6 +276,8 @@ return 0
 """
 
 _HKDF_SALT = b"mpasync.redis.RedisTokenCache"
+#: The shortest bound a caller's timeout gives a Redis operation (seconds).
+_MIN_OP_TIMEOUT = 0.25
 #: A token read from Redis claiming a longer life than this is damaged (as in auth).
 _MAX_LIFETIME = 365 * 24 * 3600.0
 
@@ -405,9 +408,11 @@ class RedisTokenCache(TokenCache):
         self, session: aiohttp.ClientSession | None = None, *, timeout: float | None = None
     ) -> str:
         """As `TokenCache.get`; a caller's ``timeout`` also bounds each Redis operation to
-        half of it, so a slow Redis leaves time to fetch the token locally."""
+        half of it, so a slow Redis leaves time to fetch the token locally. Never below
+        `_MIN_OP_TIMEOUT`: a call at the end of its deadline must not make a healthy Redis
+        look down to everyone."""
         if timeout is not None and timeout > 0:
-            self._op_timeout = min(self.redis_timeout, timeout / 2)
+            self._op_timeout = min(self.redis_timeout, max(timeout / 2, _MIN_OP_TIMEOUT))
         return await super().get(session, timeout=timeout)
 
     def invalidate(self, token: str) -> bool:
@@ -808,9 +813,14 @@ class RedisRateLimiter:
     most ``floor(rate)`` slots in any second, and once usage readings steer the rate, the
     room a rise opens is booked at up to twice the rate.
 
-    If Redis is unreachable, a local limiter at ``rate / expected_processes`` takes over
-    (an `AdaptiveRateLimiter` starting there when adaptive), with one WARNING per outage,
-    and Redis is tried again every few seconds.
+    If Redis is unreachable, slow (each operation is bounded by ``redis_timeout``, even
+    when the caller is cancelled first) or answers nonsense, a local limiter at
+    ``rate / expected_processes`` takes over (an `AdaptiveRateLimiter` starting there
+    when adaptive), with one WARNING per outage, and Redis is tried again every few
+    seconds. What Redis holds is checked: a booking further ahead than the rate can
+    explain (more than 64 queued slots, or ``4 * expected_processes``, plus the window and
+    a second; 300 s at most), as after Redis's clock steps back, is reset with a WARNING
+    rather than park calls, and a damaged adaptive state is replaced.
 
     >>> budget = RedisRateLimiter("redis://127.0.0.1:6379/0", "platform-api", rate=100)
     >>> async with Client(..., rate_limit=budget) as mp: ...
@@ -818,7 +828,10 @@ class RedisRateLimiter:
 
     Args:
         redis: a ``redis://`` URL, or a ``redis.asyncio.Redis`` (not closed by us).
-        key: the budget's name; processes with the same key share it.
+        key: the budget's name; processes with the same key share it. Stored as
+            ``{key_prefix}:rate:{len(key)}:{key}``, so no key meets another's internal
+            keys (``x`` and ``x:state`` are two budgets). mParticle's budget is per
+            account: name the account in it (`fleet_options` does).
         rate: requests per second for the whole fleet (with ``adaptive``: to start at,
             default 10).
         adaptive: learn the rate from the server's answers (see above).
@@ -828,7 +841,8 @@ class RedisRateLimiter:
         min_rate, max_rate, target_usage, use_headers: the adaptive law's options, as
             `AdaptiveRateLimiter`'s.
         key_prefix: namespace of the Redis keys.
-        redis_timeout: socket timeouts of a client made from a URL.
+        redis_timeout: the bound on each Redis operation (and the socket timeouts of a
+            client made from a URL).
     """
 
     def __init__(

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from mpasync.emulator import Emulator
 from mpasync.emulator.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from mpasync.errors import DeadlineExceededError, MParticleError
+from mpasync.errors import DeadlineExceededError, MParticleError, TokenError
 from mpasync.redis import RedisRateLimiter, RedisTokenCache
 from mpasync.retry import RetryPolicy
 from tests.redis.server import BlackHole, RedisServer
@@ -125,4 +125,26 @@ async def test_the_lock_lives_about_as_long_as_one_fetch(redis_server: RedisServ
         assert other.fetch_count == 1
         await r.aclose()
         await holder.aclose()
+        await other.aclose()
+
+
+async def test_a_caller_at_the_end_of_its_deadline_does_not_make_redis_look_down(
+    redis_server: RedisServer,
+) -> None:
+    # A nearly spent deadline gives get() a tiny timeout; the Redis operations it starts
+    # still get a floor (0.25 s), so a healthy Redis is not recorded as down and the
+    # token is shared as usual.
+    async with Emulator(token_latency=0.3) as emu:
+        cache = RedisTokenCache(
+            redis_server.url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, token_url=emu.token_url
+        )
+        with pytest.raises(TokenError):
+            await cache.get(timeout=0.001)
+        token = await cache.get()  # the fetch that went on without that caller
+        assert cache._guard.usable()
+        other = RedisTokenCache(
+            redis_server.url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, token_url=emu.token_url
+        )
+        assert await other.get() == token and other.fetch_count == 0
+        await cache.aclose()
         await other.aclose()
