@@ -39,8 +39,18 @@ How the law uses them:
   (doubling per second) until the first 429 instead of botocore's unlimited start,
   because starts must never burst.
 
+- **What we achieved** bounds it all: the rate never exceeds twice the highest rate we
+  sent at in the last second (``sent`` per second; botocore's measured rate when
+  ``sent`` is unknown), or ``initial_rate`` if that is higher. Readings that promise
+  room (usage 0 %, or a usage that stays put whatever we send) thus raise the rate one
+  doubling at a time as the sending follows, and after an idle night the rate starts
+  again from what is really sent, not from a ceiling grown while nothing was.
+
 The law is pure: every method takes the state and ``now`` and returns a new state, so the
-same code runs in-process here and with the state kept in Redis (`mpasync.redis`).
+same code runs in-process here and with the state kept in Redis (`mpasync.redis`). Any
+time gap (an idle month), a clock that steps back, and any finite state read back give a
+finite rate within the bounds: growth is counted in a bounded number of doublings, CUBIC's
+clock is clipped, and a state's times ahead of ``now`` move back with the clock.
 """
 
 from __future__ import annotations
@@ -90,6 +100,22 @@ _FIT_MIN_SPREAD = 3.0
 _FIT_MIN_R2 = 0.8
 #: After a 429, usage readings may not raise the rate for this long (the server's window).
 _HOLD_SECONDS = 1.0
+#: The rate never exceeds twice what we achieved (our starts in one second, the highest
+#: reported within this many seconds), or `initial_rate` if that is higher: a rate never
+#: tried is a burst waiting to happen (botocore caps at twice its measured rate too).
+_ACHIEVED_SECONDS = 1.0
+_ACHIEVED_FACTOR = 2.0
+#: In the state's first second ``sent`` counts a window still filling: it is read as a
+#: rate over the time since the state began, but never over less than this.
+_ACHIEVED_MIN_SPAN = 0.1
+#: Bounds that keep every step's arithmetic finite whatever the time gap or the state
+#: read back: growth counts at most this many doublings, CUBIC's clock at most this
+#: many seconds either side of its zero point, and counts and rates stay below `_HUGE`.
+_MAX_DOUBLINGS = 30.0
+_CUBIC_SPAN = 1e5
+_HUGE = 1e12
+#: Usage readings above this (1000 %) are read as this: any such reading means "full".
+_MAX_USAGE = 10.0
 #: The pacer's own margin: small, since `target_usage` is the margin that matters here
 #: (a fixed `RateLimiter` keeps 1 % because its rate is the user's hard limit).
 _PACER_SAFETY = 0.002
@@ -105,15 +131,20 @@ APP = "app"
 
 def cubic_zero_point(w_max: float, *, beta: float = BETA, c: float = SCALE_CONSTANT) -> float:
     """Seconds after a decrease at which the CUBIC curve is back at ``w_max`` (K)."""
-    return float(math.pow(w_max * (1.0 - beta) / c, 1.0 / 3.0))
+    return float(math.pow(max(0.0, w_max) * (1.0 - beta) / c, 1.0 / 3.0))
 
 
 def cubic_rate(
     w_max: float, last_decrease: float, now: float, *, beta: float = BETA, c: float = SCALE_CONSTANT
 ) -> float:
-    """The CUBIC rate ``now``: ``C * (t - K)^3 + w_max`` with ``t`` since the decrease."""
+    """The CUBIC rate ``now``: ``C * (t - K)^3 + w_max`` with ``t`` since the decrease.
+
+    ``t - K`` is taken within `_CUBIC_SPAN` seconds (about a day) either way, so any
+    time gap or clock step gives a finite rate (the law bounds it further).
+    """
     k = cubic_zero_point(w_max, beta=beta, c=c)
-    return c * (now - last_decrease - k) ** 3 + w_max
+    dt = min(max(now - last_decrease - k, -_CUBIC_SPAN), _CUBIC_SPAN)
+    return c * dt**3 + w_max
 
 
 def cubic_decrease(rate_to_use: float, *, beta: float = BETA) -> float:
@@ -149,7 +180,15 @@ def parse_usage(headers: Mapping[str, str]) -> float | None:
         return None
     if not math.isfinite(value) or value < 0:
         return None
-    return value / 100.0
+    return min(value / 100.0, _MAX_USAGE)
+
+
+def _doubling(rate: float, seconds: float) -> float:
+    """``rate`` doubled once per `_SLOW_START_DOUBLING` over ``seconds`` (at most
+    `_MAX_DOUBLINGS` times: no time gap overflows it; the achieved-rate cap binds long
+    before)."""
+    doublings = min(max(seconds, 0.0) / _SLOW_START_DOUBLING, _MAX_DOUBLINGS)
+    return rate * math.pow(2.0, doublings)
 
 
 def _exceeded(headers: Mapping[str, str]) -> str | None:
@@ -176,6 +215,13 @@ class RateState:
         bucket, count: the rate clock's current half-second bucket and its count.
         budget: the account budget (requests/s at 100 %) fitted from usage readings.
         fit_*: the decaying least-squares sums behind `budget`.
+        achieved, achieved_at: the highest rate we achieved lately (``sent`` per second,
+            or the measured rate when not told) and when; the rate stays within twice it.
+        since: when this state began (no start before it can be in ``sent``).
+
+    Any finite values are a state the law can step from (times ahead of ``now`` are a
+    clock that went back, out-of-range values are brought back in range), so a state
+    read back from storage never makes a step fail.
     """
 
     rate: float
@@ -195,6 +241,9 @@ class RateState:
     fit_xy: float = 0.0
     fit_yy: float = 0.0
     fit_at: float = 0.0
+    achieved: float = 0.0
+    achieved_at: float = 0.0
+    since: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (``json.dumps``-able)."""
@@ -202,9 +251,80 @@ class RateState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RateState:
-        """The state `to_dict` returned (unknown keys ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """The state `to_dict` returned (unknown keys ignored, missing ones defaulted).
+
+        Raises ValueError when it is not one: ``rate`` missing, or a field that is not a
+        finite number (or None, where None is allowed).
+        """
+        if not isinstance(data, Mapping) or "rate" not in data:
+            raise ValueError("not a rate state")
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if value is None and f.name in _OPTIONAL:
+                values[f.name] = None
+            elif f.name == "count":
+                values[f.name] = _whole(value)
+            else:
+                values[f.name] = _finite(value, f.name)
+        return cls(**values)
+
+
+_OPTIONAL = frozenset({"last_decrease", "decreased_at", "accelerated_at", "budget"})
+
+
+def _finite(value: object, name: str) -> float:
+    """A stored number as a float, else ValueError (bools, strings, NaN, infinities and
+    integers too large for a float are not ours)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"rate state field {name} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"rate state field {name} is out of range") from None
+    if not math.isfinite(number):
+        raise ValueError(f"rate state field {name} is not finite")
+    return number
+
+
+def _whole(value: object) -> int:
+    """A stored count: an integer (or a float with an integral value), else ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = _finite(value, "count")
+    if not number.is_integer():
+        raise ValueError("rate state field count is not an integer")
+    return int(number)
+
+
+def _bounded(value: float, default: float, low: float, high: float) -> float:
+    """``value`` within [low, high]; ``default`` when it is not a finite number."""
+    try:
+        if not math.isfinite(value):
+            return default
+    except (TypeError, OverflowError):
+        return default
+    return min(max(float(value), low), high)
+
+
+def _sent(sent: object) -> float | None:
+    """A count of our starts the law can use (None: unknown)."""
+    if isinstance(sent, bool) or not isinstance(sent, (int, float)):
+        return None
+    if not sent >= 0:  # also NaN
+        return None
+    return float(min(sent, _HUGE))
+
+
+def _usage(usage: object) -> float | None:
+    """A usage fraction the law can use (None: no reading)."""
+    if isinstance(usage, bool) or not isinstance(usage, (int, float)):
+        return None
+    if not usage >= 0:  # also NaN
+        return None
+    return float(min(usage, _MAX_USAGE))
 
 
 class ControlLaw:
@@ -215,6 +335,9 @@ class ControlLaw:
     >>> s = law.on_success(s, usage=0.30, now=0.5, sent=5)     # 5 sent were 30 %
     >>> round(s.rate, 1)   # 0.9 * 5 / 0.305: B is at least 16.4
     14.8
+    >>> s = law.on_success(s, usage=0.30, now=1.0, sent=10)    # 10 sent were 30 %
+    >>> s.rate   # room for 0.9 * 10 / 0.305 = 29.5, but at most twice the 10/s achieved
+    20.0
     >>> law.on_throttle(s, "account", now=0.6).rate < s.rate   # multiplicative decrease
     True
     """
@@ -271,17 +394,99 @@ class ControlLaw:
             rate=self.initial_rate,
             last_update=now,
             bucket=math.floor(now / _BUCKET) * _BUCKET,
+            achieved_at=now,
+            since=now,
         )
 
-    def _clock(self, state: RateState, now: float) -> RateState:
+    def _settle(self, state: RateState, now: float) -> RateState:
+        """``state`` as a step at ``now`` may use it, whatever it went through.
+
+        Every time in it is at or before ``now``: the law writes ``now`` into
+        ``last_update`` at each step, so a ``last_update`` ahead of ``now`` is a clock
+        that went back (another host's clock after a fail-over, a corrected Redis
+        clock); all its times move back by as much, as if no time had passed since the
+        last step. Values out of range (from storage, or built by hand) are brought
+        back in range, and a fit whose sums cannot be right starts afresh.
+        """
+        last = _bounded(state.last_update, now, -math.inf, math.inf)
+        shift = last - now if last > now else 0.0
+
+        def when(t: float) -> float:
+            return min(_bounded(t, now, -math.inf, math.inf) - shift, now)
+
+        def maybe(t: float | None) -> float | None:
+            return None if t is None else when(t)
+
+        count = state.count
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= _HUGE:
+            count = int(_bounded(count, 0.0, 0.0, _HUGE))
+        budget = state.budget
+        if budget is not None:
+            budget = _bounded(budget, 0.0, 0.0, _HUGE) or None
+        sums = (state.fit_n, state.fit_x, state.fit_y, state.fit_xx, state.fit_xy, state.fit_yy)
+        fit_ok = all(_bounded(v, -1.0, -1.0, math.inf) == v and v <= _HUGE**2 for v in sums)
+        if not fit_ok:
+            sums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return replace(
+            state,
+            rate=self._clamp(_bounded(state.rate, self.initial_rate, 0.0, _HUGE)),
+            w_max=_bounded(state.w_max, 0.0, 0.0, _HUGE),
+            last_decrease=maybe(state.last_decrease),
+            decreased_at=maybe(state.decreased_at),
+            accelerated_at=maybe(state.accelerated_at),
+            last_update=when(last),
+            measured=_bounded(state.measured, 0.0, 0.0, _HUGE),
+            bucket=when(state.bucket),
+            count=count,
+            budget=budget,
+            fit_n=sums[0],
+            fit_x=sums[1],
+            fit_y=sums[2],
+            fit_xx=sums[3],
+            fit_xy=sums[4],
+            fit_yy=sums[5],
+            fit_at=when(state.fit_at),
+            achieved=_bounded(state.achieved, 0.0, 0.0, _HUGE),
+            achieved_at=when(state.achieved_at),
+            since=when(state.since),
+        )
+
+    def _clock(self, state: RateState, now: float, sent: float | None) -> RateState:
+        """The rate clock and the achieved rate at ``now`` (``sent``: our starts in the
+        last second; None: take the measured response rate instead, as botocore)."""
         measured, bucket, count = measure_rate(state.measured, state.bucket, state.count, now)
-        return replace(state, measured=measured, bucket=bucket, count=count, last_update=now)
+        measured = min(measured, _HUGE)
+        if sent is None:
+            sample = measured
+        else:
+            # A window younger than a second holds less than a second's worth.
+            sample = sent / min(1.0, max(_ACHIEVED_MIN_SPAN, now - state.since))
+        achieved, achieved_at = state.achieved, state.achieved_at
+        if sample >= achieved or now - achieved_at > _ACHIEVED_SECONDS:
+            achieved, achieved_at = sample, now
+        return replace(
+            state,
+            measured=measured,
+            bucket=bucket,
+            count=count,
+            last_update=now,
+            achieved=achieved,
+            achieved_at=achieved_at,
+        )
+
+    def _bound(self, rate: float, state: RateState) -> float:
+        """``rate`` within [min_rate, max_rate] and within twice what we achieved lately
+        (or ``initial_rate``): whatever the readings say, the rate never runs ahead of
+        what was tried by more than one doubling."""
+        if math.isnan(rate):
+            rate = state.rate
+        rate = min(rate, max(_ACHIEVED_FACTOR * state.achieved, self.initial_rate))
+        return self._clamp(rate)
 
     def _ceiling(self, state: RateState, now: float) -> float:
         """How high the rate may grow ``now`` without a header: slow start or CUBIC."""
         if state.last_decrease is None:
-            elapsed = max(0.0, now - state.last_update)
-            return state.rate * math.pow(2.0, elapsed / _SLOW_START_DOUBLING)
+            return _doubling(state.rate, now - state.last_update)
         return cubic_rate(state.w_max, state.last_decrease, now, beta=self.beta, c=self.c)
 
     def on_success(
@@ -293,12 +498,16 @@ class ControlLaw:
             usage: ``X-mp-rate-limit-percentage-used`` / 100, or None when absent.
             sent: our starts in the one-second window that ended when this request
                 started (this one included): what the server counted from us. None
-                falls back to the current rate.
+                falls back to the current rate (and to the measured response rate for
+                what we achieved).
         """
+        state = self._settle(state, now)
+        ours_sent = _sent(sent)
+        usage = _usage(usage)
         ceiling = self._ceiling(state, now)
-        new = self._clock(state, now)
+        new = self._clock(state, now, ours_sent)
         if self.use_headers and usage is not None:
-            ours = float(sent) if sent is not None and sent > 0 else state.rate
+            ours = ours_sent if ours_sent is not None and ours_sent > 0 else state.rate
             y = usage + _USAGE_RESOLUTION / 2  # the middle of the integer percent
             new = self._fit(new, ours, y, now)
             # The budget: fitted, but never below what this reading proves (the others
@@ -307,7 +516,7 @@ class ControlLaw:
             # Our target share: target_usage of what the others leave us.
             target = self.target_usage * (ours + budget * (1.0 - y))
             if target > state.rate and usage < (1.0 + self.target_usage) / 2:
-                if sent is None:
+                if ours_sent is None:
                     # We cannot tell what we sent: grow along slow start / CUBIC.
                     rate = min(target, max(ceiling, state.rate))
                 else:
@@ -322,7 +531,7 @@ class ControlLaw:
             # botocore: never more than twice the measured rate (so an idle client does
             # not accumulate a rate it has never tried), but never below the start.
             rate = min(ceiling, max(2.0 * new.measured, self.initial_rate))
-        return replace(new, rate=self._clamp(rate))
+        return replace(new, rate=self._bound(rate, new))
 
     def _after_429(self, state: RateState, now: float, cubic: float) -> float:
         """How high usage readings may lift the rate after 429s (``inf``: no limit)."""
@@ -332,8 +541,7 @@ class ControlLaw:
         if now - max(events) < _HOLD_SECONDS:
             return state.rate  # the server's window still holds what caused it
         if state.accelerated_at is not None and state.accelerated_at >= max(events):
-            doubling = (now - state.accelerated_at - _HOLD_SECONDS) / _SLOW_START_DOUBLING
-            return max(cubic, state.w_max * math.pow(2.0, doubling))
+            return max(cubic, _doubling(state.w_max, now - state.accelerated_at - _HOLD_SECONDS))
         return max(cubic, state.w_max)
 
     def _fit(self, state: RateState, x: float, y: float, now: float) -> RateState:
@@ -364,7 +572,10 @@ class ControlLaw:
             and cov > 0
             and cov * cov / (var_x * var_y) >= _FIT_MIN_R2
         ):
-            budget = var_x / cov
+            budget = min(var_x / cov, _HUGE)
+        if not all(math.isfinite(v) and v <= _HUGE**2 for v in (sx, sxx, sxy, syy)):
+            # Only readings no server sends get here: start the fit afresh.
+            n = sx = sy = sxx = sxy = syy = 0.0
         return replace(
             state,
             fit_n=n,
@@ -393,23 +604,28 @@ class ControlLaw:
         congestion event was already answered). Both may be None (botocore then
         decreases on every 429).
         """
-        new = self._clock(state, now)
+        state = self._settle(state, now)
+        ours_sent = _sent(sent)
+        if sent_at is not None and not math.isfinite(sent_at):
+            sent_at = None
+        new = self._clock(state, now, ours_sent)
         if kind == ACCELERATION:
             # Keep the rate; put it on the flat top of a CUBIC curve (slowest growth).
-            k = cubic_zero_point(state.rate, beta=self.beta, c=self.c)
-            return replace(new, w_max=state.rate, last_decrease=now - k, accelerated_at=now)
+            rate = self._bound(state.rate, new)
+            k = cubic_zero_point(rate, beta=self.beta, c=self.c)
+            return replace(new, rate=rate, w_max=rate, last_decrease=now - k, accelerated_at=now)
         if state.decreased_at is not None and (
             (sent_at is not None and sent_at < state.decreased_at)
             or now - state.decreased_at < _HOLD_SECONDS
         ):
             # The same congestion event: the server's window still holds its excess.
-            return new
+            return replace(new, rate=self._bound(state.rate, new))
         reference = state.rate
-        if sent is not None and sent > 0:
-            reference = min(reference, float(sent))
+        if ours_sent is not None and ours_sent > 0:
+            reference = min(reference, ours_sent)
         elif new.measured > 0:
             reference = min(reference, new.measured)
-        rate = self._clamp(cubic_decrease(reference, beta=self.beta))
+        rate = self._bound(cubic_decrease(reference, beta=self.beta), new)
         return replace(new, rate=rate, w_max=reference, last_decrease=now, decreased_at=now)
 
 

@@ -183,12 +183,20 @@ def test_headers_adapt_to_a_neighbour_we_do_not_see() -> None:
     assert 78 <= state.rate <= 81
 
 
-def test_first_reading_estimates_the_budget_without_overshoot() -> None:
+def test_first_readings_estimate_the_budget_without_overshoot() -> None:
     law = ControlLaw(initial_rate=10.0)
     state = law.initial(0.0)
-    # 3 sent in a partly filled window were 2 % of the budget (150/s): read as 2.5 %
+    # 3 sent in a partly filled window were 2 % of the budget (150/s): read as 2.5 %,
+    # room for 0.9 * 3 / 0.025 = 108/s; but 3 in 0.3 s is 10/s: no more than twice that
     state = law.on_success(state, 0.02, 0.3, sent=3)
-    assert state.rate == pytest.approx(0.9 * 3 / 0.025)
+    assert state.rate == 20.0
+    # as what we send catches up, the rate follows at twice it, up to the room read
+    state = law.on_success(state, 0.06, 1.0, sent=10)
+    assert state.rate == 20.0
+    state = law.on_success(state, 0.40, 1.5, sent=60)  # room for 133/s
+    assert state.rate == 120.0
+    state = law.on_success(state, 0.80, 2.0, sent=120)
+    assert state.rate == pytest.approx(0.9 * 120 / 0.805)
     assert state.rate < 150
 
 
