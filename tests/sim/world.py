@@ -88,6 +88,8 @@ class Scenario:
     token_storm_max: float = 120.0
     #: Hostile values written into the shared state (the "redis_corrupt" fault).
     corrupt_values: bool = False
+    #: Steps of Redis's clock: "both" ways, or only "back".
+    clock_steps: str = "both"
     #: A fixed first idle gap (seconds) before the traffic starts again.
     idle_gap: float = 0.0
 
@@ -297,7 +299,8 @@ class World:
             elif kind == "neighbour":
                 params = {"rate": sc.budget * rng.uniform(0.3, 1.2)}
             elif kind == "redis_clock_step":
-                params = {"step": rng.choice([-1, 1]) * rng.uniform(1, 7200)}
+                sign = rng.choice([-1, 1]) if sc.clock_steps == "both" else -1
+                params = {"step": sign * rng.uniform(1, 7200)}
             elif kind == "token_storm":
                 params = {
                     "status": rng.choice([429, 429, 503]),
@@ -463,7 +466,11 @@ class World:
         if not self.scenario.adaptive:
             return 0.8 * self.scenario.budget
         shared = self.shared_state_rate()
-        return shared if shared is not None and math.isfinite(shared) and shared > 0 else None
+        if shared is None:
+            # No state (before the first answer, after a restart): each process books
+            # at the fleet rate it last saw.
+            return max((p.rate() for p in self.processes), default=None)
+        return shared if math.isfinite(shared) and shared > 0 else None
 
     def sample_rates(self) -> None:
         now = self.now()
@@ -503,6 +510,7 @@ class World:
     def check_start(self, proc: _Process, now: float) -> None:
         """Invariant: no second holds more starts than the rate (with the documented
         window rule); per process always, fleet-wide while Redis is settled."""
+        self.sample_rates()  # the rates this start was paced at
         starts = proc.starts
         starts.append(now)
         while starts and starts[0] <= now - 1.0:
