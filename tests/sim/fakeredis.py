@@ -31,7 +31,8 @@ import mpasync.redis as mpredis
 
 #: How long a command takes when Redis is up (one round trip).
 ROUND_TRIP = 0.0005
-#: How long a command hangs in a "hang" outage before the client's socket timeout.
+#: How long a command hangs in a "hang" outage before the client's socket timeout
+#: (`mpasync.redis`'s default ``redis_timeout``).
 HANG = 2.0
 
 
@@ -61,6 +62,7 @@ class FakeRedisServer:
     channels: dict[bytes, list[asyncio.Queue[bytes]]] = field(default_factory=dict)
     commands: int = 0
     restarts: int = 0
+    hang: float = HANG  # how long a command hangs in a "hang" outage
 
     # ---- faults ------------------------------------------------------------------
 
@@ -82,7 +84,7 @@ class FakeRedisServer:
     async def roundtrip(self) -> None:
         self.commands += 1
         if self.mode == "hang":
-            await asyncio.sleep(HANG)
+            await asyncio.sleep(self.hang)
             raise RedisTimeoutError("Timeout reading from socket")
         await asyncio.sleep(ROUND_TRIP)
         if self.mode == "down":

@@ -158,6 +158,28 @@ def test_hostile_values_in_redis(request: pytest.FixtureRequest) -> None:
     _assert_sound(_run(_seed(request, 4), scenario))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="branch redis: an outage under cancellation is missed (a call cancelled by "
+    "its deadline while Redis hangs records no outage, so every later call waits for "
+    "Redis again); caught by 'a Redis outage is noticed'",
+)
+def test_redis_hangs_under_deadlines(request: pytest.FixtureRequest) -> None:
+    scenario = Scenario(
+        "redis-hang-deadline",
+        seconds=DAY,
+        peak_calls=6,
+        episodes_per_hour=40.0,
+        spread=60.0,
+        fault_kinds=("redis_hang",),
+        faults_per_day=96.0,
+        deadline=5.0,
+        redis_hang_seconds=10.0,
+        adaptive=False,
+    )
+    _assert_sound(_run(_seed(request, 6), scenario))
+
+
 # ---- found by the simulation (not yet fixed on any branch) -------------------------------
 
 
@@ -197,6 +219,7 @@ def test_a_backward_step_of_the_redis_clock(request: pytest.FixtureRequest) -> N
 @pytest.mark.soak
 @pytest.mark.parametrize("seed", range(100, 108))
 def test_soak_full_weeks(seed: int) -> None:
-    """Full-density weeks with every fault, eight seeds (``make soak``)."""
-    scenario = Scenario("soak-week", seconds=7 * DAY, fault_kinds=(*_SOUND, "redis_clock_step"))
+    """Full-density weeks with every fault whose failure is not already pinned above
+    (the backward clock step is), eight seeds (``make soak``)."""
+    scenario = Scenario("soak-week", seconds=7 * DAY, fault_kinds=_SOUND)
     _assert_sound(_run(int(os.environ.get("MPASYNC_SIM_SEED", seed)), scenario))

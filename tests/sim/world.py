@@ -37,7 +37,7 @@ import mpasync.transport as mptransport
 from mpasync import Client, RetryPolicy, TokenCache
 from mpasync.adaptive import AdaptiveRateLimiter, RateState
 from mpasync.auth import refresh_margin
-from mpasync.errors import APIError, MParticleError, TokenError
+from mpasync.errors import APIError, DeadlineExceededError, MParticleError, TokenError
 from tests.sim.fakeredis import HANG, FakeRedis, FakeRedisServer
 
 BASE_URL = "https://api.sim.invalid"
@@ -88,6 +88,12 @@ class Scenario:
     token_storm_max: float = 120.0
     #: Hostile values written into the shared state (the "redis_corrupt" fault).
     corrupt_values: bool = False
+    #: Seconds over which an episode's calls start (0: all at once).
+    spread: float = 0.0
+    #: Each call's total deadline (``Client(deadline=...)``), or None.
+    deadline: float | None = None
+    #: How long a command to a hanging Redis waits before its timeout.
+    redis_hang_seconds: float = HANG
     #: Steps of Redis's clock: "both" ways, or only "back".
     clock_steps: str = "both"
     #: A fixed first idle gap (seconds) before the traffic starts again.
@@ -210,6 +216,7 @@ class _Process:
             rate_limit=self.limiter,
             retry=RetryPolicy(max_attempts=4),
             timeout=30.0,
+            deadline=world.scenario.deadline,
         )
 
     def rate(self) -> float:
@@ -230,6 +237,8 @@ class World:
         self.loop = asyncio.get_running_loop()
         self.t0 = self.loop.time()
         self.redis = FakeRedisServer(self.loop.time) if scenario.fleet else None
+        if self.redis is not None:
+            self.redis.hang = scenario.redis_hang_seconds
         self.faults: list[Fault] = []
         self.fault_log: list[tuple[float, float, str]] = []  # (from, until, kind) as applied
         self.arrivals: deque[float] = deque()  # the account window (our answered starts)
@@ -240,6 +249,7 @@ class World:
         self.issues: list[tuple[float, float]] = []  # (issued, lifetime)
         self.token_errors: dict[int, list[tuple[float, int, float]]] = {}
         self.api_statuses: dict[int, list[tuple[float, int]]] = {}
+        self.noticed_at: dict[int, float] = {}  # a process's first deadline in an outage
         self.processes: list[_Process] = []
         self._ids = itertools.count()
 
@@ -398,7 +408,9 @@ class World:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def call(self, proc: _Process) -> None:
+    async def call(self, proc: _Process, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
         _PROC.set(proc.index)
         call_id = next(self._ids)
         started = self.now()
@@ -440,6 +452,20 @@ class World:
             if any(s == exc.status and started <= t <= now for t, s in given_api):
                 self.report.failed_by_server += 1
                 return
+        elif (
+            isinstance(exc, (DeadlineExceededError, TokenError))
+            and getattr(exc, "status", None) is None
+            and self._redis_hung(started, now)
+        ):
+            if self._outage_noticed(proc.index, started, now):
+                return
+            self.violate(
+                "a Redis outage is noticed",
+                f"call {call_id} of process {proc.index} started {now - started:.1f}s ago, "
+                f"after the outage cost it a deadline at {self.noticed_at[proc.index]:.1f}s, "
+                "and still waited for Redis",
+            )
+            return
         elif not isinstance(exc, MParticleError):
             self.violate("no failure the server did not give", f"{name}: {exc!r}"[:300])
             return
@@ -447,6 +473,24 @@ class World:
             "no failure the server did not give",
             f"call {call_id} of process {proc.index}: {name}: {exc}"[:300],
         )
+
+    def _redis_hung(self, started: float, now: float) -> bool:
+        return any(
+            kind == "redis_hang"
+            and begin <= now
+            and end + self.scenario.redis_hang_seconds >= started
+            for begin, end, kind in self.fault_log
+        )
+
+    def _outage_noticed(self, index: int, started: float, now: float) -> bool:
+        """Invariant: a Redis outage is noticed. A call's deadline may pass while Redis
+        hangs, but then the process works alone for a while (`_RETRY_REDIS_AFTER`):
+        a call it starts after that first deadline must not wait for Redis again."""
+        first = self.noticed_at.get(index)
+        if first is None or started >= first + mpredis._RETRY_REDIS_AFTER:
+            self.noticed_at[index] = now
+            return True
+        return started <= first  # already waiting when the outage showed
 
     # ---- invariants over rates and starts --------------------------------------------
 
@@ -501,7 +545,7 @@ class World:
 
     def _redis_settled(self, now: float) -> bool:
         """No Redis fault in the last few seconds (a process may still be pacing alone)."""
-        settle = mpredis._RETRY_REDIS_AFTER + HANG + 2.0
+        settle = mpredis._RETRY_REDIS_AFTER + self.scenario.redis_hang_seconds + 2.0
         return not any(
             kind.startswith("redis") and start - 1.0 <= now and now <= end + settle
             for start, end, kind in self.fault_log
@@ -665,7 +709,9 @@ async def simulate(seed: int, scenario: Scenario) -> Report:
             await world.sleep_until(at)
             world.log("episode p", index, calls)
             proc = world.processes[index]
-            tasks.extend(asyncio.ensure_future(world.call(proc)) for _ in range(calls))
+            spread = scenario.spread
+            delays = [world.rng.uniform(0.0, spread) if spread else 0.0 for _ in range(calls)]
+            tasks.extend(asyncio.ensure_future(world.call(proc, d)) for d in delays)
             tasks = [t for t in tasks if not t.done()]
         await world.sleep_until(scenario.seconds)
         if tasks:
