@@ -46,6 +46,16 @@ logger = logging.getLogger("mpasync")
 
 # A token goes into an HTTP header verbatim: visible ASCII only (no CR, LF, NUL, space).
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+def header_safe_token(token: object) -> bool:
+    """Whether ``token`` can be sent as a bearer token: a non-empty string of visible ASCII.
+
+    The check on the token endpoint's answer, also applied to tokens shared through Redis.
+    """
+    return isinstance(token, str) and _TOKEN_CHARS.fullmatch(token) is not None
+
+
 _MIN_LIFETIME = 60.0
 _MAX_LIFETIME = 365 * 24 * 3600.0
 _DEFAULT_LIFETIME = 28800.0
@@ -280,7 +290,7 @@ class TokenCache:
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
             raise TokenError(f"token endpoint {where} returned no access_token string")
-        if _TOKEN_CHARS.fullmatch(token) is None:
+        if not header_safe_token(token):
             raise TokenError(
                 f"token endpoint {where} returned an access_token with characters "
                 "not allowed in an HTTP header"

@@ -248,6 +248,8 @@ def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> 
         kwargs.pop("client_id"),
         kwargs.pop("client_secret"),
         rate=options.pop("rate_limit", None),
+        account_id=kwargs["account_id"],  # one budget per account (and API)
+        **{k: kwargs[k] for k in ("base_url",) if k in kwargs},
         **{k: kwargs.pop(k) for k in ("token_url",) if k in kwargs},
     )
     client = _FleetClient(**kwargs, **fleet, **options)

@@ -15,18 +15,27 @@ per outage) and no call fails because of Redis.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import hmac
 import itertools
 import json
 import logging
+import math
+import os
 import random
 import secrets
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 import aiohttp
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -41,7 +50,14 @@ from mpasync.adaptive import (
     RateState,
     parse_usage,
 )
-from mpasync.auth import DEFAULT_AUDIENCE, DEFAULT_TOKEN_URL, TokenCache, refresh_margin
+from mpasync.auth import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_TOKEN_URL,
+    TokenCache,
+    header_safe_token,
+    refresh_margin,
+)
+from mpasync.client import DEFAULT_BASE_URL
 from mpasync.errors import RequestValidationError
 from mpasync.limits import FILL_SPEED, RateLimiter
 
@@ -49,8 +65,21 @@ __all__ = ["RedisRateLimiter", "RedisTokenCache", "fleet_options"]
 
 logger = logging.getLogger("mpasync")
 
-#: What a failing or unreachable Redis raises through redis-py.
-_REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+_T = TypeVar("_T")
+
+
+class _UnusableReply(RedisError):
+    """Redis answered something our scripts never return (another writer, damage)."""
+
+
+class _DamagedToken(Exception):
+    """The shared token does not open with our secret, or is not a usable token."""
+
+
+#: What a failing, unreachable or nonsensical Redis raises (all handled the same way:
+#: this process works alone for a while). A client made with ``decode_responses=True``
+#: raises UnicodeDecodeError itself on a value that is not UTF-8.
+_REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError, UnicodeDecodeError)
 
 #: After a Redis failure, work alone this long before trying Redis again, so an outage
 #: costs one connect timeout per interval rather than one per call.
@@ -59,7 +88,6 @@ _RETRY_REDIS_AFTER = 5.0
 
 def _connect(redis: str | Redis, timeout: float) -> tuple[Redis, bool]:
     """The client to use, and whether we made it (and so must close it)."""
-    timeout = positive_number(timeout, "redis_timeout")
     if isinstance(redis, str):
         if not redis.startswith(("redis://", "rediss://", "unix://")):
             raise RequestValidationError(
@@ -68,12 +96,19 @@ def _connect(redis: str | Redis, timeout: float) -> tuple[Redis, bool]:
             )
         # Short timeouts and no retries: a dead Redis must cost a moment, not the
         # default retry ladder, before we fall back to working alone.
-        client = Redis.from_url(
-            redis,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        try:
+            client = Redis.from_url(
+                redis,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except (ValueError, TypeError):
+            # redis-py's message may quote the URL, password included: say what, not it.
+            raise RequestValidationError(
+                "redis URL is malformed (check its port, database number and options)",
+                field="redis",
+            ) from None
         return client, True
     if isinstance(redis, Redis):
         return redis, False
@@ -82,15 +117,24 @@ def _connect(redis: str | Redis, timeout: float) -> tuple[Redis, bool]:
     )
 
 
-class _Outage:
-    """Tracks whether Redis is usable; logs one WARNING per outage."""
+class _Guard:
+    """Runs Redis operations and tracks whether Redis is usable (one WARNING per outage).
 
-    __slots__ = ("_down_until", "_fallback", "_warned")
+    Each operation runs in a task of its own, bounded by ``timeout`` and shielded from the
+    caller: a caller cancelled by its deadline leaves, but the operation still ends
+    within ``timeout`` and a failure is recorded, so the next caller works alone instead
+    of waiting on the same dead Redis (a deadline shorter than the Redis timeout would
+    otherwise hide every outage).
+    """
 
-    def __init__(self, fallback: str) -> None:
+    __slots__ = ("_down_until", "_fallback", "_pending", "_warned", "timeout")
+
+    def __init__(self, fallback: str, timeout: float) -> None:
         self._fallback = fallback
+        self.timeout = timeout
         self._down_until = 0.0
         self._warned = False
+        self._pending: set[asyncio.Task[Any]] = set()
 
     def usable(self) -> bool:
         return clock.now() >= self._down_until
@@ -99,33 +143,104 @@ class _Outage:
         self._down_until = clock.now() + _RETRY_REDIS_AFTER
         if not self._warned:
             self._warned = True
-            logger.warning(
-                "Redis unreachable (%s: %s); %s", type(exc).__name__, exc, self._fallback
+            what = (
+                "Redis sent an unusable reply"
+                if isinstance(exc, _UnusableReply)
+                else ("Redis unreachable")
             )
+            logger.warning("%s (%s: %s); %s", what, type(exc).__name__, exc, self._fallback)
 
     def ok(self) -> None:
         if self._warned:
             self._warned = False
             logger.info("Redis reachable again; sharing through it once more")
 
+    async def run(self, op: Awaitable[_T], timeout: float | None = None) -> _T:
+        """``await op`` within ``timeout`` (default: the Redis timeout), shielded."""
+
+        async def bounded() -> _T:
+            return await asyncio.wait_for(op, self.timeout if timeout is None else timeout)
+
+        task = asyncio.get_running_loop().create_task(bounded())
+        self._pending.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here: the caller may have left
+        if isinstance(exc, _REDIS_ERRORS):
+            self.failed(exc)
+
+    async def drain(self) -> None:
+        """Wait for operations whose callers left (each one is bounded)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def _text(value: object) -> str:
+    """A Redis string reply as text, or `_UnusableReply`."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise _UnusableReply("a value that is not UTF-8") from None
+    if isinstance(value, str):
+        return value
+    raise _UnusableReply(f"a {type(value).__name__} where a string was expected")
+
+
+def _integer(value: object) -> int:
+    """A Redis integer (or numeric string) reply, or `_UnusableReply`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = _text(value)
+    try:
+        return int(text)
+    except ValueError:
+        raise _UnusableReply("a value that is not an integer") from None
+
+
+def _array(value: object, length: int) -> list[Any]:
+    """A Redis array reply of ``length`` items, or `_UnusableReply`."""
+    if not isinstance(value, list) or len(value) != length:
+        raise _UnusableReply(f"a {type(value).__name__} where {length} values were expected")
+    return value
+
 
 # ---- the shared token -----------------------------------------------------------------
 
-# KEYS[1] token hash. -> {token, lifetime, pttl} or nil.
+# KEYS[1] token hash. -> {sealed token, expiry (ms, Redis clock), PTTL, Redis now (ms)}
+# or nil. The expiry is bound to the sealed token (it is associated data), so a PEXPIRE
+# by anyone else cannot keep a token alive longer.
 _READ_TOKEN = """
-local v = redis.call('HMGET', KEYS[1], 'token', 'lifetime')
+local v = redis.call('HMGET', KEYS[1], 'box', 'exp')
 if not v[1] then return false end
-return {v[1], v[2], redis.call('PTTL', KEYS[1])}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return {v[1], v[2] or '', redis.call('PTTL', KEYS[1]), string.format('%.0f', now)}
 """
 
-# KEYS[1] token hash, KEYS[2] lock; ARGV token, lifetime, ttl ms, lock owner, channel.
-# Stores the token, releases the lock if still ours, and wakes the waiters, atomically.
+# KEYS[1] lock; ARGV owner, TTL ms. -> {1 if we took the lock else 0, Redis now (ms)}.
+_TAKE_LOCK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local took = 0
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then took = 1 end
+return {took, string.format('%.0f', now)}
+"""
+
+# KEYS[1] token hash, KEYS[2] lock; ARGV sealed token, expiry (ms, Redis clock), the
+# token's keyed fingerprint, ttl ms, lock owner, channel. Stores the token, releases the
+# lock if still ours, and wakes the waiters, atomically.
 _STORE_TOKEN = """
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'token', ARGV[1], 'lifetime', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
-redis.call('PUBLISH', ARGV[5], 'ready')
+redis.call('HSET', KEYS[1], 'box', ARGV[1], 'exp', ARGV[2], 'id', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[6], 'ready')
 return 1
 """
 
@@ -139,11 +254,23 @@ end
 return 0
 """
 
-# KEYS[1] token hash; ARGV token. Drops the shared token only if it is still that one.
+# KEYS[1] token hash; ARGV field, value. Drops the shared token only if that field still
+# holds that value (its fingerprint after a 401, its sealed box when unreadable).
 _DROP_TOKEN = """
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+_HKDF_SALT = b"mpasync.redis.RedisTokenCache"
+#: A token read from Redis claiming a longer life than this is damaged (as in auth).
+_MAX_LIFETIME = 365 * 24 * 3600.0
+
+
+def _derive(secret: str, label: bytes) -> bytes:
+    """A 256-bit key for one purpose (``label``), derived from the client secret."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=label).derive(
+        secret.encode()
+    )
 
 
 def _lifetime_refreshing_at(remaining: float, ceiling: float) -> float:
@@ -168,12 +295,21 @@ class RedisTokenCache(TokenCache):
     single flight first (as `TokenCache`), then a Redis lock (``SET NX PX`` with an owner
     value, released by compare-and-delete) whose holder fetches the token while the others
     wait for it on pub/sub (re-checking every ``poll_interval`` in case a message is
-    missed). The token is stored with a TTL of its lifetime minus `refresh_margin`, under
-    a key made from a hash of (token_url, audience, client_id); the secret is never
-    stored. A 401 drops the shared token only if it is still the stored one.
+    missed). A 401 drops the shared token only if it is still the stored one.
 
-    If Redis is unreachable the token is fetched locally (one WARNING per outage); a call
-    never fails because of Redis. ``fetch_count`` counts this process's token requests.
+    The shared token is bound to the secret: its key is an HMAC of (token_url, audience,
+    client_id) under a key derived from the client secret (HKDF-SHA256), and it is stored
+    sealed with AES-256-GCM under another derived key, its key name and expiry bound as
+    associated data. A process with a wrong or rotated secret finds no token and asks
+    the endpoint itself; the secret and the plain token are never stored. What is read
+    back is checked like the endpoint's answer: a token that does not open, is not
+    header-safe, or carries a nonsensical lifetime is dropped (one WARNING) and fetched
+    again.
+
+    If Redis is unreachable or slow, the token is fetched locally (one WARNING per
+    outage); a call never fails because of Redis. Each Redis operation is bounded by
+    ``redis_timeout`` (and by half the caller's timeout when shorter), whoever cancels
+    the caller. ``fetch_count`` counts this process's token requests.
 
     >>> cache = RedisTokenCache("redis://127.0.0.1:6379/0", client_id, client_secret)
     >>> async with Client(token_cache=cache) as mp: ...
@@ -184,8 +320,9 @@ class RedisTokenCache(TokenCache):
         key_prefix: namespace of the Redis keys.
         timeout: the token endpoint's timeout (as `TokenCache`).
         lock_ttl: how long the lock is held at most (a crashed holder frees it then);
-            default ``2 * timeout + 5`` s, longer than a fetch with its retries.
-        redis_timeout: socket timeouts of a client made from a URL.
+            default ``timeout + redis_timeout``: one fetch, then storing it.
+        redis_timeout: the bound on each Redis operation (and the socket timeouts of a
+            client made from a URL).
         poll_interval: how often a waiter re-checks Redis between pub/sub messages.
     """
 
@@ -210,20 +347,29 @@ class RedisTokenCache(TokenCache):
             raise RequestValidationError(
                 "key_prefix must be a non-empty string", field="key_prefix"
             )
-        self._redis, self._owns_redis = _connect(redis, redis_timeout)
+        self.redis_timeout = positive_number(redis_timeout, "redis_timeout")
         self.lock_ttl = (
-            2.0 * timeout + 5.0 if lock_ttl is None else positive_number(lock_ttl, "lock_ttl")
+            self.timeout + self.redis_timeout
+            if lock_ttl is None
+            else positive_number(lock_ttl, "lock_ttl")
         )
         self.poll_interval = positive_number(poll_interval, "poll_interval")
-        ident = hashlib.sha256(f"{token_url}\n{audience}\n{client_id}".encode()).hexdigest()[:32]
+        self._redis, self._owns_redis = _connect(redis, self.redis_timeout)
+        self._name_key = _derive(client_secret, b"mpasync token key name v1")
+        self._aead = AESGCM(_derive(client_secret, b"mpasync token seal v1"))
+        ident = hmac.new(
+            self._name_key, f"{token_url}\n{audience}\n{client_id}".encode(), hashlib.sha256
+        ).hexdigest()[:32]
         self.key = f"{key_prefix}:token:{ident}"
         self._lock_key = self.key + ":lock"
         self._channel = self.key + ":ready"
         self._read = self._redis.register_script(_READ_TOKEN)
+        self._take = self._redis.register_script(_TAKE_LOCK)
         self._store = self._redis.register_script(_STORE_TOKEN)
         self._release = self._redis.register_script(_RELEASE_LOCK)
         self._drop = self._redis.register_script(_DROP_TOKEN)
-        self._outage = _Outage("fetching the token locally until it is back")
+        self._guard = _Guard("fetching the token locally until it is back", self.redis_timeout)
+        self._op_timeout = self.redis_timeout
         self._invalidated: deque[str] = deque(maxlen=8)
         self._pending: set[asyncio.Task[Any]] = set()
 
@@ -238,8 +384,18 @@ class RedisTokenCache(TokenCache):
         """Finish pending invalidations and close the Redis client if we made it."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._guard.drain()
         if self._owns_redis:
             await self._redis.aclose()
+
+    async def get(
+        self, session: aiohttp.ClientSession | None = None, *, timeout: float | None = None
+    ) -> str:
+        """As `TokenCache.get`; a caller's ``timeout`` also bounds each Redis operation to
+        half of it, so a slow Redis leaves time to fetch the token locally."""
+        if timeout is not None and timeout > 0:
+            self._op_timeout = min(self.redis_timeout, timeout / 2)
+        return await super().get(session, timeout=timeout)
 
     def invalidate(self, token: str) -> bool:
         """Drop ``token`` locally and, if it is still the shared one, in Redis too."""
@@ -255,80 +411,172 @@ class RedisTokenCache(TokenCache):
             task.add_done_callback(self._pending.discard)
         return dropped
 
+    def _fingerprint(self, token: str) -> str:
+        """Names a token in Redis without revealing it (keyed by the secret)."""
+        return hmac.new(self._name_key, b"token\n" + token.encode(), hashlib.sha256).hexdigest()
+
+    def _seal(self, token: str, lifetime: float, expires_ms: int) -> str:
+        """The token and its lifetime, encrypted and bound to this key and expiry
+        (base64: text, so a client with ``decode_responses=True`` reads it too)."""
+        plain = json.dumps({"token": token, "lifetime": lifetime}).encode()
+        return self._seal_bytes(plain, expires_ms)
+
+    def _seal_bytes(self, plain: bytes, expires_ms: int) -> str:
+        nonce = os.urandom(12)
+        box = nonce + self._aead.encrypt(nonce, plain, self._bound(expires_ms))
+        return base64.b64encode(box).decode("ascii")
+
+    def _bound(self, expires_ms: int) -> bytes:
+        return f"{self.key}\n{expires_ms}".encode()
+
+    def _open(self, found: object) -> tuple[str, float] | None:
+        """The shared token and the local lifetime to give it; None when it has expired.
+
+        Raises `_UnusableReply` when the reply is not what our script returns (Redis
+        itself misbehaves), `_DamagedToken` when the stored value is not a token of ours.
+        """
+        raw_box, raw_exp, raw_pttl, raw_now = _array(found, 4)
+        pttl, now_ms = _integer(raw_pttl), _integer(raw_now)
+        try:
+            box = base64.b64decode(_text(raw_box), validate=True)
+            expires_ms = _integer(raw_exp)
+        except (_UnusableReply, ValueError):
+            raise _DamagedToken("a value that is not a sealed token") from None
+        if len(box) < 12 + 16:
+            raise _DamagedToken("a value that is not a sealed token")
+        try:
+            plain = self._aead.decrypt(box[:12], box[12:], self._bound(expires_ms))
+        except InvalidTag:
+            raise _DamagedToken("a token sealed under another secret, or altered") from None
+        try:
+            data = json.loads(plain)
+        except (ValueError, RecursionError):
+            data = None
+        token = data.get("token") if isinstance(data, dict) else None
+        lifetime = data.get("lifetime") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not header_safe_token(token):
+            raise _DamagedToken("a token that is empty or not header-safe")
+        if (
+            isinstance(lifetime, bool)
+            or not isinstance(lifetime, (int, float))
+            or not 0 < lifetime <= _MAX_LIFETIME
+        ):
+            raise _DamagedToken("a token with an impossible lifetime")
+        remaining = min(pttl, expires_ms - now_ms) / 1000.0
+        if remaining <= 0:
+            return None
+        remaining = min(remaining, float(lifetime))
+        ceiling = remaining + refresh_margin(lifetime)
+        return token, _lifetime_refreshing_at(remaining, ceiling)
+
     async def _drop_shared(self, token: str) -> None:
-        if not self._outage.usable():
+        if not self._guard.usable():
             return
         try:
-            await self._drop(keys=[self.key], args=[token])
+            await self._guard.run(
+                self._drop(keys=[self.key], args=["id", self._fingerprint(token)])
+            )
         except _REDIS_ERRORS as exc:
-            self._outage.failed(exc)
+            self._guard.failed(exc)
 
     async def _acquire_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
-        if not self._outage.usable():
+        if not self._guard.usable():
             return await self._request_token(session)
         try:
             shared = await self._shared_token(session)
         except _REDIS_ERRORS as exc:
-            self._outage.failed(exc)
+            self._guard.failed(exc)
             return await self._request_token(session)
-        self._outage.ok()
+        self._guard.ok()
         return shared
+
+    async def _call(self, op: Awaitable[_T]) -> _T:
+        return await self._guard.run(op, self._op_timeout)
 
     async def _read_shared(self) -> tuple[str, float] | None:
         """The shared token and the local lifetime to give it, or None."""
-        found = await self._read(keys=[self.key])
-        if not found:
+        try:
+            found = await self._call(self._read(keys=[self.key]))
+        except UnicodeDecodeError:  # a client with decode_responses=True met binary junk
+            logger.warning("dropping the shared token at %s: it is not UTF-8", self.key)
+            await self._call(self._redis.delete(self.key))
             return None
-        raw_token, raw_lifetime, pttl = found
-        token = raw_token.decode() if isinstance(raw_token, bytes) else str(raw_token)
+        if found is None:
+            return None
+        try:
+            opened = self._open(found)
+        except _DamagedToken as exc:
+            # Damaged, planted, or sealed under another secret: never used; dropped (if
+            # still the same) so the fleet fetches a good one.
+            logger.warning("dropping the shared token at %s: Redis held %s", self.key, exc)
+            await self._call(self._drop(keys=[self.key], args=["box", found[0]]))
+            return None
+        if opened is None:
+            return None
+        token, lifetime = opened
         if token in self._invalidated:
             # A 401 dropped it here; the drop in Redis may not have run yet.
-            await self._drop(keys=[self.key], args=[token])
+            fingerprint = self._fingerprint(token)
+            await self._call(self._drop(keys=[self.key], args=["id", fingerprint]))
             return None
-        remaining = int(pttl) / 1000.0
-        if remaining <= 0:
-            return None
-        lifetime = float(raw_lifetime)
-        return token, _lifetime_refreshing_at(remaining, remaining + refresh_margin(lifetime))
+        return token, lifetime
+
+    async def _take_lock(self, owner: str) -> int | None:
+        """Try the lock: Redis's clock (ms) if we took it, else None."""
+        px = max(1, int(self.lock_ttl * 1000))
+        reply = _array(await self._call(self._take(keys=[self._lock_key], args=[owner, px])), 2)
+        return _integer(reply[1]) if _integer(reply[0]) == 1 else None
+
+    async def _release_lock(self, owner: str) -> None:
+        await self._call(self._release(keys=[self._lock_key], args=[owner, self._channel]))
 
     async def _shared_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
         found = await self._read_shared()
         if found is not None:
             return found
         owner = secrets.token_hex(16)
-        if await self._redis.set(self._lock_key, owner, nx=True, px=int(self.lock_ttl * 1000)):
-            return await self._lead(session, owner)
+        locked_at = await self._take_lock(owner)
+        if locked_at is not None:
+            return await self._lead(session, owner, locked_at)
         return await self._wait(session, owner)
 
-    async def _lead(self, session: aiohttp.ClientSession | None, owner: str) -> tuple[str, float]:
+    async def _lead(
+        self, session: aiohttp.ClientSession | None, owner: str, locked_at: int
+    ) -> tuple[str, float]:
         """We hold the lock: fetch, store, release, wake the waiters."""
         # Check again: the previous holder may have stored the token and released the
         # lock between our read and our SET NX (storing and releasing are one script, so
         # once we hold the lock this read sees its token).
         found = await self._read_shared()
         if found is not None:
-            await self._release(keys=[self._lock_key], args=[owner, self._channel])
+            await self._release_lock(owner)
             return found
         started = clock.now()
         try:
             token, lifetime = await self._request_token(session)
         except BaseException:
             try:
-                await self._release(keys=[self._lock_key], args=[owner, self._channel])
+                await self._release_lock(owner)
             except _REDIS_ERRORS as exc:
-                self._outage.failed(exc)
+                self._guard.failed(exc)
             raise
-        ttl = lifetime - refresh_margin(lifetime) - (clock.now() - started)
+        ttl_ms = int((lifetime - refresh_margin(lifetime) - (clock.now() - started)) * 1000)
         try:
-            if ttl * 1000 >= 1:
-                await self._store(
-                    keys=[self.key, self._lock_key],
-                    args=[token, repr(lifetime), int(ttl * 1000), owner, self._channel],
-                )
+            if ttl_ms >= 1:
+                expires_ms = locked_at + ttl_ms  # Redis's clock, never later than true expiry
+                args: list[bytes | str | int] = [
+                    self._seal(token, lifetime, expires_ms),
+                    expires_ms,
+                    self._fingerprint(token),
+                    ttl_ms,
+                    owner,
+                    self._channel,
+                ]
+                await self._call(self._store(keys=[self.key, self._lock_key], args=args))
             else:
-                await self._release(keys=[self._lock_key], args=[owner, self._channel])
+                await self._release_lock(owner)
         except _REDIS_ERRORS as exc:
-            self._outage.failed(exc)  # we have the token; sharing it failed, not the call
+            self._guard.failed(exc)  # we have the token; sharing it failed, not the call
         return token, lifetime
 
     async def _wait(self, session: aiohttp.ClientSession | None, owner: str) -> tuple[str, float]:
@@ -336,19 +584,22 @@ class RedisTokenCache(TokenCache):
         deadline = clock.now() + self.lock_ttl + 1.0
         pubsub = self._redis.pubsub()
         try:
-            await pubsub.subscribe(self._channel)
+            await self._call(pubsub.subscribe(self._channel))
             while clock.now() < deadline:
                 # Re-check after subscribing: the token may have landed in between.
                 found = await self._read_shared()
                 if found is not None:
                     return found
-                lock_px = int(self.lock_ttl * 1000)
-                if await self._redis.set(self._lock_key, owner, nx=True, px=lock_px):
-                    return await self._lead(session, owner)  # the holder gave up or died
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=self.poll_interval)
+                locked_at = await self._take_lock(owner)
+                if locked_at is not None:
+                    return await self._lead(session, owner, locked_at)  # holder gave up or died
+                await self._guard.run(
+                    pubsub.get_message(ignore_subscribe_messages=True, timeout=self.poll_interval),
+                    self.poll_interval + self._op_timeout,
+                )
         finally:
             try:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.wait_for(pubsub.aclose(), self.redis_timeout)  # type: ignore[no-untyped-call]
             except _REDIS_ERRORS:
                 pass
         logger.warning("no shared token after %.0fs; fetching it locally", self.lock_ttl)
@@ -360,8 +611,9 @@ class RedisTokenCache(TokenCache):
 # KEYS[1] the GCRA's theoretical arrival time (µs, Redis clock), KEYS[2] the adaptive
 # state (JSON, may be absent), KEYS[3] the fleet's booked slots (a sorted set, adaptive
 # only). ARGV[1] interval (µs) without a state, ARGV[2] 1 + safety, ARGV[3] this
-# booking's id, ARGV[4] the fill speed. Reserves the caller's slot at the fleet's current
-# rate; returns {wait µs, the rate ('' = no state)}.
+# booking's id, ARGV[4] the fill speed, ARGV[5..7] the horizon (below). Reserves the
+# caller's slot at the fleet's current rate; returns {wait µs, the rate ('' = no state),
+# 1 if damaged bookings were reset, the slot (µs, Redis clock)}.
 # With an adaptive state the window rule of `limits.AdjustableRateLimiter` holds for the
 # whole fleet: a slot is booked only where fewer than floor(rate) slots were booked in the
 # (1 + safety) s before it, and once usage readings steer the rate ('read'), slots may be
@@ -369,6 +621,10 @@ class RedisTokenCache(TokenCache):
 # slots never go back in time (each one is at or after the last), so counting the
 # bookings after (slot - span) counts the window exactly; a slot given up (its owner
 # woke late) is removed by its owner (`acquire`), as nobody started in it.
+# A slot further ahead than ARGV[5] intervals (the most callers a fleet queues) plus
+# ARGV[6] µs, or ARGV[7] µs at most, no rate can explain: the TAT or the booked slots are
+# damaged or were set before Redis's clock stepped back. They are reset (the third
+# value returned is then 1) rather than park every call.
 _RESERVE = """
 local function fmt(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
@@ -381,7 +637,7 @@ local ok, stored = false, nil
 if raw then ok, stored = pcall(cjson.decode, raw) end
 if ok and type(stored) == 'table' and type(stored['state']) == 'table' then
   local r = tonumber(stored['state']['rate'])
-  if r and r > 0 then
+  if r and r > 0 and r < math.huge then
     local fill = 1
     if r >= 2 then
       cap = math.floor(r)
@@ -391,7 +647,15 @@ if ok and type(stored) == 'table' and type(stored['state']) == 'table' then
     rate = string.format('%.6f', r)
   end
 end
-local tat = tonumber(redis.call('GET', KEYS[1]))
+local horizon = math.min(tonumber(ARGV[5]) * interval + tonumber(ARGV[6]), tonumber(ARGV[7]))
+local repaired = 0
+local raw_tat = redis.call('GET', KEYS[1])
+local tat = tonumber(raw_tat)
+if raw_tat and not (tat and tat == tat and tat <= now + horizon) then
+  tat = nil
+  repaired = 1
+  redis.call('DEL', KEYS[3])
+end
 local start = now
 if tat and tat > now then start = tat end
 if cap > 0 then
@@ -404,12 +668,17 @@ if cap > 0 then
     local free = tonumber(kth[2]) + span
     if free > start then start = free end
   end
+  if not (start <= now + horizon) then
+    redis.call('DEL', KEYS[3])
+    start = now
+    repaired = 1
+  end
   redis.call('ZADD', KEYS[3], fmt(start), ARGV[3])
   redis.call('PEXPIRE', KEYS[3], math.ceil((start - now + span) / 1000) + 1000)
 end
 local nxt = start + interval
 redis.call('SET', KEYS[1], fmt(nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-return {fmt(start - now), rate}
+return {fmt(start - now), rate, repaired, fmt(start)}
 """
 
 # KEYS[1] the fleet's recent starts (a sorted set); ARGV[1] this start's id. Records a
@@ -433,16 +702,11 @@ local t = redis.call('TIME')
 return {t[1], t[2], redis.call('GET', KEYS[1]) or ''}
 """
 
-# KEYS[1] the adaptive state; ARGV expected version, new JSON, TTL (s). Compare-and-set;
-# an unreadable state counts as version 0, so the next update replaces it.
+# KEYS[1] the adaptive state; ARGV the value read ('' = none), new JSON, TTL (s).
+# Compare-and-set on the whole value, so a state only Python finds unreadable (a NaN, a
+# string rate) is replaced like any other, and the version in it just counts updates.
 _WRITE_STATE = """
-local raw = redis.call('GET', KEYS[1])
-local version = 0
-if raw then
-  local ok, stored = pcall(cjson.decode, raw)
-  if ok and type(stored) == 'table' then version = tonumber(stored['version']) or 0 end
-end
-if version ~= tonumber(ARGV[1]) then return 0 end
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
@@ -451,12 +715,54 @@ return 1
 _STATE_TTL = 86400
 #: Compare-and-set attempts per answer before it is dropped (counted in `conflicts`).
 _CAS_TRIES = 10
+#: Callers a fleet may queue on one budget (each process holds one booking at a time):
+#: a booking further ahead than this many intervals (plus the window's span and a
+#: second) is damaged state, as is one over `_MAX_HORIZON` seconds ahead.
+_MAX_QUEUE = 64
+_MAX_HORIZON = 300.0
 
 # What `acquire` learned about this task's attempt, read back by `observe` in the same
 # task: (limiter, start on Redis's clock in seconds, the fleet's starts in its window).
 _ATTEMPT: ContextVar[tuple[object, float, int] | None] = ContextVar(
     "mpasync_redis_attempt", default=None
 )
+
+
+_STATE_FIELDS = {f.name: f for f in fields(RateState)}
+
+
+def _stored_state(raw: object) -> tuple[int, RateState, bool] | None:
+    """(version, state, read) of a stored adaptive state, or None if it is not one.
+
+    Every field must be a finite number (or None where the state allows it) and the rate
+    positive: the law's arithmetic must never meet a string, an infinity or a NaN."""
+    try:
+        stored = json.loads(_text(raw))
+    except (_UnusableReply, ValueError, RecursionError):
+        return None
+    if not isinstance(stored, dict) or not isinstance(stored.get("state"), dict):
+        return None
+    version = stored.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        return None
+    values = {k: v for k, v in stored["state"].items() if k in _STATE_FIELDS}
+    for name, value in values.items():
+        if value is None and "None" in str(_STATE_FIELDS[name].type):
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            return None
+    rate = values.get("rate")
+    if rate is None or rate <= 0:
+        return None
+    try:
+        state = RateState.from_dict(values)
+    except (TypeError, ValueError):
+        return None
+    return version, state, stored.get("read") is True
 
 
 def _exceeded_limit(headers: Mapping[str, str]) -> str | None:
@@ -564,20 +870,25 @@ class RedisRateLimiter:
             raise RequestValidationError(
                 "key_prefix must be a non-empty string", field="key_prefix"
             )
-        self.key = f"{key_prefix}:rate:{key}"
+        # The user's key is length-prefixed, so no key can end like another key's
+        # internal parts: "x" gives "...:1:x" and "...:1:x:state", "x:state" gives
+        # "...:7:x:state" (the length before the first ':' decides which key is whose).
+        self.key = f"{key_prefix}:rate:{len(key)}:{key}"
         self._state_key = self.key + ":state"
         self._starts_key = self.key + ":starts"
         self._booked_key = self.key + ":booked"
         self.adaptive = adaptive
         self.expected_processes = expected_processes
         self.safety = float(safety)
+        redis_timeout = positive_number(redis_timeout, "redis_timeout")
         self._redis, self._owns_redis = _connect(redis, redis_timeout)
         self._reserve = self._redis.register_script(_RESERVE)
         self._start = self._redis.register_script(_START)
         self._read_state = self._redis.register_script(_READ_STATE)
         self._write_state = self._redis.register_script(_WRITE_STATE)
-        self._outage = _Outage(
-            f"pacing this process alone at rate / {expected_processes} until it is back"
+        self._guard = _Guard(
+            f"pacing this process alone at rate / {expected_processes} until it is back",
+            redis_timeout,
         )
         self._turn: asyncio.Lock | None = None
         self._local: RateLimiter | AdaptiveRateLimiter | None = None
@@ -606,6 +917,7 @@ class RedisRateLimiter:
 
     async def aclose(self) -> None:
         """Close the Redis client if we made it."""
+        await self._guard.drain()
         if self._owns_redis:
             await self._redis.aclose()
 
@@ -614,11 +926,11 @@ class RedisRateLimiter:
         if self._turn is None:
             self._turn = asyncio.Lock()
         async with self._turn:
-            while self._outage.usable():
+            while self._guard.usable():
                 loop = asyncio.get_running_loop()
                 asked = loop.time()  # the slot is at least `wait` after this
                 try:
-                    wait, booking = await self._book()
+                    wait, booking, _ = await self._book()
                     if wait > 0:
                         await asyncio.sleep(wait)
                         if loop.time() - (asked + wait) > self.safety / 2:
@@ -628,36 +940,65 @@ class RedisRateLimiter:
                             # and book again; the budget is under-used, never exceeded.
                             self.late += 1
                             if booking is not None:
-                                await self._redis.zrem(self._booked_key, booking)
+                                await self._guard.run(self._redis.zrem(self._booked_key, booking))
                             continue
                     if self.adaptive:
                         await self._record_start()
                 except _REDIS_ERRORS as exc:
-                    self._outage.failed(exc)
+                    self._guard.failed(exc)
                     break
-                self._outage.ok()
+                self._guard.ok()
                 return
             _ATTEMPT.set(None)
             await self._fallback().acquire(scope)
 
-    async def _book(self) -> tuple[float, str | None]:
-        """Reserve the next slot of the fleet's timeline: seconds until it, and the
-        booking's id in the fleet's window (None for a fixed rate, which keeps none)."""
-        interval_us = (1.0 + self.safety) / self._rate * 1e6
+    async def _book(self) -> tuple[float, str | None, float]:
+        """Reserve the next slot of the fleet's timeline: seconds until it, the booking's
+        id in the fleet's window (None for a fixed rate, which keeps none), and the slot
+        on Redis's clock (seconds)."""
+        span = 1.0 + self.safety
+        interval_us = span / self._rate * 1e6
         keys = [self.key, self._state_key, self._booked_key]
         booking = f"{self._name}:{next(self._ids)}"
-        wait_us, rate = await self._reserve(
-            keys=keys, args=[repr(interval_us), repr(1.0 + self.safety), booking, FILL_SPEED]
-        )
-        if rate:
-            self._rate = float(rate)
-        return int(wait_us) / 1e6, booking if rate else None
+        queue = max(_MAX_QUEUE, 4 * self.expected_processes)
+        args: list[str | int | float] = [
+            repr(interval_us),
+            repr(span),
+            booking,
+            FILL_SPEED,
+            queue,
+            repr((2 * span + 1.0) * 1e6),
+            repr(_MAX_HORIZON * 1e6),
+        ]
+        reply = _array(await self._guard.run(self._reserve(keys=keys, args=args)), 4)
+        wait_us, raw_rate, repaired = _integer(reply[0]), _text(reply[1]), _integer(reply[2])
+        rate = None
+        if raw_rate:
+            try:
+                rate = float(raw_rate)
+            except ValueError:
+                rate = math.nan
+            if not (math.isfinite(rate) and rate > 0):
+                raise _UnusableReply("a rate that is not a positive number")
+        if not 0 <= wait_us <= _MAX_HORIZON * 1e6:
+            raise _UnusableReply(f"a wait of {wait_us} µs")
+        if repaired:
+            logger.warning(
+                "the fleet budget %s held bookings further ahead than its rate explains "
+                "(damaged, or Redis's clock stepped back); reset them",
+                self.key,
+            )
+        if rate is not None:
+            self._rate = rate
+        return wait_us / 1e6, booking if rate is not None else None, _integer(reply[3]) / 1e6
 
     async def _record_start(self) -> None:
         """Count this start in the fleet's window, for `observe` in the same task."""
         member = f"{self._name}:{next(self._ids)}"
-        stamp_us, sent = await self._start(keys=[self._starts_key], args=[member])
-        _ATTEMPT.set((self, int(stamp_us) / 1e6, int(sent)))
+        reply = _array(
+            await self._guard.run(self._start(keys=[self._starts_key], args=[member])), 2
+        )
+        _ATTEMPT.set((self, _integer(reply[0]) / 1e6, _integer(reply[1])))
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
         """Feed one answer to the fleet's adaptive state (only with ``adaptive=True``)."""
@@ -704,35 +1045,36 @@ class RedisRateLimiter:
                     # Lost a race: back off a little, with jitter, so that processes
                     # answering in lockstep do not keep colliding.
                     await asyncio.sleep(random.uniform(0.0, 0.002 * attempt))
-                seconds, micros, raw = await self._read_state(keys=[self._state_key])
-                now = int(seconds) + int(micros) / 1e6
+                reply = _array(await self._guard.run(self._read_state(keys=[self._state_key])), 3)
+                now = _integer(reply[0]) + _integer(reply[1]) / 1e6
+                raw = reply[2]
+                if not isinstance(raw, (bytes, str)):
+                    raise _UnusableReply(f"a {type(raw).__name__} where a state was expected")
                 version, state, read = 0, self.law.initial(now), False
                 if raw:
-                    try:
-                        stored = json.loads(raw)
-                        version = int(stored["version"])
-                        state = RateState.from_dict(stored["state"])
-                        read = stored.get("read") is True
-                    except (ValueError, KeyError, TypeError):
+                    found = _stored_state(raw)
+                    if found is None:
                         # Not ours, or damaged: start afresh rather than fail a call.
                         logger.warning(
                             "unreadable adaptive state at %s; replacing it", self._state_key
                         )
-                        version, state, read = 0, self.law.initial(now), False
+                    else:
+                        version, state, read = found
                 new = step(state, now)
                 body = json.dumps(
                     {"version": version + 1, "state": new.to_dict(), "read": read or reading}
                 )
-                if await self._write_state(
-                    keys=[self._state_key], args=[version, body, _STATE_TTL]
-                ):
+                written = await self._guard.run(
+                    self._write_state(keys=[self._state_key], args=[raw, body, _STATE_TTL])
+                )
+                if written == 1:
                     self._rate = new.rate
                     return
                 self.conflicts += 1
             self.dropped += 1
             logger.debug("adaptive state busy: an answer was dropped after %d tries", tries)
         except _REDIS_ERRORS as exc:
-            self._outage.failed(exc)
+            self._guard.failed(exc)
 
     def _fallback(self) -> RateLimiter | AdaptiveRateLimiter:
         local_rate = self._rate / self.expected_processes
@@ -759,7 +1101,9 @@ def fleet_options(
     client_secret: str,
     *,
     rate: float | str | None = None,
-    key: str = "platform-api",
+    account_id: int | str | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    key: str | None = None,
     token_url: str = DEFAULT_TOKEN_URL,
     audience: str = DEFAULT_AUDIENCE,
     expected_processes: int = 1,
@@ -768,13 +1112,28 @@ def fleet_options(
     through the Redis at ``url``.
 
     ``rate`` is a number (a fixed fleet budget), ``"auto"`` (an adaptive one) or None
-    (share the token only). Close both with ``aclose()`` when done. Used by the command
-    line's ``--redis``::
+    (share the token only). mParticle's budget is per account, so the budget's key names
+    the API (``base_url``) and the account (``account_id``; without one, the client id
+    stands for it): two accounts on one Redis never slow each other. ``key`` overrides it.
+    Close both with ``aclose()`` when done. Used by the command line's ``--redis``::
 
-        async with Client(**fleet_options(url, client_id, secret, rate="auto")) as mp: ...
+        async with Client(
+            account_id=1, **fleet_options(url, client_id, secret, rate="auto", account_id=1)
+        ) as mp: ...
     """
     if isinstance(rate, str) and rate != "auto":
         raise RequestValidationError("rate must be a number, 'auto' or None", field="rate")
+    if key is None:
+        if not isinstance(base_url, str) or not base_url:
+            raise RequestValidationError("base_url must be a URL", field="base_url")
+        if account_id is not None:
+            if isinstance(account_id, bool) or not str(account_id).strip().isdigit():
+                raise RequestValidationError("account_id must be an integer", field="account_id")
+            who = f"account:{int(str(account_id).strip())}"
+        else:
+            digest = hashlib.sha256(str(client_id).encode()).hexdigest()[:16]
+            who = f"client:{digest}"
+        key = f"platform-api:{base_url.rstrip('/')}:{who}"
     options: dict[str, Any] = {
         "token_cache": RedisTokenCache(
             url, client_id, client_secret, token_url=token_url, audience=audience

@@ -8,6 +8,7 @@ the same protocol and Lua); a `redis-server` or `valkey-server` on PATH.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import shutil
@@ -97,3 +98,34 @@ class RedisServer:
     def stop(self) -> None:
         self.kill()
         self._dir.cleanup()
+
+
+class BlackHole:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: a Redis that
+    hangs (a stalled host, a full network path) rather than one that refuses."""
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def __aenter__(self) -> BlackHole:
+        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self._writers.append(writer)
+            while await reader.read(4096):
+                pass  # read and never answer
+
+        self._server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()

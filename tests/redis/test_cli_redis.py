@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from redis.asyncio import Redis
 
 from mpasync.emulator import Emulator
 from tests.cli_env import use_emulator
@@ -36,6 +37,12 @@ async def test_runs_share_one_token_through_redis(
     assert code == 0, err
     assert all(disabled(emu, a, "Email") for a in range(1, 5))
     assert emu.token_requests == 1  # the second run took the token the first one stored
+    # The budget is the account's (and the API's), not one for every account.
+    r = Redis.from_url(redis_server.url)
+    budgets = {k.decode() async for k in r.scan_iter("mpasync:rate:*")}
+    await r.aclose()
+    assert budgets and all(f"account:{emu.account_id}" in k for k in budgets), budgets
+    assert all(emu.base_url.rstrip("/") in k for k in budgets), budgets
 
 
 async def test_a_bad_redis_url_is_one_line_and_exit_2(emu: Emulator, tmp_path: Path) -> None:

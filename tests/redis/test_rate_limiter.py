@@ -167,4 +167,4 @@ def test_bad_redis_or_key_is_rejected(redis: object, key: str) -> None:
 def test_repr_names_the_budget_not_the_url() -> None:
     limiter = RedisRateLimiter("redis://:hunter2@127.0.0.1:1/0", "k", rate=5)
     assert "hunter2" not in repr(limiter)
-    assert "mpasync:rate:k" in repr(limiter)
+    assert "mpasync:rate:1:k" in repr(limiter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 
@@ -146,7 +147,7 @@ async def test_invalidate_drops_the_shared_token_only_if_still_stored(
         await asyncio.sleep(0)
         await b.aclose()
         r = Redis.from_url(redis_server.url)
-        assert await r.hget(a.key, "token") == new.encode()
+        assert await r.hget(a.key, "id") == a._fingerprint(new).encode()  # still stored
         assert await b.get() == new
         assert emu.token_requests == 2
         assert not a.invalidate("not-the-token")
@@ -302,3 +303,103 @@ def test_bad_options_are_rejected(kwargs: dict[str, object], field: str) -> None
     with pytest.raises(RequestValidationError) as info:
         RedisTokenCache("redis://h", "id", "s", **kwargs)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+# ---- the shared token is bound to the secret -------------------------------------------
+
+
+async def test_a_wrong_secret_never_reads_the_shared_token(redis_server: RedisServer) -> None:
+    # Same client id, another secret: another key, and even at the same key the sealed
+    # token does not open. Before, it was handed the live token without asking anyone.
+    async with Emulator() as emu:
+        good = _cache(redis_server.url, emu)
+        await good.get()
+        wrong = _cache(redis_server.url, emu, secret="a-wrong-or-rotated-secret")
+        assert wrong.key != good.key
+        with pytest.raises(TokenError):
+            await wrong.get()  # it asked the endpoint, which refused
+        assert (wrong.fetch_count, emu.token_requests) == (1, 2)
+        await wrong.aclose()
+        await good.aclose()
+
+
+async def test_a_wrong_secret_at_the_same_key_finds_nothing_it_can_open(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Emulator() as emu:
+        good = _cache(redis_server.url, emu)
+        await good.get()
+        wrong = _cache(redis_server.url, emu, secret="a-wrong-or-rotated-secret")
+        wrong.key = good.key  # as if it guessed the key name
+        with caplog.at_level(logging.WARNING, logger="mpasync"), pytest.raises(TokenError):
+            await wrong.get()
+        assert wrong.fetch_count == 1
+        assert any("another secret" in r.getMessage() for r in caplog.records)
+        await wrong.aclose()
+        await good.aclose()
+
+
+async def test_a_tampered_ciphertext_is_dropped_and_refetched(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Emulator() as emu:
+        a, b = _cache(redis_server.url, emu), _cache(redis_server.url, emu)
+        old = await a.get()
+        r = Redis.from_url(redis_server.url)
+        box = bytearray(base64.b64decode(await r.hget(a.key, "box")))
+        box[20] ^= 1
+        await r.hset(a.key, "box", base64.b64encode(bytes(box)))
+        with caplog.at_level(logging.WARNING, logger="mpasync"):
+            new = await b.get()
+        assert new != old and b.fetch_count == 1 and emu.token_requests == 2
+        warnings = [x for x in caplog.records if x.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "dropping the shared token" in warnings[0].getMessage()
+        # The expiry is bound too: stretching it breaks the seal.
+        await r.hset(a.key, "exp", int(await r.hget(a.key, "exp")) + 3_600_000)
+        c = _cache(redis_server.url, emu)
+        assert await c.get() != new and c.fetch_count == 1
+        for x in (a, b, c):
+            await x.aclose()
+        await r.aclose()
+
+
+async def test_the_plain_token_is_never_in_redis(redis_server: RedisServer) -> None:
+    async with Emulator() as emu:
+        cache = _cache(redis_server.url, emu)
+        token = await cache.get()
+        cache.invalidate(token)
+        token2 = await cache.get()
+        await cache.aclose()
+        r = Redis.from_url(redis_server.url)
+        seen = b""
+        async for key in r.scan_iter("*"):
+            seen += key
+            kind = await r.type(key)
+            if kind == b"hash":
+                for field, value in (await r.hgetall(key)).items():
+                    seen += field + value
+            elif kind == b"string":
+                seen += await r.get(key) or b""
+        await r.aclose()
+        assert seen
+        for secret in (token, token2, DEFAULT_CLIENT_SECRET):
+            assert secret.encode() not in seen
+            assert base64.b64encode(secret.encode()) not in seen
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost:abc/0",
+        "redis://:hunter2@localhost:99999/0",
+        "redis://h/0?socket_timeout=x",
+    ],
+)
+def test_a_malformed_redis_url_is_a_validation_error(url: str) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        RedisTokenCache(url, "id", "s")
+    assert info.value.field == "redis"
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(RequestValidationError) as info:
+        fleet_options(url, "id", "s", rate=5)
+    assert info.value.field == "redis"
