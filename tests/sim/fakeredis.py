@@ -141,23 +141,31 @@ class FakeRedisServer:
 
     # ---- the scripts, as Python (each runs atomically: no await inside) -----------
 
+    def now_ms_text(self) -> bytes:
+        return f"{self.now_us() // 1000}".encode()
+
     def read_token(self, keys: list[Any], args: list[Any]) -> Any:
         entry = self._live(_b(keys[0]))
         if entry is None or not isinstance(entry.value, dict):
             return None
-        token = entry.value.get(b"token")
-        if token is None:
+        box = entry.value.get(b"box")
+        if box is None:
             return None
-        return [token, entry.value.get(b"lifetime"), self.pttl(keys[0])]
+        return [box, entry.value.get(b"exp") or b"", self.pttl(keys[0]), self.now_ms_text()]
+
+    def take_lock(self, keys: list[Any], args: list[Any]) -> Any:
+        now = self.now_ms_text()
+        took = 1 if self.set(keys[0], args[0], px=int(float(args[1])), nx=True) else 0
+        return [took, now]
 
     def store_token(self, keys: list[Any], args: list[Any]) -> Any:
         self.delete(keys[0])
         h = self._hash(keys[0])
-        h[b"token"], h[b"lifetime"] = _b(args[0]), _b(args[1])
-        self.pexpire(keys[0], args[2])
-        if self.get(keys[1]) == _b(args[3]):
+        h[b"box"], h[b"exp"], h[b"id"] = _b(args[0]), _b(args[1]), _b(args[2])
+        self.pexpire(keys[0], args[3])
+        if self.get(keys[1]) == _b(args[4]):
             self.delete(keys[1])
-        self.publish(args[4], "ready")
+        self.publish(args[5], "ready")
         return 1
 
     def release_lock(self, keys: list[Any], args: list[Any]) -> Any:
@@ -170,7 +178,7 @@ class FakeRedisServer:
     def drop_token(self, keys: list[Any], args: list[Any]) -> Any:
         entry = self._live(_b(keys[0]))
         if entry is not None and isinstance(entry.value, dict):
-            if entry.value.get(b"token") == _b(args[0]):
+            if entry.value.get(_b(args[0])) == _b(args[1]):
                 return self.delete(keys[0])
         return 0
 
@@ -188,15 +196,22 @@ class FakeRedisServer:
                 stored = None
         if isinstance(stored, dict) and isinstance(stored.get("state"), dict):
             r = _lua_tonumber(stored["state"].get("rate"))
-            if r is not None and r > 0:
+            if r is not None and 0 < r < math.inf:
                 fill = 1.0
                 if r >= 2:
-                    cap = math.floor(r) if math.isfinite(r) else r  # Lua: floor(inf) = inf
+                    cap = math.floor(r)
                     if stored.get("read") is True:
                         fill = float(args[3])
                 interval = 1e6 * float(args[1]) / (r * fill)
-                rate = (f"{r:.6f}" if math.isfinite(r) else "inf" if r > 0 else "nan").encode()
-        tat = _lua_tonumber(self.get(keys[0]))
+                rate = f"{r:.6f}".encode()
+        horizon = min(float(args[4]) * interval + float(args[5]), float(args[6]))
+        repaired = 0
+        raw_tat = self.get(keys[0])
+        tat = _lua_tonumber(raw_tat)
+        if raw_tat is not None and not (tat is not None and tat == tat and tat <= now + horizon):
+            tat = None
+            repaired = 1
+            self.delete(keys[2])
         start = float(now)
         if tat is not None and tat > now:
             start = tat
@@ -205,19 +220,23 @@ class FakeRedisServer:
             zset = self._zset(keys[2])
             for member in [m for m, s in zset.items() if s <= round(now - span)]:
                 del zset[member]
-            after = sorted(
-                (s, m) for m, s in zset.items() if s > round(start - span)
-            )  # ZRANGEBYSCORE order: score, then member
+            # ZRANGEBYSCORE order: score, then member
+            after = sorted((s, m) for m, s in zset.items() if s > round(start - span))
             n = len(after)
             if n >= cap:
                 free = after[n - cap][0] + span
                 if free > start:
                     start = free
+            if not start <= now + horizon:
+                self.delete(keys[2])
+                zset = self._zset(keys[2])
+                start = float(now)
+                repaired = 1
             zset[_b(args[2])] = float(round(start))
             self.pexpire(keys[2], math.ceil((start - now + span) / 1000) + 1000)
         nxt = start + interval
         self.set(keys[0], f"{nxt:.0f}", px=math.ceil((nxt - now) / 1000) + 1000)
-        return [f"{start - now:.0f}".encode(), rate]
+        return [f"{start - now:.0f}".encode(), rate, repaired, f"{start:.0f}".encode()]
 
     def start(self, keys: list[Any], args: list[Any]) -> Any:
         now = self.now_us()
@@ -234,16 +253,7 @@ class FakeRedisServer:
         return [_b(seconds), _b(micros), self.get(keys[0]) or b""]
 
     def write_state(self, keys: list[Any], args: list[Any]) -> Any:
-        raw = self.get(keys[0])
-        version: float = 0
-        if raw is not None:
-            try:
-                stored = json.loads(raw)
-            except ValueError:
-                stored = None
-            if isinstance(stored, dict):
-                version = _lua_tonumber(stored.get("version")) or 0
-        if version != _lua_tonumber(args[0]):
+        if (self.get(keys[0]) or b"") != _b(args[0]):
             return 0
         self.set(keys[0], args[1], px=int(float(args[2]) * 1000))
         return 1
@@ -251,6 +261,7 @@ class FakeRedisServer:
     def scripts(self) -> dict[str, Callable[[list[Any], list[Any]], Any]]:
         return {
             mpredis._READ_TOKEN: self.read_token,
+            mpredis._TAKE_LOCK: self.take_lock,
             mpredis._STORE_TOKEN: self.store_token,
             mpredis._RELEASE_LOCK: self.release_lock,
             mpredis._DROP_TOKEN: self.drop_token,
@@ -335,6 +346,10 @@ class FakeRedis(Redis):
     ) -> bool | None:
         await self.server.roundtrip()
         return True if self.server.set(name, value, px=px, nx=nx) else None
+
+    async def delete(self, *names: Any) -> int:  # type: ignore[override]
+        await self.server.roundtrip()
+        return sum(self.server.delete(name) for name in names)
 
     async def zrem(self, name: Any, *values: Any) -> int:  # type: ignore[override]
         await self.server.roundtrip()

@@ -363,7 +363,7 @@ class World:
         if which == "lifetime":
             self.redis.data.pop(cache.key.encode(), None)
             h = self.redis._hash(cache.key)
-            h[b"token"], h[b"lifetime"] = b"tok-foreign", value.encode()
+            h[b"box"], h[b"exp"], h[b"id"] = b"tok-foreign", value.encode(), value.encode()
             self.redis.pexpire(cache.key, 3_600_000)
         else:
             state = RateState(rate=10.0, last_update=0.0, bucket=0.0).to_dict()
