@@ -25,7 +25,7 @@ from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync._reading import BodyTooLarge, read_limited
 from mpasync.errors import RequestValidationError, TokenError
-from mpasync.retry import parse_retry_after
+from mpasync.retry import RetryPolicy, parse_retry_after
 from mpasync.session import proxy_for
 
 __all__ = [
@@ -100,6 +100,9 @@ class TokenCache:
     followed (the secret would go to another origin). A 429/503 with ``Retry-After``
     makes the cache refuse new fetches until then (each caller gets a `TokenError` with
     ``retry_after``, which the transport waits out) instead of hammering the endpoint.
+    That pause is at most ``max_retry_after`` seconds (as `RetryPolicy.max_retry_after`
+    caps the API's own ``Retry-After``): a longer one fails the call at once with the
+    server's ``retry_after``, and the endpoint is tried again after the capped pause.
 
     Subclasses change *where* a token comes from by overriding `_acquire_token` (see
     `mpasync.redis.RedisTokenCache`); the single flight stays here.
@@ -116,6 +119,7 @@ class TokenCache:
         token_url: str = DEFAULT_TOKEN_URL,
         audience: str = DEFAULT_AUDIENCE,
         timeout: float = 30.0,
+        max_retry_after: float = RetryPolicy.max_retry_after,
     ) -> None:
         if not isinstance(client_id, str) or not client_id:
             raise RequestValidationError("client_id is required", field="client_id")
@@ -124,11 +128,22 @@ class TokenCache:
         if not isinstance(token_url, str) or not token_url.startswith(("http://", "https://")):
             raise RequestValidationError("token_url must be an http(s) URL", field="token_url")
         positive_number(timeout, "timeout")
+        if (
+            isinstance(max_retry_after, bool)
+            or not isinstance(max_retry_after, (int, float))
+            or not math.isfinite(max_retry_after)
+            or max_retry_after < 0
+        ):
+            raise RequestValidationError(
+                "max_retry_after must be a finite number >= 0", field="max_retry_after"
+            )
         self.client_id = client_id
         self._client_secret = client_secret
         self.token_url = token_url
         self.audience = audience
         self.timeout = float(timeout)
+        #: The longest ``Retry-After`` pause the endpoint can impose on this cache.
+        self.max_retry_after = float(max_retry_after)
         self._token: str | None = None
         self._expires_at = 0.0
         self._refresh_at = 0.0
@@ -268,13 +283,17 @@ class TokenCache:
             retry_after = (
                 parse_retry_after(headers.get("Retry-After")) if status in (429, 503) else None
             )
-            error = TokenError(
-                f"token endpoint {where} returned {status}: {self._scrub(body)}",
-                status=status,
-                retry_after=retry_after,
-            )
+            message = f"token endpoint {where} returned {status}: {self._scrub(body)}"
+            cap = self.max_retry_after
+            if retry_after is not None and retry_after > cap:
+                message += (
+                    f" (Retry-After {retry_after:.0f}s is over the {cap:g}s cap: "
+                    f"not waited for; the endpoint is tried again in {cap:g}s)"
+                )
+            error = TokenError(message, status=status, retry_after=retry_after)
             if retry_after:
-                self._blocked_until = clock.now() + retry_after
+                # Never blocked longer than the cap, whatever the endpoint asked for.
+                self._blocked_until = clock.now() + min(retry_after, cap)
                 self._blocked_error = error
             raise error
         return self._checked(body, where)

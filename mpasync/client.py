@@ -29,6 +29,7 @@ from mpasync.resources import (
     Users,
     Workspaces,
 )
+from mpasync.retry import RetryPolicy
 from mpasync.transport import Root, Transport
 
 if TYPE_CHECKING:
@@ -76,8 +77,10 @@ class Client(TransportOwner):
                 client_secret,
                 token_url=token_url,
                 audience=audience,
-                # The client's timeout bounds its token fetch too.
+                # The client's timeout bounds its token fetch too, and its retry
+                # policy caps how long the endpoint's Retry-After can hold the cache.
                 timeout=options.get("timeout", 30.0),
+                **_retry_after_cap(options.get("retry")),
             )
         elif not isinstance(token_cache, TokenCache):
             raise RequestValidationError("token_cache must be a TokenCache", field="token_cache")
@@ -155,6 +158,11 @@ class Client(TransportOwner):
             f"client_id={self.token_cache.client_id!r}, "
             f"max_concurrency={self._transport.concurrency.capacity})"
         )
+
+
+def _retry_after_cap(retry: object) -> dict[str, float]:
+    # A wrong `retry` is refused by the transport, with its own message.
+    return {"max_retry_after": retry.max_retry_after} if isinstance(retry, RetryPolicy) else {}
 
 
 def _account_id(value: int | str | None) -> int | None:

@@ -99,13 +99,25 @@ class ResponseTooLargeError(MParticleError):
     """A response body grew past ``max_response_bytes`` (counted after decompression).
 
     The body was not kept: reading stopped at the limit and the connection was dropped.
+    ``maybe_applied`` is True when the answer was a 2xx to a write (anything but GET, HEAD
+    and OPTIONS): the server accepted it, so it may have been applied although its answer
+    could not be read. The message says so. As on `TransportError`.
     """
 
-    def __init__(self, message: str, *, limit: int, method: str = "", url: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int,
+        method: str = "",
+        url: str = "",
+        maybe_applied: bool = False,
+    ) -> None:
         super().__init__(message)
         self.limit = limit
         self.method = method
         self.url = url
+        self.maybe_applied = maybe_applied
 
 
 class TokenError(MParticleError):

@@ -402,9 +402,10 @@ class Transport:
         try:
             authorization, credential = await self.auth.authorize(session, wait)
         except TokenError as exc:
-            if exc.status is None or exc.status == 429 or exc.status >= 500:
+            too_long = exc.retry_after is not None and exc.retry_after > self.retry.max_retry_after
+            if not too_long and (exc.status is None or exc.status == 429 or exc.status >= 500):
                 raise _Retryable(str(exc), sent=False, delay=exc.retry_after, final=exc) from None
-            raise
+            raise  # a Retry-After over the policy's cap is not waited for, as for the API
         if authorization:
             if headers is self._headers:  # the common case: one dict per credential
                 if authorization != self._auth_value:
@@ -492,12 +493,16 @@ class Transport:
         # Raised outside the handlers: no aiohttp exception stays in __context__.
         if too_large:
             where = _safe_url(url)
+            # A 2xx to a write means the server took it: only its answer was too big.
+            maybe = 200 <= status < 300 and method not in ("GET", "HEAD", "OPTIONS")
             raise ResponseTooLargeError(
                 f"{method} {where}: response body over max_response_bytes="
-                f"{self.max_response_bytes} (HTTP {status})",
+                f"{self.max_response_bytes} (HTTP {status})"
+                + ("; the request may have been applied" if maybe else ""),
                 limit=self.max_response_bytes,
                 method=method,
                 url=where,
+                maybe_applied=maybe,
             )
         elapsed = time.perf_counter() - started
         if failure is not None:

@@ -478,3 +478,41 @@ async def test_token_endpoint_down_for_every_attempt_raises_token_error() -> Non
                 await mp.apps.get(7)
     assert info.value.status == 503
     assert len(calls(m, "POST", TOKEN_URL)) == 3
+
+
+# -- a response over max_response_bytes (issue 18) ------------------------------------------
+
+
+async def test_a_too_large_2xx_answer_to_a_write_may_have_been_applied(mocked: Any) -> None:
+    from mpasync.errors import ResponseTooLargeError
+
+    big = {"data": [{"id": 7, "name": "x" * 5000}], "dataType": "application", "errors": None}
+    mocked.post(re.compile(rf"{re.escape(BASE)}/v1/apps.*"), payload=big, status=201)
+    mocked.get(re.compile(rf"{re.escape(BASE)}/v1/apps.*"), payload=big)
+    async with Client(
+        "cid", SECRET, 42, base_url=BASE, token_url=TOKEN_URL, max_response_bytes=1000
+    ) as mp:
+        with pytest.raises(ResponseTooLargeError) as write:
+            await mp.apps.create(name="Shop", platforms=["iOS"])
+        with pytest.raises(ResponseTooLargeError) as read:
+            await mp.apps.list()
+    assert write.value.maybe_applied is True
+    assert "may have been applied" in str(write.value)
+    assert write.value.method == "POST" and write.value.limit == 1000
+    # A read applies nothing: as before.
+    assert read.value.maybe_applied is False
+    assert "applied" not in str(read.value)
+
+
+async def test_a_too_large_error_answer_to_a_write_was_not_accepted(mocked: Any) -> None:
+    from mpasync.errors import ResponseTooLargeError
+
+    mocked.post(
+        re.compile(rf"{re.escape(BASE)}/v1/apps.*"), body="x" * 5000, status=400, repeat=True
+    )
+    async with Client(
+        "cid", SECRET, 42, base_url=BASE, token_url=TOKEN_URL, max_response_bytes=1000
+    ) as mp:
+        with pytest.raises(ResponseTooLargeError) as caught:
+            await mp.apps.create(name="Shop", platforms=["iOS"])
+    assert caught.value.maybe_applied is False
