@@ -85,6 +85,19 @@ def test_the_same_seed_gives_the_same_trace(request: pytest.FixtureRequest) -> N
     assert other.digest != first.digest
 
 
+def test_the_checker_sees_a_fleet_that_does_not_share_its_token() -> None:
+    """The token invariant is not vacuous: processes with a TokenCache each (no Redis
+    for the token) fetch one token each per expiry, and the checker says so."""
+    scenario = Scenario(
+        "unshared-token", seconds=DAY, peak_calls=10, fault_kinds=(), share_token=False
+    )
+    report = _run(3, scenario)
+    assert any("one token fetch per expiry per fleet" in v for v in report.violations), (
+        report.summary()
+    )
+    assert not [v for v in report.violations if "one token fetch" not in v]
+
+
 # ---- the week ------------------------------------------------------------------------------
 
 _WEEK = Scenario(

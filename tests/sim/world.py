@@ -65,6 +65,7 @@ class Scenario:
     processes: int = 3
     fleet: bool = True  # shared token and budget through the fake Redis
     adaptive: bool = True  # the budget learns (False: a fixed fleet budget of 0.8 x budget)
+    share_token: bool = True  # False: each process has its own TokenCache (a checker test)
     budget: float = 40.0  # the account's requests per second
     peak_calls: int = 60  # calls per traffic episode at the day's peak
     episodes_per_hour: float = 3.0
@@ -184,8 +185,12 @@ class _Process:
         if world.scenario.fleet:
             assert world.redis is not None
             self.redis = FakeRedis(world.redis)
-            cache: TokenCache = mpredis.RedisTokenCache(
-                self.redis, "sim-client", "sim-secret", token_url=TOKEN_URL, timeout=30.0
+            cache: TokenCache = (
+                mpredis.RedisTokenCache(
+                    self.redis, "sim-client", "sim-secret", token_url=TOKEN_URL, timeout=30.0
+                )
+                if world.scenario.share_token
+                else TokenCache("sim-client", "sim-secret", token_url=TOKEN_URL, timeout=30.0)
             )
             self.limiter = mpredis.RedisRateLimiter(
                 self.redis,
@@ -726,8 +731,9 @@ async def simulate(seed: int, scenario: Scenario) -> Report:
         world.check_token_fetches()
         for proc in world.processes:
             await proc.client.aclose()
+            if isinstance(proc.cache, mpredis.RedisTokenCache):
+                await proc.cache.aclose()
             if scenario.fleet:
-                await proc.cache.aclose()  # type: ignore[attr-defined]
                 await proc.limiter.aclose()
     world.log("end", world.report.calls, world.report.succeeded)
     return world.report
