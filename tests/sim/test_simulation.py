@@ -189,15 +189,18 @@ def test_redis_hangs_under_deadlines(request: pytest.FixtureRequest) -> None:
 # ---- found by the simulation -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found here: the one-second window rule stops at 2/s (limits."
-    "AdjustableRateLimiter and redis._RESERVE keep and check no window below 2/s): "
-    "after a drop from 10/s to 0.5/s the next booking still follows the old spacing, "
-    "so one second holds 11 starts where the rate allowed at most 10 (seed 6, "
-    "t=58379.9 s; a rise across 2/s likewise forgets the starts made below it: "
-    "week seed 1, t=317616 s); caught by 'starts per second <= rate'",
+_WINDOW_GAP = (
+    "found here: the fleet's one-second window (redis._RESERVE's booked slots; "
+    "limits.AdjustableRateLimiter's log, by reading) holds no start made while its rule "
+    "is off: below 2/s, or with no shared state yet (first use, after a Redis restart). "
+    "A drop from 10/s to 0.5/s books the next start at the old spacing (11 starts in one "
+    "second at <= 10/s: seed 6, t=58379.9 s); after a restart the starts paced before the "
+    "first answer are not counted (up to 42 in one second at 36/s: soak seeds 100-107); "
+    "caught by 'starts per second <= rate'"
 )
+
+
+@pytest.mark.xfail(strict=True, reason=_WINDOW_GAP)
 def test_the_window_rule_across_two_per_second(request: pytest.FixtureRequest) -> None:
     """Hostile usage headers and 429 storms swing the fleet's rate across 2/s."""
     scenario = Scenario(
@@ -215,6 +218,7 @@ def test_the_window_rule_across_two_per_second(request: pytest.FixtureRequest) -
 
 
 @pytest.mark.soak
+@pytest.mark.xfail(strict=True, reason=_WINDOW_GAP)
 @pytest.mark.parametrize("seed", range(100, 108))
 def test_soak_full_weeks(seed: int) -> None:
     """Full-density weeks with every fault whose failure is not already pinned above
