@@ -47,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q -m soak tests/reliability
+	$(BIN)/python -m pytest -q -s -m soak tests/reliability tests/sim
 
 clean:
 	rm -rf $(VENV) .venv-3.* build dist .mypy_cache .ruff_cache .pytest_cache
