@@ -69,7 +69,8 @@ from mpasync.auth import (
 )
 from mpasync.client import DEFAULT_BASE_URL
 from mpasync.errors import RequestValidationError
-from mpasync.limits import FILL_SPEED, RateLimiter
+from mpasync.limits import FILL_SPEED, RateLimiter, Shed
+from mpasync.priority import INTERACTIVE, LaneLock, Priority
 
 __all__ = ["RedisRateLimiter", "RedisTokenCache", "fleet_options"]
 
@@ -925,7 +926,7 @@ class RedisRateLimiter:
             f"pacing this process alone at rate / {expected_processes} until it is back",
             redis_timeout,
         )
-        self._turn: asyncio.Lock | None = None
+        self._turn = LaneLock()
         self._local: RateLimiter | AdaptiveRateLimiter | None = None
         self._ids = itertools.count()
         self._name = secrets.token_hex(6)
@@ -956,16 +957,41 @@ class RedisRateLimiter:
         if self._owns_redis:
             await self._redis.aclose()
 
-    async def acquire(self, scope: str | None = None) -> None:
-        """Wait for this caller's slot in the fleet's budget."""
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-        async with self._turn:
+    async def acquire(
+        self,
+        scope: str | None = None,
+        *,
+        priority: Priority = INTERACTIVE,
+        deadline: float | None = None,
+    ) -> None:
+        """Wait for this caller's slot in the fleet's budget.
+
+        A process books one slot at a time, and its callers take turns by lane
+        (`mpasync.priority.LaneLock`): an interactive caller books next, before any
+        background one, so across a fleet it waits for at most one booking per process.
+        With a ``deadline``, a slot the fleet's schedule puts after it is given up at
+        once (`limits.Shed`), as is a turn that the callers queued ahead cannot leave in
+        time.
+        """
+        turn = self._turn
+        if deadline is not None:
+            ahead = turn.waiting(priority)
+            soonest = clock.now() + ahead * (1.0 + self.safety) / self._rate
+            if ahead and soonest > deadline:
+                raise Shed(soonest - clock.now())
+        await turn.acquire(priority)
+        try:
             while self._guard.usable():
                 loop = asyncio.get_running_loop()
                 asked = loop.time()  # the slot is at least `wait` after this
                 try:
                     wait, booking, _ = await self._book()
+                    if deadline is not None and asked + wait > deadline:
+                        # No slot in time: give it up (a booked one leaves the fleet's
+                        # window; a fixed rate's passes unused: under-used, never over).
+                        if booking is not None:
+                            await self._guard.run(self._redis.zrem(self._booked_key, booking))
+                        raise Shed(wait)
                     if wait > 0:
                         await asyncio.sleep(wait)
                         if loop.time() - (asked + wait) > self.safety / 2:
@@ -985,7 +1011,9 @@ class RedisRateLimiter:
                 self._guard.ok()
                 return
             _ATTEMPT.set(None)
-            await self._fallback().acquire(scope)
+            await self._fallback().acquire(scope, priority=priority, deadline=deadline)
+        finally:
+            turn.release()
 
     async def _book(self) -> tuple[float, str | None, float]:
         """Reserve the next slot of the fleet's timeline: seconds until it, the booking's
