@@ -642,8 +642,10 @@ class RedisTokenCache(TokenCache):
 # caller's slot at the fleet's current rate; returns {wait µs, the rate ('' = no state),
 # 1 if damaged bookings were reset, the slot (µs, Redis clock)}.
 # With an adaptive state the window rule of `limits.AdjustableRateLimiter` holds for the
-# whole fleet: a slot is booked only where fewer than floor(rate) slots were booked in the
-# (1 + safety) s before it, and once usage readings steer the rate ('read'), slots may be
+# whole fleet: a slot is booked only where fewer than floor(rate) slots (at least one,
+# even below 2/s: a drop from 10/s to 0.5/s must not book its next slot at the old
+# spacing next to ten others) were booked in the (1 + safety) s before it, and every slot
+# is recorded, whatever the rate. Once usage readings steer the rate ('read'), slots may be
 # booked ARGV[4] times as close, so a rise is filled within about half a second. Booked
 # slots never go back in time (each one is at or after the last), so counting the
 # bookings after (slot - span) counts the window exactly; a slot given up (its owner
@@ -666,10 +668,8 @@ if ok and type(stored) == 'table' and type(stored['state']) == 'table' then
   local r = tonumber(stored['state']['rate'])
   if r and r > 0 and r < math.huge then
     local fill = 1
-    if r >= 2 then
-      cap = math.floor(r)
-      if stored['read'] == true then fill = tonumber(ARGV[4]) end
-    end
+    cap = math.max(1, math.floor(r))
+    if r >= 2 and stored['read'] == true then fill = tonumber(ARGV[4]) end
     interval = 1000000 * tonumber(ARGV[2]) / (r * fill)
     rate = string.format('%.6f', r)
   end

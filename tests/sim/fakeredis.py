@@ -198,10 +198,9 @@ class FakeRedisServer:
             r = _lua_tonumber(stored["state"].get("rate"))
             if r is not None and 0 < r < math.inf:
                 fill = 1.0
-                if r >= 2:
-                    cap = math.floor(r)
-                    if stored.get("read") is True:
-                        fill = float(args[3])
+                cap = max(1, math.floor(r))
+                if r >= 2 and stored.get("read") is True:
+                    fill = float(args[3])
                 interval = 1e6 * float(args[1]) / (r * fill)
                 rate = f"{r:.6f}".encode()
         horizon = min(float(args[4]) * interval + float(args[5]), float(args[6]))

@@ -190,17 +190,15 @@ def test_redis_hangs_under_deadlines(request: pytest.FixtureRequest) -> None:
 
 
 _WINDOW_GAP = (
-    "found here: the fleet's one-second window (redis._RESERVE's booked slots; "
-    "limits.AdjustableRateLimiter's log, by reading) holds no start made while its rule "
-    "is off: below 2/s, or with no shared state yet (first use, after a Redis restart). "
-    "A drop from 10/s to 0.5/s books the next start at the old spacing (11 starts in one "
-    "second at <= 10/s: seed 6, t=58379.9 s); after a restart the starts paced before the "
-    "first answer are not counted (up to 42 in one second at 36/s: soak seeds 100-107); "
-    "caught by 'starts per second <= rate'"
+    "found here: after a Redis restart the fleet's one-second window (redis._RESERVE's "
+    "booked slots) has lost the starts made just before it, so the starts paced before "
+    "the first answer land beside them (up to 42 in one second at 36/s: soak seeds "
+    "100-107, not every one); caught by 'starts per second <= rate'. The same gap below "
+    "2/s (a drop from 10/s to 0.5/s booked at the old spacing) is fixed: every slot is "
+    "recorded and the window holds at least one"
 )
 
 
-@pytest.mark.xfail(strict=True, reason=_WINDOW_GAP)
 def test_the_window_rule_across_two_per_second(request: pytest.FixtureRequest) -> None:
     """Hostile usage headers and 429 storms swing the fleet's rate across 2/s."""
     scenario = Scenario(
@@ -218,7 +216,7 @@ def test_the_window_rule_across_two_per_second(request: pytest.FixtureRequest) -
 
 
 @pytest.mark.soak
-@pytest.mark.xfail(strict=True, reason=_WINDOW_GAP)
+@pytest.mark.xfail(strict=False, reason=_WINDOW_GAP)
 @pytest.mark.parametrize("seed", range(100, 108))
 def test_soak_full_weeks(seed: int) -> None:
     """Full-density weeks with every fault whose failure is not already pinned above
