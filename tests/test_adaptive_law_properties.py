@@ -417,13 +417,13 @@ def test_redis_adaptive_limiter_after_a_long_idle(idle: float) -> None:
         state = law.on_success(law.initial(then - 1.0), 0.1, then - 0.5, sent=8)
         state = law.on_throttle(state, "acceleration", then, sent=12, sent_at=then - 0.01)
         body = {"version": 7, "state": state.to_dict(), "read": True}
-        await r.set("mpasync:rate:idle:state", json.dumps(body))
+        await r.set("mpasync:rate:4:idle:state", json.dumps(body))
         limiter = RedisRateLimiter(server.url, "idle", 20, adaptive=True)
         try:
             for usage in ("1", "50", "0"):
                 await limiter.acquire()
                 await limiter.observe(None, 200, {USAGE_HEADER: usage})
-            stored = json.loads(await r.get("mpasync:rate:idle:state"))
+            stored = json.loads(await r.get("mpasync:rate:4:idle:state"))
             assert stored["version"] == 10  # every answer was taken, none dropped
             rate = RateState.from_dict(stored["state"]).rate
             assert law.min_rate <= rate <= 20.0
