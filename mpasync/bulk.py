@@ -27,6 +27,7 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Sized,
 )
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -384,7 +385,12 @@ async def run_bulk(
 
     try:
         async with anyio.create_task_group() as tg:
-            for _ in range(concurrency):
+            # No more workers than items, when the input says how many (a list of 50
+            # at concurrency 100000 starts 50 tasks, not 100000 idle ones).
+            workers = (
+                min(concurrency, max(1, len(items))) if isinstance(items, Sized) else concurrency
+            )
+            for _ in range(workers):
                 tg.start_soon(worker, tg.cancel_scope)
     except BaseException:
         run.stopped = True

@@ -227,9 +227,10 @@ def _progress_option(parser: argparse.ArgumentParser) -> None:
 def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
-        type=_int_at_least(1),
+        type=_int_between(1, DEMO_CONCURRENCY_LIMIT, _CONCURRENCY_WHY),
         default=None,
-        help="requests in flight at once (default: the client's, 32)",
+        help=f"requests in flight at once (default: the client's, 32; at most "
+        f"{DEMO_CONCURRENCY_LIMIT})",
     )
     parser.add_argument(
         "--rate",

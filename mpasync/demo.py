@@ -160,7 +160,11 @@ async def run_demo(
         ),
         ("apps changed", str(changed)),
         ("requests", f"{requests} (API calls the sync made)"),
-        ("attempts", f"{attempts} ({retries} retries; the emulator served {served})"),
+        (
+            "attempts",
+            f"{attempts} ({retries} {'retry' if retries == 1 else 'retries'}; "
+            f"the emulator served {served})",
+        ),
         ("elapsed", f"{elapsed:.2f}s (first pass)"),
         ("throughput", f"{requests / elapsed:.0f} requests/s, {attempts / elapsed:.0f} attempts/s"),
         (

@@ -227,3 +227,20 @@ async def test_progress_counts_skipped_items_so_a_resumed_run_reaches_the_total(
     )
     assert len(report.skipped) == 5 and progress[-1] == (8, 0)
     assert report.finished == 8 and report.done == 3
+
+
+async def test_a_sized_input_starts_no_more_workers_than_items() -> None:
+    """50 items at concurrency 100,000: 50 tasks, not 100,000 idle ones (6.7 s, 397 MB)."""
+    import asyncio
+
+    peak = 0
+
+    async def item(i: int) -> int:
+        nonlocal peak
+        peak = max(peak, len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        return i
+
+    report = await run_bulk(item, list(range(50)), concurrency=100_000)
+    assert report.ok and len(report.succeeded) == 50
+    assert peak <= 50 + 5  # the workers, the test's own task and the task group's

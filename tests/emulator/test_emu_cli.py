@@ -43,6 +43,11 @@ def one_line(err: str) -> str:
             ["demo", "--concurrency", "100000"],
             f"--concurrency: must be at most {DEMO_CONCURRENCY_LIMIT:,} (more only adds idle",
         ),
+        (
+            ["filters", "apply", "--service", "X", "--apps", "1", "--file", "f.json"]
+            + ["--concurrency", "100000"],
+            f"--concurrency: must be at most {DEMO_CONCURRENCY_LIMIT:,} (more only adds idle",
+        ),
         (["emulator", "--rate", "5", "--rate-limit", "6"], "--rate-limit: not allowed with"),
         (["emulator", "--rate-limit", "5", "--rate", "6"], "--rate: not allowed with"),
         (["emulator", "--neighbour", "0.4"], "--neighbour is a share of --rate-limit"),
