@@ -44,8 +44,7 @@ def one_line(err: str) -> str:
             f"--concurrency: must be at most {DEMO_CONCURRENCY_LIMIT:,} (more only adds idle",
         ),
         (
-            ["filters", "apply", "--service", "X", "--apps", "1", "--file", "f.json"]
-            + ["--concurrency", "100000"],
+            [*"filters apply --service X --apps 1 --file f.json --concurrency".split(), "100000"],
             f"--concurrency: must be at most {DEMO_CONCURRENCY_LIMIT:,} (more only adds idle",
         ),
         (["emulator", "--rate", "5", "--rate-limit", "6"], "--rate-limit: not allowed with"),
