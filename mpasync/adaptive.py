@@ -352,8 +352,8 @@ class ControlLaw:
         min_rate: float = 0.5,
         max_rate: float | None = None,
         target_usage: float = 0.9,
-        use_headers: bool = True,
         *,
+        use_headers: bool = True,
         beta: float = BETA,
         c: float = SCALE_CONSTANT,
     ) -> None:
@@ -736,7 +736,9 @@ class AdaptiveRateLimiter:
     ) -> None:
         if isinstance(max_scopes, bool) or not isinstance(max_scopes, int) or max_scopes < 1:
             raise RequestValidationError("max_scopes must be an integer >= 1", field="max_scopes")
-        self.law = ControlLaw(initial_rate, min_rate, max_rate, target_usage, use_headers)
+        self.law = ControlLaw(
+            initial_rate, min_rate, max_rate, target_usage, use_headers=use_headers
+        )
         self.max_scopes = max_scopes
         self._account = _Scope(self.law.initial(clock.now()))
         self._scopes: OrderedDict[str, _Scope] = OrderedDict()

@@ -349,11 +349,11 @@ class AnalyticsClient(TransportOwner):
         self,
         events: Iterable[AnalyticsEvent | Mapping[str, Any]]
         | AsyncIterable[AnalyticsEvent | Mapping[str, Any]],
+        *,
         batch_size: int = MAX_BATCH_EVENTS,
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
-        *,
         priority: Priority = BACKGROUND,
     ) -> TrackReport:
         """Track many events: ``POST /service/event/batch`` per batch of up to 100.

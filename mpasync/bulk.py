@@ -446,11 +446,11 @@ class Bulk:
         self,
         fn: Callable[[K], Awaitable[R]],
         items: Iterable[K] | AsyncIterable[K],
+        *,
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
         journal: str | Path | Journal | None = None,
-        *,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[K, R]:
         """Run ``fn(item)`` for every item; at most ``concurrency`` at a time.

@@ -142,6 +142,7 @@ class DSRClient(TransportOwner):
         regulation: str | None,
         request_type: str,
         identities: Mapping[str, IdentityInput] | None = None,
+        *,
         group_id: str | None = None,
         subject_request_id: str | None = None,
         submitted_time: str | dt.datetime | None = None,
@@ -215,10 +216,10 @@ class DSRClient(TransportOwner):
         self,
         subjects: Iterable[DSRSubject | Mapping[str, Any]]
         | AsyncIterable[DSRSubject | Mapping[str, Any]],
+        *,
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
-        *,
         priority: Priority = BACKGROUND,
     ) -> DSRBulkReport:
         """Submit many requests, one POST each, through the bulk engine.

@@ -91,11 +91,20 @@ def note(**fields: Any) -> None:
     """Add JSON-encodable fields to the journal record of the bulk item being processed.
 
     Called from inside an item function run by `mpasync.bulk.run_bulk`; a no-op
-    elsewhere. The filter helpers note ``before`` and ``after`` this way.
+    elsewhere. The filter helpers note ``before`` and ``after`` this way. A value JSON
+    cannot encode raises `RequestValidationError` here, in the item function (so that
+    item fails, with that error, and the run goes on), never later from the scheduler.
     """
     notes = _NOTES.get()
-    if notes is not None:
-        notes.update(fields)
+    if notes is None:
+        return
+    try:
+        msgspec.json.encode(fields)
+    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:
+        raise RequestValidationError(
+            f"note: journal fields must be JSON-encodable: {exc}", field="note"
+        ) from None
+    notes.update(fields)
 
 
 @contextmanager

@@ -89,6 +89,7 @@ class FilterMigrations(Bulk):
         app_ids: Iterable[int] | AsyncIterable[int],
         service: str,
         filters: Iterable[DataPointFilter | dict[str, Any]],
+        *,
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
@@ -113,7 +114,13 @@ class FilterMigrations(Bulk):
                 note(after=journal_filters(await resource.list(app_id, service)))
 
         return await self.map(
-            one, app_ids, concurrency, fail_fast, on_progress, book, priority=priority
+            one,
+            app_ids,
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+            on_progress=on_progress,
+            journal=book,
+            priority=priority,
         )
 
     async def _sync(
@@ -141,7 +148,13 @@ class FilterMigrations(Bulk):
             )
 
         return await self.map(
-            one, app_ids, concurrency, fail_fast, on_progress, book, priority=priority
+            one,
+            app_ids,
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+            on_progress=on_progress,
+            journal=book,
+            priority=priority,
         )
 
     async def sync_datapoint_filters(
@@ -149,6 +162,7 @@ class FilterMigrations(Bulk):
         app_ids: Iterable[int] | AsyncIterable[int],
         service: str,
         filters: Iterable[DataPointFilter | dict[str, Any]],
+        *,
         dry_run: bool = False,
         concurrency: int | None = None,
         fail_fast: bool = False,
@@ -183,6 +197,7 @@ class FilterMigrations(Bulk):
         from_app: int,
         to_apps: Iterable[int] | AsyncIterable[int],
         service: str,
+        *,
         dry_run: bool = False,
         concurrency: int | None = None,
         fail_fast: bool = False,
@@ -242,7 +257,9 @@ class FilterMigrations(Bulk):
         async def one(app_id: int) -> list[DataPointFilter]:
             return await resource.list(app_id, service)
 
-        return await self.map(one, app_ids, concurrency, False, on_progress, priority=priority)
+        return await self.map(
+            one, app_ids, concurrency=concurrency, on_progress=on_progress, priority=priority
+        )
 
     async def apply_datapoint_filter_snapshot(
         self,
@@ -366,5 +383,10 @@ class FilterMigrations(Bulk):
             return await revert_one(resource, app_id, service, plans[app_id], force)
 
         return await self.map(
-            one, list(plans), concurrency, False, on_progress, book, priority=priority
+            one,
+            list(plans),
+            concurrency=concurrency,
+            on_progress=on_progress,
+            journal=book,
+            priority=priority,
         )

@@ -881,7 +881,7 @@ class RedisRateLimiter:
                 min_rate,
                 max_rate,
                 target_usage,
-                use_headers,
+                use_headers=use_headers,
             )
             rate = self.law.initial_rate
         elif rate is None:

@@ -342,10 +342,10 @@ class SeedingClient(TransportOwner):
     async def seed_bulk(
         self,
         users: Iterable[SeedUser | Mapping[str, Any]] | AsyncIterable[SeedUser | Mapping[str, Any]],
+        *,
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
-        *,
         max_users: int = MAX_USERS_PER_REQUEST,
         max_bytes: int = MAX_REQUEST_BYTES,
         priority: Priority = BACKGROUND,

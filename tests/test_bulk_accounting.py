@@ -244,3 +244,17 @@ async def test_a_sized_input_starts_no_more_workers_than_items() -> None:
     report = await run_bulk(item, list(range(50)), concurrency=100_000)
     assert report.ok and len(report.succeeded) == 50
     assert peak <= 50 + 5  # the workers, the test's own task and the task group's
+
+
+async def test_a_note_json_cannot_encode_fails_that_item_not_the_run(tmp_path: Path) -> None:
+    from mpasync import RequestValidationError
+    from mpasync.journal import note
+
+    async def item(i: int) -> int:
+        note(value=object() if i == 2 else i)
+        return i
+
+    report = await run_bulk(item, [1, 2, 3], concurrency=2, journal=tmp_path / "j.jsonl")
+    assert sorted(report.succeeded) == [1, 3]
+    assert isinstance(report.failed[2], RequestValidationError)
+    assert "JSON-encodable" in str(report.failed[2])

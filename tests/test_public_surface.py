@@ -105,3 +105,30 @@ def test_the_bulk_scheduler_loads_no_filter_module() -> None:
     from mpasync.filter_migrations import FilterChange as Moved
 
     assert FilterChange is Moved and RevertConflict and diff_filters
+
+
+def test_options_are_keyword_only() -> None:
+    """What a call does is positional; how it does it (concurrency, dry_run, callbacks,
+    lanes) is named, so adding an option never shifts another."""
+    import inspect
+
+    from mpasync.adaptive import ControlLaw
+    from mpasync.analytics import AnalyticsClient
+    from mpasync.bulk import Bulk
+    from mpasync.dsr import DSRClient
+    from mpasync.migrations import FilterMigrations
+    from mpasync.seeding import SeedingClient
+
+    def positional(fn: object) -> list[str]:
+        params = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
+        return [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    assert positional(Bulk.map) == ["self", "fn", "items"]
+    assert positional(FilterMigrations.update_datapoint_filters)[-1] == "filters"
+    assert positional(FilterMigrations.sync_datapoint_filters)[-1] == "filters"
+    assert positional(FilterMigrations.copy_datapoint_filters)[-1] == "service"
+    assert positional(DSRClient.submit)[-1] == "identities"
+    assert positional(DSRClient.submit_bulk)[-1] == "subjects"
+    assert positional(SeedingClient.seed_bulk)[-1] == "users"
+    assert positional(AnalyticsClient.track_batch)[-1] == "events"
+    assert "use_headers" not in positional(ControlLaw)
