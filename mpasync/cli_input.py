@@ -279,19 +279,6 @@ def _is_local(url: str) -> bool:
     return address.is_loopback or address.is_private or address.is_unspecified
 
 
-class _FleetClient(Client):
-    """A `Client` whose token cache and rate limiter live in Redis; closing it closes them."""
-
-    _fleet: tuple[Any, ...] = ()
-
-    async def aclose(self) -> None:
-        try:
-            await super().aclose()
-        finally:
-            for part in self._fleet:
-                await part.aclose()
-
-
 def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> Client:
     """``--redis``: one token and (with ``--rate``) one budget for every process."""
     if not url.startswith(("redis://", "rediss://", "unix://")):
@@ -310,6 +297,4 @@ def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> 
         **{k: kwargs[k] for k in ("base_url",) if k in kwargs},
         **{k: kwargs.pop(k) for k in ("token_url",) if k in kwargs},
     )
-    client = _FleetClient(**kwargs, **fleet, **options)
-    client._fleet = tuple(fleet.values())
-    return client
+    return Client(**kwargs, **fleet, **options)  # closing it closes what fleet_options made

@@ -153,6 +153,19 @@ class Client(TransportOwner):
         """The last ``X-mp-rate-limit-percentage-used`` the API sent (0-100), or None."""
         return self._transport.stats.rate_limit_usage
 
+    async def aclose(self) -> None:
+        """Close the session (unless borrowed), and what `mpasync.redis.fleet_options`
+        made for this client (its shared token cache and budget: parts marked
+        ``close_with_client``). A `with_options` view closes nothing."""
+        try:
+            await super().aclose()
+        finally:
+            if not self._transport._is_view:
+                for part in (self.token_cache, self._transport.rate):
+                    if getattr(part, "close_with_client", False):
+                        part.close_with_client = False  # type: ignore[union-attr]  # once
+                        await part.aclose()  # type: ignore[union-attr]
+
     def __repr__(self) -> str:
         return (
             f"Client(account_id={self.account_id!r}, "

@@ -380,6 +380,8 @@ class RedisTokenCache(TokenCache):
         )
         self.poll_interval = positive_number(poll_interval, "poll_interval")
         self._redis, self._owns_redis = _connect(redis, self.redis_timeout)
+        #: Closed by the `Client` it is given to (set by `fleet_options`, which made it).
+        self.close_with_client = False
         self._name_key = _derive(client_secret, b"mpasync token key name v1")
         self._aead = AESGCM(_derive(client_secret, b"mpasync token seal v1"))
         ident = hmac.new(
@@ -918,6 +920,8 @@ class RedisRateLimiter:
         self.safety = float(safety)
         redis_timeout = positive_number(redis_timeout, "redis_timeout")
         self._redis, self._owns_redis = _connect(redis, redis_timeout)
+        #: Closed by the `Client` it is given to (set by `fleet_options`, which made it).
+        self.close_with_client = False
         self._reserve = self._redis.register_script(_RESERVE)
         self._start = self._redis.register_script(_START)
         self._read_state = self._redis.register_script(_READ_STATE)
@@ -1211,4 +1215,6 @@ def fleet_options(
         options["rate_limit"] = RedisRateLimiter(
             url, key, rate, expected_processes=expected_processes
         )
+    for part in options.values():
+        part.close_with_client = True  # the Client given them closes them
     return options
