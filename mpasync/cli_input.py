@@ -6,20 +6,17 @@ one line naming the flag, file or environment variable and what is wrong with it
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from mpasync._checks import digits
-from mpasync.auth import DEFAULT_TOKEN_URL, safe_url
 from mpasync.client import Client
+from mpasync.env import OPTIONAL_ENV, client_kwargs
 from mpasync.errors import RequestValidationError
 from mpasync.models import DataPointFilter
 from mpasync.validation import validate_filters
@@ -40,8 +37,6 @@ __all__ = [
 #: A policy (the same filters for every app) or a snapshot (each app's own filters).
 FiltersFile = list[DataPointFilter] | dict[int, list[DataPointFilter]]
 
-REQUIRED_ENV = ("MPARTICLE_CLIENT_ID", "MPARTICLE_CLIENT_SECRET", "MPARTICLE_ACCOUNT_ID")
-OPTIONAL_ENV = {"base_url": "MPARTICLE_BASE_URL", "token_url": "MPARTICLE_TOKEN_URL"}
 
 logger = logging.getLogger("mpasync")
 
@@ -204,36 +199,13 @@ def write_text(path: Path, text: str) -> None:
 
 
 def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Client:
-    """A `Client` from the ``MPARTICLE_*`` variables; every problem is named by its variable
-    (all missing ones at once)."""
-    env = env if env is not None else os.environ
-    missing = [var for var in REQUIRED_ENV if not env.get(var, "").strip()]
-    if missing:
-        raise CLIError(
-            f"missing environment variable{'s' if len(missing) > 1 else ''}: "
-            f"{', '.join(missing)} (the API credentials; see --help)"
-        )
-    account = env["MPARTICLE_ACCOUNT_ID"].strip()
-    if not digits(account):
-        raise CLIError(f"MPARTICLE_ACCOUNT_ID must be a positive integer, got {account!r}")
-    kwargs: dict[str, Any] = {
-        "client_id": env["MPARTICLE_CLIENT_ID"].strip(),
-        "client_secret": env["MPARTICLE_CLIENT_SECRET"].strip(),
-        "account_id": int(account),
-    }
-    for name, var in OPTIONAL_ENV.items():
-        if env.get(var, "").strip():
-            kwargs[name] = env[var].strip()
-    if "base_url" in kwargs:
-        kwargs["base_url"] = _api_root(kwargs["base_url"])
-        if "token_url" not in kwargs and _is_local(kwargs["base_url"]):
-            logger.warning(
-                "MPARTICLE_BASE_URL is a local address (%s) but MPARTICLE_TOKEN_URL is unset: "
-                "the token request goes to the real mParticle SSO (%s); set "
-                "MPARTICLE_TOKEN_URL too (e.g. the emulator's)",
-                safe_url(kwargs["base_url"]),
-                DEFAULT_TOKEN_URL,
-            )
+    """A `Client` from the ``MPARTICLE_*`` variables (`mpasync.env`); every problem is
+    named by its variable (all missing ones at once)."""
+    try:
+        kwargs = client_kwargs(env)
+    except RequestValidationError as exc:
+        hint = " (the API credentials; see --help)" if str(exc).startswith("missing") else ""
+        raise CLIError(f"{exc}{hint}") from None
     redis = options.pop("redis", None)
     try:
         if redis:
@@ -242,41 +214,6 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
     except RequestValidationError as exc:
         var = OPTIONAL_ENV.get(exc.field or "", "")
         raise CLIError(f"{var}: {exc}" if var else str(exc)) from None
-
-
-def _api_root(url: str) -> str:
-    """``MPARTICLE_BASE_URL`` as the client takes it, the API's root: a URL copied with
-    its ``/v1`` or ``/v2`` would make every path ``/v1/v1/...`` (404s), so that part is
-    dropped, with a warning."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # the client names what is wrong with it
-        return url
-    version = re.fullmatch(r"(.*?)/v[12]/*", parts.path)
-    if version is None:
-        return url
-    root = urlunsplit(parts._replace(path=version.group(1)))
-    logger.warning(
-        "MPARTICLE_BASE_URL ends in %s: using %s (the client adds /v1 and /v2 itself)",
-        parts.path[len(version.group(1)) :].rstrip("/"),
-        safe_url(root),
-    )
-    return root
-
-
-def _is_local(url: str) -> bool:
-    """Whether ``url`` names this machine or a private network (an emulator, a proxy)."""
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return False
-    if host == "localhost" or host.endswith((".localhost", ".local")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_unspecified
 
 
 def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> Client:

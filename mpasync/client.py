@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from typing import TYPE_CHECKING, Any
 
 from mpasync._checks import digits
@@ -120,23 +119,11 @@ class Client(TransportOwner):
     def from_env(cls, **overrides: Any) -> Client:
         """Build a client from ``MPARTICLE_CLIENT_ID``, ``MPARTICLE_CLIENT_SECRET``,
         ``MPARTICLE_ACCOUNT_ID`` and optionally ``MPARTICLE_BASE_URL`` and
-        ``MPARTICLE_TOKEN_URL``; keyword arguments override the environment."""
-        env = os.environ
-        kwargs: dict[str, Any] = {}
-        for name, var in (
-            ("client_id", "MPARTICLE_CLIENT_ID"),
-            ("client_secret", "MPARTICLE_CLIENT_SECRET"),
-            ("account_id", "MPARTICLE_ACCOUNT_ID"),
-        ):
-            if name in overrides:
-                continue
-            value = env.get(var)
-            if not value:
-                raise RequestValidationError(f"environment variable {var} is not set", field=var)
-            kwargs[name] = value
-        for name, var in (("base_url", "MPARTICLE_BASE_URL"), ("token_url", "MPARTICLE_TOKEN_URL")):
-            if env.get(var) and name not in overrides:
-                kwargs[name] = env[var]
+        ``MPARTICLE_TOKEN_URL`` (`mpasync.env`, which the command line reads too);
+        keyword arguments override the environment."""
+        from mpasync.env import client_kwargs
+
+        kwargs = client_kwargs(given=frozenset(overrides))
         kwargs.update(overrides)
         return cls(**kwargs)
 

@@ -132,3 +132,26 @@ def test_options_are_keyword_only() -> None:
     assert positional(SeedingClient.seed_bulk)[-1] == "users"
     assert positional(AnalyticsClient.track_batch)[-1] == "events"
     assert "use_headers" not in positional(ControlLaw)
+
+
+def test_client_from_env_and_the_cli_read_the_environment_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One reader (`mpasync.env`): the library gets the CLI's checks and fixes too."""
+    from mpasync import Client, RequestValidationError
+
+    for var in ("MPARTICLE_CLIENT_ID", "MPARTICLE_CLIENT_SECRET", "MPARTICLE_ACCOUNT_ID"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(
+        RequestValidationError, match="MPARTICLE_CLIENT_ID, MPARTICLE_CLIENT_SECRET"
+    ):
+        Client.from_env()
+    monkeypatch.setenv("MPARTICLE_CLIENT_ID", "id")
+    monkeypatch.setenv("MPARTICLE_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", "-5")
+    with pytest.raises(RequestValidationError, match="positive integer"):
+        Client.from_env()
+    monkeypatch.setenv("MPARTICLE_ACCOUNT_ID", "7")
+    monkeypatch.setenv("MPARTICLE_BASE_URL", "https://api.example.test/v1/")
+    mp = Client.from_env(token_url="https://sso.example.test/oauth/token")
+    assert mp.account_id == 7 and mp.transport.base_url == "https://api.example.test"
