@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
 from mpasync.auth import BasicAuth
+from mpasync.bulk import BulkReport, Progress, run_bulk
 from mpasync.errors import RequestValidationError
 from mpasync.options import TransportOptions
 from mpasync.priority import Priority
@@ -18,6 +19,7 @@ from mpasync.transport import Root, Transport, _Keep
 __all__ = ["TransportOwner", "basic_auth_transport", "each"]
 
 C = TypeVar("C", bound="TransportOwner")
+B = TypeVar("B")  # a prepared request body
 
 #: What `TransportOwner.with_options` changes per view.
 _VIEW_OPTIONS = ("timeout", "retry", "deadline", "priority")
@@ -69,6 +71,47 @@ class TransportOwner:
         )
         view._bind(view._transport)
         return view
+
+    async def _run_prepared(
+        self,
+        prepared: AsyncIterable[tuple[int, B | RequestValidationError]],
+        send: Callable[[B], Awaitable[Any]],
+        report: BulkReport[int, Any],
+        *,
+        concurrency: int | None,
+        fail_fast: bool,
+        on_progress: Progress | None,
+        priority: Priority,
+    ) -> None:
+        """A bulk run of request bodies checked (and numbered) as the input is read: each
+        position's body is sent with ``send``, and one that failed its check fails that
+        position with its `RequestValidationError`, nothing sent (`submit_bulk`,
+        `seed_bulk`). The run's limits are this client's; ``report`` is filled in."""
+        bodies: dict[int, B | RequestValidationError] = {}
+
+        async def positions() -> AsyncIterator[int]:
+            async for index, body in prepared:
+                bodies[index] = body
+                yield index
+
+        async def one(index: int) -> Any:
+            body = bodies.pop(index)
+            if isinstance(body, RequestValidationError):
+                raise body
+            return await send(body)
+
+        await run_bulk(
+            one,
+            positions(),
+            concurrency=(
+                concurrency if concurrency is not None else self._transport.concurrency.capacity
+            ),
+            fail_fast=fail_fast,
+            on_progress=on_progress,
+            stats=self._transport.stats,
+            report=report,
+            priority=priority,
+        )
 
     def _bind(self, transport: Transport) -> None:
         """Attach whatever holds a transport (resources) to ``transport``."""

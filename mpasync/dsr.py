@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
-from mpasync.bulk import BulkReport, Progress, run_bulk
+from mpasync.bulk import BulkReport, Progress
 from mpasync.dsr_callbacks import parse_callback, verify_callback
 from mpasync.dsr_protocol import (
     API_VERSIONS,
@@ -240,9 +240,8 @@ class DSRClient(TransportOwner):
                 "subjects must be an iterable or async iterable of subjects", field="subjects"
             )
         report = DSRBulkReport()
-        bodies: dict[int, dict[str, Any] | RequestValidationError] = {}
 
-        async def positions() -> AsyncIterator[int]:
+        async def prepared() -> AsyncIterator[tuple[int, dict[str, Any] | RequestValidationError]]:
             index = -1
             async for subject in each(subjects):
                 index += 1
@@ -251,28 +250,18 @@ class DSRClient(TransportOwner):
                     arguments = _subject_arguments(subject, where)
                     body = build_request(**arguments, prefix=f"{where}.", api_version=self.api)
                 except RequestValidationError as exc:
-                    bodies[index] = exc
+                    yield index, exc
                 else:
-                    bodies[index] = body
                     report.request_ids[index] = body["subject_request_id"]
-                yield index
+                    yield index, body
 
-        async def send(index: int) -> DSRReceipt:
-            body = bodies.pop(index)
-            if isinstance(body, RequestValidationError):
-                raise body
-            return await self._send_body(body)
-
-        await run_bulk(
-            send,
-            positions(),
-            concurrency=(
-                concurrency if concurrency is not None else self._transport.concurrency.capacity
-            ),
+        await self._run_prepared(
+            prepared(),
+            self._send_body,
+            report,
+            concurrency=concurrency,
             fail_fast=fail_fast,
             on_progress=on_progress,
-            stats=self._transport.stats,
-            report=report,
             priority=priority,
         )
         return report

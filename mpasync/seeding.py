@@ -19,7 +19,7 @@ import msgspec
 
 from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
-from mpasync.bulk import BulkReport, Progress, run_bulk
+from mpasync.bulk import BulkReport, Progress
 from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
 from mpasync.models.seeding import (
@@ -371,9 +371,8 @@ class SeedingClient(TransportOwner):
                     f"{name} must be an integer from 1 to {ceiling}", field=name
                 )
         report = SeedBulkReport()
-        bodies: dict[int, bytes | RequestValidationError] = {}
 
-        async def chunks() -> AsyncIterator[int]:
+        async def chunks() -> AsyncIterator[tuple[int, bytes | RequestValidationError]]:
             index = 0
             chunk, size = SeedChunk(), 2  # the size of "[]"
             parts: list[bytes] = []
@@ -388,15 +387,13 @@ class SeedingClient(TransportOwner):
                         _fail(where, f"encodes to {len(encoded) + 2} bytes, over {max_bytes}")
                 except RequestValidationError as exc:
                     report.chunks[index] = SeedChunk([position], [_loose_key(user)])
-                    bodies[index] = exc
-                    yield index
+                    yield index, exc
                     index += 1
                     continue
                 if parts and (len(parts) >= max_users or size + 1 + len(encoded) > max_bytes):
                     chunk.size = size
                     report.chunks[index] = chunk
-                    bodies[index] = b"[" + b",".join(parts) + b"]"
-                    yield index
+                    yield index, b"[" + b",".join(parts) + b"]"
                     index += 1
                     chunk, parts, size = SeedChunk(), [], 2
                 size += len(encoded) + (1 if parts else 0)
@@ -406,27 +403,20 @@ class SeedingClient(TransportOwner):
             if parts:
                 chunk.size = size
                 report.chunks[index] = chunk
-                bodies[index] = b"[" + b",".join(parts) + b"]"
-                yield index
+                yield index, b"[" + b",".join(parts) + b"]"
 
-        async def send(index: int) -> None:
-            body = bodies.pop(index)
-            if isinstance(body, RequestValidationError):
-                raise body
+        async def send(body: bytes) -> None:
             await self._transport.send(
                 Request("POST", _BULK, empty, api="", body=msgspec.Raw(body), idempotent=True)
             )
 
-        await run_bulk(
-            send,
+        await self._run_prepared(
             chunks(),
-            concurrency=(
-                concurrency if concurrency is not None else self._transport.concurrency.capacity
-            ),
+            send,
+            report,
+            concurrency=concurrency,
             fail_fast=fail_fast,
             on_progress=on_progress,
-            stats=self._transport.stats,
-            report=report,
             priority=priority,
         )
         return report
