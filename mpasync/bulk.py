@@ -69,6 +69,8 @@ __all__ = [
     "BulkReport",
     "FilterChange",
     "Journal",
+    "OnEvent",
+    "ProgressEvent",
     "RevertConflict",
     "diff_filters",
     "run_bulk",
@@ -101,6 +103,27 @@ logger = logging.getLogger("mpasync")
 #: ``on_progress(finished, failed)``: items accounted for so far (succeeded, failed or
 #: skipped by the journal) and how many of them failed.
 Progress = Callable[[int, int], object]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """Where a bulk run stands, passed to ``on_event`` after every item: every count, so
+    a progress display never reads a shared report mid-run."""
+
+    done: int  #: succeeded
+    failed: int
+    skipped: int  #: skipped: a journal says they were done
+    not_done: int  #: taken but neither succeeded nor failed (cancelled in flight)
+    total: int  #: taken from the input so far
+
+    @property
+    def finished(self) -> int:
+        """Items accounted for: done, failed or skipped."""
+        return self.done + self.failed + self.skipped
+
+
+#: ``on_event(ProgressEvent)``.
+OnEvent = Callable[[ProgressEvent], object]
 
 
 @dataclass
@@ -257,6 +280,7 @@ async def run_bulk(
     concurrency: int,
     fail_fast: bool = False,
     on_progress: Progress | None = None,
+    on_event: OnEvent | None = None,
     journal: str | Path | Journal | None = None,
     stats: Any = None,
     report: BulkReport[K, R] | None = None,
@@ -318,6 +342,14 @@ async def run_bulk(
                 on_progress(run.finished, len(run.failed))
             except Exception:
                 logger.exception("on_progress callback failed")
+        if on_event is not None:
+            event = ProgressEvent(
+                len(run.succeeded), len(run.failed), len(run.skipped), len(run.not_done), run.total
+            )
+            try:
+                on_event(event)
+            except Exception:
+                logger.exception("on_event callback failed")
 
     async def worker(scope: anyio.CancelScope) -> None:
         with in_lane(lane):
@@ -417,8 +449,9 @@ async def run_bulk(
 class Bulk:
     """Fan-out helpers bound to a client (``mp.bulk``); they share its limits and pool.
 
-    ``last_report`` is the report of the run in progress or the last one, so a caller
-    that cancels (or interrupts) a run can still see what completed.
+    ``last_report`` is the report of the last run started on this helper, for a caller
+    that cancels (or interrupts) a run to see what completed once it has stopped; two
+    runs at once share it, so during a run follow its progress with ``on_event``.
     """
 
     def __init__(self, client: BulkHost) -> None:
@@ -450,6 +483,7 @@ class Bulk:
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
+        on_event: OnEvent | None = None,
         journal: str | Path | Journal | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[K, R]:
@@ -459,7 +493,8 @@ class Bulk:
         >>> report.ok, len(report.results)
 
         ``fail_fast`` stops scheduling and cancels in-flight items on the first failure.
-        ``on_progress(finished, failed)`` runs after every item (skipped ones included).
+        ``on_progress(finished, failed)`` runs after every item (skipped ones included),
+        and ``on_event`` with a `ProgressEvent` holding every count.
         ``journal`` is a JSON-lines file (see `mpasync.journal`); items it records as
         succeeded are skipped (made for interrupted migrations). See `run_bulk` for how
         each way a run can end is reported. The requests ``fn`` sends go in the
@@ -475,6 +510,7 @@ class Bulk:
             concurrency=self._concurrency(concurrency),
             fail_fast=fail_fast,
             on_progress=on_progress,
+            on_event=on_event,
             journal=journal,
             stats=self._client.transport.stats,
             report=report,

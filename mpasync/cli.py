@@ -25,7 +25,7 @@ from typing import Any, NoReturn, TextIO
 
 from mpasync._checks import digits
 from mpasync._version import __version__
-from mpasync.bulk import BulkReport, FilterChange, RevertConflict
+from mpasync.bulk import BulkReport, FilterChange, ProgressEvent, RevertConflict
 from mpasync.cli_input import (
     CLIError,
     FiltersFile,
@@ -609,15 +609,13 @@ async def _app_ids(mp: Client, listed: list[int] | None, progress: Progress) -> 
 
 
 def _tracker(progress: Progress, mp: Client) -> Any:
-    """The bulk helpers' ``on_progress(finished, failed)`` (``finished`` includes the items
-    a journal let the run skip), shown with the skipped ones counted apart."""
+    """The bulk helpers' ``on_event``: every count of the run (`mpasync.bulk.ProgressEvent`),
+    shown with the skipped ones counted apart."""
 
-    def on_progress(finished: int, failed: int, *_: Any) -> None:
-        last = mp.bulk.last_report
-        skipped = len(last.skipped) if last is not None else 0
-        progress.update(finished - skipped, failed, skipped=skipped)
+    def on_event(event: ProgressEvent) -> None:
+        progress.update(event.done + event.failed, event.failed, skipped=event.skipped)
 
-    return on_progress
+    return on_event
 
 
 def _finish(progress: Progress, report: BulkReport[Any]) -> None:
@@ -745,13 +743,13 @@ async def _apply(
     journal: str | None,
     progress: Progress,
 ) -> BulkReport[int]:
-    on_progress = _tracker(progress, mp)
+    on_event = _tracker(progress, mp)
     if isinstance(policy, dict):
         return await mp.bulk.apply_datapoint_filter_snapshot(
             {a: policy[a] for a in app_ids},
             args.service,
             dry_run=args.dry_run,
-            on_progress=on_progress,
+            on_event=on_event,
             journal=journal,
         )
     if sync:
@@ -760,11 +758,11 @@ async def _apply(
             args.service,
             policy,
             dry_run=args.dry_run,
-            on_progress=on_progress,
+            on_event=on_event,
             journal=journal,
         )
     return await mp.bulk.update_datapoint_filters(
-        app_ids, args.service, policy, on_progress=on_progress, journal=journal
+        app_ids, args.service, policy, on_event=on_event, journal=journal
     )
 
 
@@ -823,10 +821,8 @@ async def _filters_export(
         args.service = await _check_service(mp, args.service)
         app_ids = await _app_ids(mp, listed, progress)
         progress.start("exporting filters", len(app_ids), unit="apps")
-        on_progress = _tracker(progress, mp)
-        report = await mp.bulk.export_datapoint_filters(
-            app_ids, args.service, on_progress=on_progress
-        )
+        on_event = _tracker(progress, mp)
+        report = await mp.bulk.export_datapoint_filters(app_ids, args.service, on_event=on_event)
         _finish(progress, report)
     snapshot = {
         str(app_id): filters_to_json(report.results.get(app_id) or [])
@@ -871,7 +867,7 @@ async def _filters_revert(
         report = await mp.bulk.revert_datapoint_filters(
             journal,
             force=args.force,
-            on_progress=_tracker(progress, mp),
+            on_event=_tracker(progress, mp),
             revert_journal=revert_journal,
         )
         progress.total = report.total

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mpasync.bulk import Bulk, BulkHost, BulkReport, Progress
+from mpasync.bulk import Bulk, BulkHost, BulkReport, OnEvent, Progress
 from mpasync.errors import JournalError, RequestValidationError
 from mpasync.filter_migrations import (
     FilterChange,
@@ -93,6 +93,7 @@ class FilterMigrations(Bulk):
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
+        on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, Any]:
@@ -119,6 +120,7 @@ class FilterMigrations(Bulk):
             concurrency=concurrency,
             fail_fast=fail_fast,
             on_progress=on_progress,
+            on_event=on_event,
             journal=book,
             priority=priority,
         )
@@ -136,6 +138,7 @@ class FilterMigrations(Bulk):
         journal: str | Path | None,
         *,
         complete: bool = False,
+        on_event: OnEvent | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
         resource = self._host.datapoint_filters
@@ -153,6 +156,7 @@ class FilterMigrations(Bulk):
             concurrency=concurrency,
             fail_fast=fail_fast,
             on_progress=on_progress,
+            on_event=on_event,
             journal=book,
             priority=priority,
         )
@@ -167,6 +171,7 @@ class FilterMigrations(Bulk):
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
+        on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
@@ -189,6 +194,7 @@ class FilterMigrations(Bulk):
             fail_fast,
             on_progress,
             journal,
+            on_event=on_event,
             priority=priority,
         )
 
@@ -202,6 +208,7 @@ class FilterMigrations(Bulk):
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
+        on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
@@ -234,6 +241,7 @@ class FilterMigrations(Bulk):
             fail_fast,
             on_progress,
             journal,
+            on_event=on_event,
             priority=priority,
         )
 
@@ -244,6 +252,7 @@ class FilterMigrations(Bulk):
         *,
         concurrency: int | None = None,
         on_progress: Progress | None = None,
+        on_event: OnEvent | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, list[DataPointFilter]]:
         """Read every app's filters for ``service``: ``results[app_id]`` is its list.
@@ -258,7 +267,12 @@ class FilterMigrations(Bulk):
             return await resource.list(app_id, service)
 
         return await self.map(
-            one, app_ids, concurrency=concurrency, on_progress=on_progress, priority=priority
+            one,
+            app_ids,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            on_event=on_event,
+            priority=priority,
         )
 
     async def apply_datapoint_filter_snapshot(
@@ -270,6 +284,7 @@ class FilterMigrations(Bulk):
         concurrency: int | None = None,
         fail_fast: bool = False,
         on_progress: Progress | None = None,
+        on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
@@ -293,6 +308,7 @@ class FilterMigrations(Bulk):
             on_progress,
             journal,
             complete=True,
+            on_event=on_event,
             priority=priority,
         )
 
@@ -303,6 +319,7 @@ class FilterMigrations(Bulk):
         force: bool = False,
         concurrency: int | None = None,
         on_progress: Progress | None = None,
+        on_event: OnEvent | None = None,
         revert_journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
@@ -387,6 +404,7 @@ class FilterMigrations(Bulk):
             list(plans),
             concurrency=concurrency,
             on_progress=on_progress,
+            on_event=on_event,
             journal=book,
             priority=priority,
         )

@@ -258,3 +258,29 @@ async def test_a_note_json_cannot_encode_fails_that_item_not_the_run(tmp_path: P
     assert sorted(report.succeeded) == [1, 3]
     assert isinstance(report.failed[2], RequestValidationError)
     assert "JSON-encodable" in str(report.failed[2])
+
+
+async def test_every_progress_event_holds_every_count(tmp_path: Path) -> None:
+    """A display follows a run from its events alone (it never reads a shared report)."""
+    from mpasync.bulk import ProgressEvent
+
+    journal = tmp_path / "j.jsonl"
+    await run_bulk(_ok, [1, 2], concurrency=1, journal=journal)
+    events: list[ProgressEvent] = []
+
+    async def item(i: int) -> int:
+        if i == 4:
+            raise ValueError("no")
+        return i
+
+    report = await run_bulk(
+        item, [1, 2, 3, 4], concurrency=1, journal=journal, on_event=events.append
+    )
+    last = events[-1]
+    assert (last.done, last.failed, last.skipped, last.not_done, last.total) == (1, 1, 2, 0, 4)
+    assert last.finished == report.finished == 4
+    assert [e.finished for e in events] == [1, 2, 3, 4]
+
+
+async def _ok(i: int) -> int:
+    return i
