@@ -148,7 +148,7 @@ class Client(TransportOwner):
             await super().aclose()
         finally:
             if not self._transport._is_view:
-                for part in (self.token_cache, self._transport.rate):
+                for part in (self.token_cache, self._transport.limiter):
                     if getattr(part, "close_with_client", False):
                         part.close_with_client = False  # type: ignore[union-attr]  # once
                         await part.aclose()  # type: ignore[union-attr]

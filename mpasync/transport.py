@@ -55,7 +55,7 @@ from mpasync.errors import (
     error_for_status,
 )
 from mpasync.hooks import Attempt, Hooks, RetryEvent
-from mpasync.limits import ConcurrencyLimiter, Shed
+from mpasync.limits import ConcurrencyLimiter, RateControl, Shed
 from mpasync.options import DEFAULT_MAX_RESPONSE_BYTES, TransportOptions, check_option_names
 from mpasync.priority import INTERACTIVE, Priority, check_priority, lane_of
 from mpasync.request import Request
@@ -177,10 +177,11 @@ class Transport:
             for name, root in roots.items()
         }
         self.concurrency = ConcurrencyLimiter(opts.get("max_concurrency", 32))
-        self.rate = rate_control(opts.get("rate_limit"))
+        #: The rate limiter the ``rate_limit`` option stands for (None: no limit).
+        self.limiter = rate_control(opts.get("rate_limit"))
         self._observe = (
-            self.rate.observe
-            if self.rate is not None and getattr(self.rate, "observes", True)
+            self.limiter.observe
+            if self.limiter is not None and getattr(self.limiter, "observes", True)
             else None
         )
         retry = opts.get("retry")
@@ -191,7 +192,7 @@ class Transport:
         self.deadline = _optional(opts.get("deadline"), "deadline")
         priority = opts.get("priority")
         self.priority = None if priority is None else check_priority(priority)
-        self._lanes = _takes_lanes(self.rate)
+        self._lanes = _takes_lanes(self.limiter)
         limit = opts.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise RequestValidationError(
@@ -240,8 +241,13 @@ class Transport:
     def __repr__(self) -> str:
         return (
             f"Transport(base_url={self.base_url!r}, max_concurrency={self.concurrency.capacity}, "
-            f"rate_limit={self.rate!r}, auth={self.auth!r})"
+            f"rate_limit={self.limiter!r}, auth={self.auth!r})"
         )
+
+    @property
+    def rate(self) -> RateControl | None:
+        """The old name of `limiter` (``t.rate.rate`` read as a limiter's rate)."""
+        return self.limiter
 
     def with_options(
         self,
@@ -495,7 +501,7 @@ class Transport:
         exceeded) and the attempt tries again. On any exit without both, nothing is kept.
         """
         permits = self.concurrency
-        if lane == INTERACTIVE or self.rate is None:
+        if lane == INTERACTIVE or self.limiter is None:
             await permits.acquire(lane)
             try:
                 await self._slot(scope, lane, deadline_at)
@@ -514,7 +520,7 @@ class Transport:
                 return
 
     async def _slot(self, scope: str | None, lane: Priority, deadline_at: float | None) -> None:
-        rate = self.rate
+        rate = self.limiter
         if rate is None:
             return
         if self._lanes:
