@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from mpasync.auth import BasicAuth
-from mpasync.bulk import BulkReport, Progress, run_bulk
+from mpasync.bulk import BulkReport, OnProgress, run_bulk
 from mpasync.errors import RequestValidationError
 from mpasync.options import TransportOptions
 from mpasync.priority import Priority
@@ -80,7 +80,7 @@ class TransportOwner:
         *,
         concurrency: int | None,
         fail_fast: bool,
-        on_progress: Progress | None,
+        on_progress: OnProgress | None,
         priority: Priority,
     ) -> None:
         """A bulk run of request bodies checked (and numbered) as the input is read: each

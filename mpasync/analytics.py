@@ -27,7 +27,7 @@ from mpasync import clock
 from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, each
 from mpasync.auth import NoAuth
-from mpasync.bulk import BulkReport, Progress, run_bulk
+from mpasync.bulk import BulkReport, OnProgress, run_bulk
 from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
 from mpasync.limits import ConcurrencyLimiter, WindowLimiter
@@ -353,7 +353,7 @@ class AnalyticsClient(TransportOwner):
         batch_size: int = MAX_BATCH_EVENTS,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         priority: Priority = BACKGROUND,
     ) -> TrackReport:
         """Track many events: ``POST /service/event/batch`` per batch of up to 100.

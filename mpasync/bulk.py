@@ -70,6 +70,7 @@ __all__ = [
     "FilterChange",
     "Journal",
     "OnEvent",
+    "OnProgress",
     "ProgressEvent",
     "RevertConflict",
     "diff_filters",
@@ -102,7 +103,9 @@ logger = logging.getLogger("mpasync")
 
 #: ``on_progress(finished, failed)``: items accounted for so far (succeeded, failed or
 #: skipped by the journal) and how many of them failed.
-Progress = Callable[[int, int], object]
+OnProgress = Callable[[int, int], object]
+#: The old name of `OnProgress` (`mpasync.progress.Progress` is the display).
+Progress = OnProgress
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +282,7 @@ async def run_bulk(
     *,
     concurrency: int,
     fail_fast: bool = False,
-    on_progress: Progress | None = None,
+    on_progress: OnProgress | None = None,
     on_event: OnEvent | None = None,
     journal: str | Path | Journal | None = None,
     stats: Any = None,
@@ -482,7 +485,7 @@ class Bulk:
         *,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         on_event: OnEvent | None = None,
         journal: str | Path | Journal | None = None,
         priority: Priority = BACKGROUND,

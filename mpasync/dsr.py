@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
-from mpasync.bulk import BulkReport, Progress
+from mpasync.bulk import BulkReport, OnProgress
 from mpasync.dsr_callbacks import parse_callback, verify_callback
 from mpasync.dsr_protocol import (
     API_VERSIONS,
@@ -219,7 +219,7 @@ class DSRClient(TransportOwner):
         *,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         priority: Priority = BACKGROUND,
     ) -> DSRBulkReport:
         """Submit many requests, one POST each, through the bulk engine.

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mpasync.bulk import Bulk, BulkHost, BulkReport, OnEvent, Progress
+from mpasync.bulk import Bulk, BulkHost, BulkReport, OnEvent, OnProgress
 from mpasync.errors import JournalError, RequestValidationError
 from mpasync.filter_migrations import (
     FilterChange,
@@ -92,7 +92,7 @@ class FilterMigrations(Bulk):
         *,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
@@ -134,7 +134,7 @@ class FilterMigrations(Bulk):
         dry_run: bool,
         concurrency: int | None,
         fail_fast: bool,
-        on_progress: Progress | None,
+        on_progress: OnProgress | None,
         journal: str | Path | None,
         *,
         complete: bool = False,
@@ -170,7 +170,7 @@ class FilterMigrations(Bulk):
         dry_run: bool = False,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
@@ -207,7 +207,7 @@ class FilterMigrations(Bulk):
         dry_run: bool = False,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
@@ -251,7 +251,7 @@ class FilterMigrations(Bulk):
         service: str,
         *,
         concurrency: int | None = None,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         on_event: OnEvent | None = None,
         priority: Priority = BACKGROUND,
     ) -> BulkReport[int, list[DataPointFilter]]:
@@ -283,7 +283,7 @@ class FilterMigrations(Bulk):
         dry_run: bool = False,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         on_event: OnEvent | None = None,
         journal: str | Path | None = None,
         priority: Priority = BACKGROUND,
@@ -318,7 +318,7 @@ class FilterMigrations(Bulk):
         *,
         force: bool = False,
         concurrency: int | None = None,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         on_event: OnEvent | None = None,
         revert_journal: str | Path | None = None,
         priority: Priority = BACKGROUND,

@@ -19,7 +19,7 @@ import msgspec
 
 from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
-from mpasync.bulk import BulkReport, Progress
+from mpasync.bulk import BulkReport, OnProgress
 from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
 from mpasync.models.seeding import (
@@ -345,7 +345,7 @@ class SeedingClient(TransportOwner):
         *,
         concurrency: int | None = None,
         fail_fast: bool = False,
-        on_progress: Progress | None = None,
+        on_progress: OnProgress | None = None,
         max_users: int = MAX_USERS_PER_REQUEST,
         max_bytes: int = MAX_REQUEST_BYTES,
         priority: Priority = BACKGROUND,
