@@ -219,7 +219,9 @@ async def test_submit_retries_because_the_id_is_fixed(
 def test_default_rate_limit_is_1000_a_minute() -> None:
     client = DSRClient("key", "secret")
     assert client.transport.limiter is not None
-    assert client.transport.limiter.rate == pytest.approx(DSR_RATE_LIMIT) == pytest.approx(1000 / 60)
+    assert (
+        client.transport.limiter.rate == pytest.approx(DSR_RATE_LIMIT) == pytest.approx(1000 / 60)
+    )
 
 
 # ---------------------------------------------------------------- bulk

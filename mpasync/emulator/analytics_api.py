@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -20,22 +19,14 @@ from mpasync.emulator.api_common import (
     scripted,
     text_ok,
 )
+from mpasync.emulator.other_state import AnalyticsRequest
 
 if TYPE_CHECKING:
-    from mpasync.emulator.other_apis import OtherApiState
+    from mpasync.emulator.other_state import OtherApiState
 
 __all__ = ["AnalyticsRequest", "AnalyticsRoutes"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class AnalyticsRequest:
-    """One accepted analytics call: path, events carried, arrival (monotonic)."""
-
-    path: str
-    events: int
-    time: float
 
 
 def _event_errors(event: object, where: str) -> list[str]:

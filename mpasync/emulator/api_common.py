@@ -8,13 +8,26 @@ import base64
 import binascii
 import datetime as dt
 import hmac
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import Any, Protocol
 
 import msgspec
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from mpasync.emulator.other_apis import OtherApiState
+
+class _Counted(Protocol):
+    """What `scripted` needs of the state (`other_state.OtherApiState`)."""
+
+    hits: dict[str, int]
+    _scripted: dict[str, deque[tuple[int, float | None]]]
+
+
+class _Workspace(Protocol):
+    """What `basic_auth_problem` needs of the state (`other_state.OtherApiState`)."""
+
+    workspace_key: str
+    workspace_secret: str
+
 
 __all__ = [
     "MAX_LENGTH",
@@ -90,14 +103,14 @@ async def read_json(request: web.Request) -> tuple[bytes, Any, bool]:
         return raw, None, False
 
 
-def scripted(state: OtherApiState, api: str) -> tuple[int, float | None] | None:
+def scripted(state: _Counted, api: str) -> tuple[int, float | None] | None:
     """Count a request to ``api``; the next scripted failure for it, if any."""
     state.hits[api] += 1
     queue = state._scripted.get(api)
     return queue.popleft() if queue else None
 
 
-def basic_auth_problem(state: OtherApiState, request: web.Request) -> str | None:
+def basic_auth_problem(state: _Workspace, request: web.Request) -> str | None:
     """None when the workspace credentials are right; else "missing" or "invalid"."""
     header = request.headers.get("Authorization")
     if not header:

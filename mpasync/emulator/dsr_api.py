@@ -14,13 +14,11 @@ import base64
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from mpasync.dsr_protocol import (
-    API_VERSIONS,
     EXTENSION_IDENTITY_TYPES,
     IDENTITY_TYPES,
     MAX_IDENTITIES,
@@ -37,9 +35,10 @@ from mpasync.emulator.api_common import (
     stamp,
     text_ok,
 )
+from mpasync.emulator.other_state import DSRRecord
 
 if TYPE_CHECKING:
-    from mpasync.emulator.other_apis import OtherApiState
+    from mpasync.emulator.other_state import OtherApiState
 
 __all__ = ["DSRRecord", "DSRRoutes", "dsr_errors"]
 
@@ -47,39 +46,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ACTIVE = frozenset({"pending", "in_progress"})
 #: (type, value) pairs: identities as the store compares them, whatever the version's shape.
 Pairs = list[tuple[str, str]]
-
-
-@dataclass
-class DSRRecord:
-    """One data subject request as the emulator holds it."""
-
-    body: dict[str, Any]
-    raw: bytes
-    status: str
-    received_time: str
-    expected_completion_time: str | None
-    conflict_key: str
-    results_url: str | None = None
-    #: The API version it was submitted with (its status answers say so).
-    version: int = 3
-
-    @property
-    def subject_request_id(self) -> str:
-        """The request's id."""
-        return str(self.body["subject_request_id"])
-
-    def status_body(self, controller_id: str) -> dict[str, Any]:
-        """The body of ``GET /requests/{id}`` (and of a status callback)."""
-        return {
-            "controller_id": controller_id,
-            "expected_completion_time": self.expected_completion_time,
-            "subject_request_id": self.subject_request_id,
-            "group_id": self.body.get("group_id"),
-            "request_status": self.status,
-            "api_version": API_VERSIONS[self.version].api_version,
-            "results_url": self.results_url,
-            "extensions": None,
-        }
 
 
 # ---------------------------------------------------------------- validation (server side)

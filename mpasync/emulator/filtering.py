@@ -36,11 +36,23 @@ The exact semantics the emulator implements (the reference leaves details open):
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from mpasync.emulator.responses import unprocessable
-from mpasync.emulator.state import App, DataPoint, DataPointFilter, FilterKey, ServiceFilters
+from mpasync.emulator.state import (
+    CUSTOM_TYPED,
+    FILTER_PARENT,
+    App,
+    DataPoint,
+    DataPointFilter,
+    FilterKey,
+    ServiceFilters,
+    effective_filters,
+    effective_map,
+    filter_key_of,
+    service_filters_for,
+    stored_filters,
+)
 
 __all__ = [
     "COMMERCE_EVENT_TYPES",
@@ -133,16 +145,9 @@ FILTER_TYPES = _vocabulary(
     "All_Workspace_User_Attributes",
     "All_Account_User_Attributes",
 )
-_PARENT = {
-    "EventAttribute": "Event",
-    "CommerceAttribute": "Commerce",
-    "ScreenViewAttribute": "ScreenView",
-}
-_CUSTOM_TYPED = frozenset({"Event", "EventAttribute"})
 _COMMERCE_TYPED = frozenset({"Commerce", "CommerceAttribute"})
 # Filter type <-> datapoint type where they differ; EventType and All_* have no datapoint.
 _DATAPOINT_OF_FILTER = {"UserIdentity": "Identity"}
-_FILTER_OF_DATAPOINT = {"Identity": "UserIdentity"}
 _NOT_DATAPOINTS = frozenset(
     {
         "EventType",
@@ -175,19 +180,19 @@ def parse_datapoint(obj: Any, vocabulary: dict[str, str]) -> FilterKey:
     name = _optional_str(obj, "name")
     if name is None:
         raise unprocessable("Datapoint name must be specified.")
-    attribute_name = _optional_str(obj, "attribute_name") if canonical in _PARENT else None
-    if canonical in _PARENT and attribute_name is None:
+    attribute_name = _optional_str(obj, "attribute_name") if canonical in FILTER_PARENT else None
+    if canonical in FILTER_PARENT and attribute_name is None:
         raise unprocessable("Attribute name must be specified.")
     event_type: str | None = None
-    if canonical in _CUSTOM_TYPED or canonical in _COMMERCE_TYPED:
+    if canonical in CUSTOM_TYPED or canonical in _COMMERCE_TYPED:
         raw_event_type = _optional_str(obj, "event_type")
         # Only Event/EventAttribute must name it (platform-api.md line 1990); a Commerce
         # datapoint or filter without one is accepted.
-        if raw_event_type is None and canonical in _CUSTOM_TYPED:
+        if raw_event_type is None and canonical in CUSTOM_TYPED:
             raise unprocessable("Event type must be specified.")
         if raw_event_type is not None:
             event_type = raw_event_type.lower()
-            allowed = _EVENT_TYPE_SET if canonical in _CUSTOM_TYPED else _COMMERCE_TYPE_SET
+            allowed = _EVENT_TYPE_SET if canonical in CUSTOM_TYPED else _COMMERCE_TYPE_SET
             if event_type not in allowed:
                 raise unprocessable("Invalid event type specified.")
     if canonical == "EventType":
@@ -237,56 +242,6 @@ def filter_json(f: DataPointFilter, *, listing: bool = True) -> dict[str, Any]:
     return out
 
 
-def service_filters_for(app: App, service: str) -> ServiceFilters:
-    """The (app, service) filtering configuration, created with defaults on first use."""
-    sf = app.service_filters.get(service)
-    if sf is None:
-        sf = app.service_filters[service] = ServiceFilters(service=service)
-    return sf
-
-
-def _filter_key_of(dp: DataPoint) -> FilterKey:
-    return (_FILTER_OF_DATAPOINT.get(dp.type, dp.type), dp.name, dp.attribute_name, dp.event_type)
-
-
-def _stored_filters(app: App, service: str) -> dict[FilterKey, DataPointFilter]:
-    sf = app.service_filters.get(service)
-    default = sf.send_new_datapoints_by_default if sf is not None else True
-    explicit = sf.filters if sf is not None else {}
-    stored: dict[FilterKey, DataPointFilter] = {}
-    for dp in app.datapoints.values():
-        key = _filter_key_of(dp)
-        found = explicit.get(key)
-        stored[key] = found or DataPointFilter(
-            key[0], key[1], key[2], key[3], default, dp.created_on
-        )
-    for key, found in explicit.items():
-        if key not in stored:
-            stored[key] = found
-    return stored
-
-
-def _effective(stored: dict[FilterKey, DataPointFilter]) -> dict[FilterKey, DataPointFilter]:
-    disabled_types = {k[1] for k, f in stored.items() if k[0] == "EventType" and not f.enabled}
-    out: dict[FilterKey, DataPointFilter] = {}
-    for key, f in stored.items():
-        enabled = f.enabled
-        if enabled and key[0] in _CUSTOM_TYPED and key[3] in disabled_types:
-            enabled = False
-        parent_type = _PARENT.get(key[0])
-        if enabled and parent_type is not None:
-            parent = stored.get((parent_type, key[1], None, key[3]))
-            if parent is not None and not parent.enabled:
-                enabled = False
-        out[key] = f if enabled == f.enabled else replace(f, enabled=enabled)
-    return out
-
-
-def effective_filters(app: App, service: str) -> list[DataPointFilter]:
-    """The filters of (app, service) with the hierarchy applied (see the module docstring)."""
-    return list(_effective(_stored_filters(app, service)).values())
-
-
 def apply_filters(app: App, service: str, items: Any, now: str) -> list[DataPointFilter]:
     """Validate and store filters for (app, service); return the submitted ones, effective."""
     if not isinstance(items, list):
@@ -313,7 +268,7 @@ def apply_filters(app: App, service: str, items: Any, now: str) -> list[DataPoin
             existing.enabled = enabled
         else:
             sf.filters[key] = DataPointFilter(key[0], key[1], key[2], key[3], enabled, created_on)
-    effective = _effective(_stored_filters(app, service))
+    effective = effective_map(stored_filters(app, service))
     return [effective[key] for key in parsed]
 
 
@@ -323,7 +278,7 @@ def set_send_new_by_default(app: App, service: str, value: bool) -> ServiceFilte
     if value != sf.send_new_datapoints_by_default:
         old = sf.send_new_datapoints_by_default
         for dp in app.datapoints.values():
-            key = _filter_key_of(dp)
+            key = filter_key_of(dp)
             if key not in sf.filters:
                 sf.filters[key] = DataPointFilter(
                     key[0], key[1], key[2], key[3], old, dp.created_on

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,10 +17,11 @@ from mpasync.emulator.api_common import (
     read_json,
     scripted,
 )
+from mpasync.emulator.other_state import SeedRequest
 from mpasync.models.seeding import SeedCalculationType
 
 if TYPE_CHECKING:
-    from mpasync.emulator.other_apis import OtherApiState
+    from mpasync.emulator.other_state import OtherApiState
 
 __all__ = ["MAX_SEED_BYTES", "MAX_SEED_USERS", "SeedRequest", "SeedingRoutes"]
 
@@ -33,16 +33,6 @@ MAX_SEED_BYTES = 256 * 1024
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMERIC_SEEDS = frozenset({"count", "sum", "min", "max", "minimum", "maximum"})
 _TIMESTAMP_SEEDS = frozenset({"first_occurrence_timestamp", "last_occurrence_timestamp"})
-
-
-@dataclass
-class SeedRequest:
-    """One accepted seeding request: which endpoint, its users, its size, when (monotonic)."""
-
-    bulk: bool
-    users: list[dict[str, Any]]
-    size: int
-    time: float
 
 
 def _seed_user_errors(user: object) -> list[str]:

@@ -10,7 +10,7 @@ import itertools
 import random
 import string
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -385,19 +385,76 @@ class EmulatorState:
 
     def service_filters(self, app_id: int, service: str) -> ServiceFilters:
         """The filtering configuration of (app, service), created on first use."""
-        from mpasync.emulator.filtering import service_filters_for
-
         return service_filters_for(self.apps[app_id], self._canonical_service(service))
 
     def filters(self, app_id: int, service: str) -> list[DataPointFilter]:
         """The effective filters of (app, service), exactly as `GET .../datapoints` lists them."""
-        from mpasync.emulator.filtering import effective_filters
-
         return effective_filters(self.apps[app_id], self._canonical_service(service))
 
     def _canonical_service(self, service: str) -> str:
         spec = self.service(service)
         return spec.name if spec is not None else service
+
+
+# ---- the filter hierarchy (what GET .../datapoints shows; `filtering` parses and stores) --
+
+FILTER_PARENT = {
+    "EventAttribute": "Event",
+    "CommerceAttribute": "Commerce",
+    "ScreenViewAttribute": "ScreenView",
+}
+CUSTOM_TYPED = frozenset({"Event", "EventAttribute"})
+FILTER_OF_DATAPOINT = {"Identity": "UserIdentity"}
+
+
+def service_filters_for(app: App, service: str) -> ServiceFilters:
+    """The (app, service) filtering configuration, created with defaults on first use."""
+    sf = app.service_filters.get(service)
+    if sf is None:
+        sf = app.service_filters[service] = ServiceFilters(service=service)
+    return sf
+
+
+def filter_key_of(dp: DataPoint) -> FilterKey:
+    return (FILTER_OF_DATAPOINT.get(dp.type, dp.type), dp.name, dp.attribute_name, dp.event_type)
+
+
+def stored_filters(app: App, service: str) -> dict[FilterKey, DataPointFilter]:
+    sf = app.service_filters.get(service)
+    default = sf.send_new_datapoints_by_default if sf is not None else True
+    explicit = sf.filters if sf is not None else {}
+    stored: dict[FilterKey, DataPointFilter] = {}
+    for dp in app.datapoints.values():
+        key = filter_key_of(dp)
+        found = explicit.get(key)
+        stored[key] = found or DataPointFilter(
+            key[0], key[1], key[2], key[3], default, dp.created_on
+        )
+    for key, found in explicit.items():
+        if key not in stored:
+            stored[key] = found
+    return stored
+
+
+def effective_map(stored: dict[FilterKey, DataPointFilter]) -> dict[FilterKey, DataPointFilter]:
+    disabled_types = {k[1] for k, f in stored.items() if k[0] == "EventType" and not f.enabled}
+    out: dict[FilterKey, DataPointFilter] = {}
+    for key, f in stored.items():
+        enabled = f.enabled
+        if enabled and key[0] in CUSTOM_TYPED and key[3] in disabled_types:
+            enabled = False
+        parent_type = FILTER_PARENT.get(key[0])
+        if enabled and parent_type is not None:
+            parent = stored.get((parent_type, key[1], None, key[3]))
+            if parent is not None and not parent.enabled:
+                enabled = False
+        out[key] = f if enabled == f.enabled else replace(f, enabled=enabled)
+    return out
+
+
+def effective_filters(app: App, service: str) -> list[DataPointFilter]:
+    """The filters of (app, service) with the hierarchy applied (see the module docstring)."""
+    return list(effective_map(stored_filters(app, service)).values())
 
 
 def seed_time(base: datetime, rng: random.Random, max_days: int = 900) -> str:
