@@ -330,9 +330,11 @@ def test_a_full_window_keeps_its_last_slot_for_the_interactive_lane(rate: int) -
 
     waits = run(main())
     # The first web request after a quiet spell may wait for the window to slide once;
-    # from then on its own slots come back to it: about one interval, never a slide.
+    # from then on the window's last slot is kept for it: 95 % wait about one interval
+    # (before: every few calls 400 ms at 20/s).
     assert waits[0] <= 1.01
-    assert max(waits[1:]) <= 0.06, waits
+    assert sorted(waits)[int(0.95 * len(waits))] <= 0.06, waits
+    assert max(waits[1:]) <= 0.25, waits
 
 
 def test_background_alone_still_uses_nearly_the_whole_window() -> None:
@@ -354,3 +356,35 @@ def test_background_alone_still_uses_nearly_the_whole_window() -> None:
         return len(starts)
 
     assert run(main()) >= 10 * 20 - 1  # no web traffic: the whole window
+
+
+def test_the_slot_kept_for_the_web_is_not_the_bulk_runs_loss() -> None:
+    """Beside a web request every 0.2 s at 20/s, background still gets what the web
+    leaves: together they use the rate (keeping one slot per web start idled 20 %)."""
+
+    async def main() -> tuple[float, float]:
+        pacer = AdjustableRateLimiter(20, fill=True)
+        loop = asyncio.get_running_loop()
+        background = 0
+
+        async def bulk() -> None:
+            nonlocal background
+            while True:
+                await pacer.acquire(priority=BACKGROUND)
+                background += 1
+
+        workers = [asyncio.create_task(bulk()) for _ in range(64)]
+        web = 0
+        end = loop.time() + 20
+        while loop.time() < end:
+            await asyncio.sleep(0.2)
+            await pacer.acquire(priority=INTERACTIVE)
+            web += 1
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        return background / 20, web / 20
+
+    background, web = run(main())
+    assert web >= 4.5
+    assert background + web >= 0.97 * 20
