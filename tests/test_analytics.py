@@ -22,7 +22,7 @@ from mpasync.errors import (
     UnprocessableEntityError,
 )
 from mpasync.limits import WindowLimiter
-from tests import vclock
+from tests import virtual_time
 
 if TYPE_CHECKING:
     from tests.other_apis_fixtures import OtherApis
@@ -296,7 +296,7 @@ def test_no_second_sees_more_than_250_events() -> None:
                 report = await client.track_batch((event(i) for i in range(350)), concurrency=8)
                 return report.ok, loop.time() - started
 
-    ok, elapsed = vclock.run(main())
+    ok, elapsed = virtual_time.run(main())
     assert ok
     # Where the client decides: 200 at once, the last 150 one window later.
     assert sorted(w for _, w in admitted) == [50, 100, 100, 100]
@@ -326,7 +326,7 @@ def test_request_rate_limit() -> None:
                 await asyncio.gather(*(client.suppress(f"user{i}") for i in range(12)))
                 return loop.time() - started
 
-    elapsed = vclock.run(main())
+    elapsed = virtual_time.run(main())
     assert len(arrivals) == 12
     assert heaviest_window(arrivals) == 10  # the limit, reached and not passed
     assert elapsed >= 1.0  # the 11th had to wait for the first window to pass

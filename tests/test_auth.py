@@ -12,7 +12,7 @@ from aioresponses import CallbackResult, aioresponses
 
 from mpasync import Client, RequestValidationError, RetryPolicy, TokenCache, TokenError
 from mpasync.auth import refresh_margin
-from tests import vclock
+from tests import virtual_time
 from tests.fakeapi import CLIENT_ID, CLIENT_SECRET, FakeAPI
 
 
@@ -143,7 +143,7 @@ def test_refreshes_ahead_of_expiry_without_blocking() -> None:
             assert len(issued) == 2 and cache.fetch_count == 2
             assert loop.time() - fetched < 2.0  # replaced before the old one expired
 
-    vclock.run(main())
+    virtual_time.run(main())
 
 
 async def test_expired_token_is_fetched_again(fake_api: FakeAPI) -> None:
@@ -210,7 +210,7 @@ def test_a_huge_token_retry_after_fails_at_once_then_the_endpoint_is_tried_again
                 assert mp.token_cache.fetch_count == 2
                 assert loop.time() - started < RetryPolicy().max_retry_after + 1
 
-    vclock.run(main())
+    virtual_time.run(main())
 
 
 def test_a_call_during_the_capped_pause_waits_it_out_or_fails_by_its_policy() -> None:
@@ -231,7 +231,7 @@ def test_a_call_during_the_capped_pause_waits_it_out_or_fails_by_its_policy() ->
                 assert 100.0 <= loop.time() - started <= 111.0
                 assert mp.token_cache.fetch_count == 2
 
-    vclock.run(main())
+    virtual_time.run(main())
 
 
 def test_a_retry_after_within_the_cap_is_still_waited_out() -> None:
@@ -247,7 +247,7 @@ def test_a_retry_after_within_the_cap_is_still_waited_out() -> None:
                 assert 20.0 <= loop.time() - started <= 23.0
                 assert mp.token_cache.fetch_count == 2
 
-    vclock.run(main())
+    virtual_time.run(main())
 
 
 def test_the_cache_alone_blocks_at_most_its_cap() -> None:
@@ -268,7 +268,7 @@ def test_the_cache_alone_blocks_at_most_its_cap() -> None:
             assert await cache.get() == "tok-ok"
             assert cache.fetch_count == 2
 
-    vclock.run(main())
+    virtual_time.run(main())
 
 
 @pytest.mark.parametrize("bad", [-1, math.inf, math.nan, "300", True])

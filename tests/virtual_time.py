@@ -2,10 +2,14 @@
 
 `VirtualTimeLoop.time()` is a number the loop moves itself: whenever nothing is ready to
 run and no socket has anything to read, it jumps to the next timer instead of sleeping
-(trio's ``MockClock(autojump_threshold=0)``). mpasync reads time through
-`mpasync.clock.now()`, the running loop's ``time()``, so its pacers, token expiry,
-backoff and deadlines all follow. Sockets still work (checked without blocking), but a
-test that waits on a real server should not use this loop: time would race ahead.
+(trio's ``MockClock(autojump_threshold=0)``, aiotools' ``VirtualClock``). mpasync reads
+time through `mpasync.clock.now()`, the running loop's ``time()``, so its pacers, token
+expiry, backoff and deadlines all follow, and what a test measures does not depend on how
+busy the machine is. Nothing here reads the wall clock: with no real sockets and seeded
+randomness a run is a function of its inputs (the simulation, `tests/sim`, relies on it).
+
+Sockets still work (polled without blocking), but a test that waits on a real server
+should not use this loop: time would race ahead of it.
 
     def test_something() -> None:
         run(main())   # main() is a coroutine; returns its result
@@ -19,6 +23,8 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+__all__ = ["START", "VirtualTimeLoop", "run"]
 
 START = 1_000_000.0  # far from 0, so "time 0" bugs show
 
@@ -44,8 +50,10 @@ class _JumpSelector(selectors.BaseSelector):
         if ready or timeout == 0:
             return ready
         if timeout is None:  # nothing scheduled: only a socket can wake us
+            if self._loop.deadlock_is_error:
+                raise RuntimeError("deadlock on a virtual clock: nothing is scheduled")
             return self._real.select(None)
-        self._loop.advance(timeout)
+        self._loop.jump(timeout)
         return []
 
     def close(self) -> None:
@@ -56,28 +64,47 @@ class _JumpSelector(selectors.BaseSelector):
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    """A selector event loop whose clock jumps over idle time."""
+    """A selector event loop whose clock jumps over idle time.
 
-    def __init__(self, start: float = START) -> None:
-        self._now = start
+    ``deadlock_is_error``: an idle loop with no timer raises instead of waiting for a
+    socket (in a simulation every party is in this process, so that is a deadlock).
+    """
+
+    def __init__(self, start: float = START, *, deadlock_is_error: bool = False) -> None:
+        self._now = float(start)
+        self.deadlock_is_error = deadlock_is_error
         super().__init__(selector=_JumpSelector(self))
 
     def time(self) -> float:
         return self._now
 
     def advance(self, seconds: float) -> None:
-        """Move the clock forward (never back)."""
+        """Move the clock forward (never back: it is monotonic, as ``loop.time()``)."""
         if seconds > 0:
             self._now += seconds
 
+    def jump(self, timeout: float) -> None:
+        """An idle wait of ``timeout``: straight to the next timer. asyncio caps one wait
+        at a day, and far ahead (a Retry-After in year 9999) ``now + timeout`` can round
+        below the timer's time: landing on the timer's own time makes it due."""
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        target = self._now + timeout
+        if scheduled:
+            target = max(target, scheduled[0].when())
+        self._now = target
 
-def run(main: Coroutine[Any, Any, T], *, start: float = START) -> T:
+
+def run(
+    main: Coroutine[Any, Any, T], *, start: float = START, deadlock_is_error: bool = False
+) -> T:
     """Run ``main`` to completion on a fresh virtual-time loop, then close the loop."""
-    loop = VirtualTimeLoop(start)
+    loop = VirtualTimeLoop(start, deadlock_is_error=deadlock_is_error)
+    asyncio.set_event_loop(loop)
     try:
         return loop.run_until_complete(main)
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
+            asyncio.set_event_loop(None)
             loop.close()
