@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -11,7 +10,7 @@ from typing import Any, TypeVar
 from mpasync.auth import BasicAuth
 from mpasync.bulk import BulkReport, OnProgress, run_bulk
 from mpasync.errors import RequestValidationError
-from mpasync.options import TransportOptions
+from mpasync.options import TransportOptions, check_option_names
 from mpasync.priority import Priority
 from mpasync.retry import RetryPolicy
 from mpasync.transport import Root, Transport, _Keep
@@ -57,14 +56,8 @@ class TransportOwner:
         ``priority`` puts the view's requests in a lane (`mpasync.priority`):
         ``"interactive"`` (a plain call's) goes before ``"background"`` (a bulk run's).
         """
-        for name in unknown:  # a typo is a RequestValidationError with a suggestion
-            close = difflib.get_close_matches(name, _VIEW_OPTIONS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RequestValidationError(
-                f"with_options: unknown option {name!r}{hint}; it takes "
-                + ", ".join(_VIEW_OPTIONS),
-                field=name,
-            )
+        # A typo is a RequestValidationError with a suggestion, not a TypeError.
+        check_option_names(unknown, _VIEW_OPTIONS, where="with_options")
         view = copy.copy(self)
         view._transport = self._transport.with_options(
             timeout=timeout, retry=retry, deadline=deadline, priority=priority

@@ -8,7 +8,7 @@ them. `with_options` makes a view of a client with some of them changed per call
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import aiohttp
@@ -64,10 +64,19 @@ class TransportOptions(TypedDict, total=False):
 _NAMES = frozenset(TransportOptions.__annotations__)
 
 
-def check_option_names(options: Mapping[str, Any]) -> None:
-    """Refuse an unknown option by name, suggesting the closest valid one."""
+def check_option_names(
+    options: Mapping[str, Any] | Sequence[str],
+    known: Collection[str] = _NAMES,
+    *,
+    where: str = "",
+) -> None:
+    """Refuse an unknown option by name, suggesting the closest valid one (``known``: the
+    names that are valid here; ``where``: what takes them, named in the message)."""
     for name in options:
-        if name not in _NAMES:
-            close = difflib.get_close_matches(name, sorted(_NAMES), n=1)
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RequestValidationError(f"unknown option {name!r}{hint}", field=name)
+            message = f"unknown option {name!r}{hint}"
+            if where:
+                message = f"{where}: {message}; it takes {', '.join(known)}"
+            raise RequestValidationError(message, field=name)
