@@ -26,6 +26,7 @@ import msgspec
 from mpasync import clock
 from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, each
+from mpasync._validate import parse_datetime, to_model
 from mpasync.auth import NoAuth
 from mpasync.bulk import BulkReport, OnProgress, run_bulk
 from mpasync.decoding import empty
@@ -36,7 +37,6 @@ from mpasync.options import TransportOptions
 from mpasync.priority import BACKGROUND, Priority
 from mpasync.request import Request, path
 from mpasync.transport import Root, Transport
-from mpasync.validation import _convert, parse_datetime
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -198,7 +198,7 @@ def _coerce_event(event: object, where: str) -> dict[str, Any]:
             wire = _WIRE_NAMES.get(key) if isinstance(key, str) else None
             given[wire if wire is not None and wire not in event else key] = value
         event = given
-    model = _convert(event, AnalyticsEvent, where.rstrip("."))
+    model = to_model(event, AnalyticsEvent, where.rstrip("."))
     return event_payload(
         model.event_name, model.unique_id, model.properties, model.event_time, where=where
     )

@@ -19,7 +19,7 @@ from mpasync.client import Client
 from mpasync.env import OPTIONAL_ENV, client_kwargs
 from mpasync.errors import RequestValidationError
 from mpasync.models import DataPointFilter
-from mpasync.validation import validate_filters
+from mpasync.resources.datapoints_checks import validate_filters
 
 __all__ = [
     "CLIError",

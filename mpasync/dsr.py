@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
+from mpasync._validate import to_model
 from mpasync.bulk import BulkReport, OnProgress
 from mpasync.dsr_callbacks import parse_callback, verify_callback
 from mpasync.dsr_protocol import (
@@ -43,7 +44,6 @@ from mpasync.models.dsr import (
 )
 from mpasync.options import TransportOptions
 from mpasync.priority import BACKGROUND, Priority
-from mpasync.validation import _convert
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -76,7 +76,7 @@ PROCESSOR_DOMAIN = V3.processor_domain
 def _subject_arguments(subject: object, where: str) -> dict[str, Any]:
     """`submit`'s keyword arguments from a `DSRSubject` or a dict; a dict goes through the
     shared conversion, so a misspelt key is an error naming the closest field."""
-    checked = _convert(subject, DSRSubject, where)
+    checked = to_model(subject, DSRSubject, where)
     return {f.name: getattr(checked, f.name) for f in msgspec.structs.fields(checked)}
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mpasync._checks import fail as _fail
+from mpasync._validate import parse_datetime
 from mpasync.decoding import bare
 from mpasync.models.dsr import (
     DSRCancellation,
@@ -28,7 +29,6 @@ from mpasync.models.dsr import (
     IdentityInput,
 )
 from mpasync.request import Request, path
-from mpasync.validation import parse_datetime
 
 __all__ = [
     "API_VERSIONS",

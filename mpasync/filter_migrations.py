@@ -22,7 +22,7 @@ from mpasync.errors import JournalError, MParticleError, RequestValidationError
 from mpasync.journal import note, read_journal, service_key
 from mpasync.models import DataPointFilter
 from mpasync.models.datapoints import DataPointKey
-from mpasync.validation import validate_filters
+from mpasync.resources.datapoints_checks import validate_filters
 
 if TYPE_CHECKING:
     from mpasync.resources.datapoints import DataPointFilters

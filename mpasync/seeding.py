@@ -19,6 +19,7 @@ import msgspec
 
 from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
+from mpasync._validate import to_model
 from mpasync.bulk import BulkReport, OnProgress
 from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
@@ -34,7 +35,6 @@ from mpasync.models.seeding import (
 from mpasync.options import TransportOptions
 from mpasync.priority import BACKGROUND, Priority
 from mpasync.request import Request, path
-from mpasync.validation import _convert
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -201,7 +201,7 @@ def validate_seed_user(user: SeedUser | Mapping[str, Any], *, field: str = "user
     and unique_values_count: a list of strings; most_frequent: value → count pairs); a
     user attribute has no name or no value.
     """
-    u = _convert(user, SeedUser, field)
+    u = to_model(user, SeedUser, field)
     env = u.environment.lower()
     if env not in SeedEnvironment.ALL:
         _fail(f"{field}.environment", f"must be production or development, got {u.environment!r}")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from mpasync import validation
+from mpasync import _validate
 from mpasync.cli import amain
 from mpasync.emulator import Emulator
 from mpasync.models import DataPointFilter
@@ -385,7 +385,7 @@ async def test_an_export_holding_a_filter_type_mpasync_does_not_know_applies_wit
 ) -> None:
     # When mParticle adds a filter type, `filters export` reads it; today `filters apply`
     # of that export refuses it before sending anything.
-    monkeypatch.setattr(validation, "_WARNED", set())
+    monkeypatch.setattr(_validate, "_WARNED", set())
     snapshot = tmp_path / "snapshot.json"
     code, _, err = await run(
         "filters", "export", "--service", SERVICE, "--apps", "1,2", "--out", str(snapshot),

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpasync import validation
+from mpasync import _validate
 from mpasync.errors import RequestValidationError
 from mpasync.models import (
     DataPoint,
@@ -23,16 +23,18 @@ from mpasync.models import (
     FieldMapping,
     FieldTransformation,
 )
-from mpasync.validation import (
+from mpasync.resources.calculated_attributes_checks import validate_definition
+from mpasync.resources.datapoints_checks import (
     coerce_datapoint,
     coerce_filter,
     validate_datapoints,
-    validate_definition,
     validate_filters,
-    validate_os,
+)
+from mpasync.resources.field_transformations_checks import (
     validate_transformation,
     validate_transformation_id,
 )
+from mpasync.resources.platforms import validate_os
 from tests.reference_data import CREATE_DRAFT_DEFINITION
 
 
@@ -107,7 +109,7 @@ def warnings(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> Callable[[], list[str]]:
     """The WARNINGs mpasync logged so far in the test (each unknown value warned afresh)."""
-    monkeypatch.setattr(validation, "_WARNED", set())
+    monkeypatch.setattr(_validate, "_WARNED", set())
     caplog.set_level(logging.WARNING, logger="mpasync")
     return lambda: [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
@@ -909,7 +911,7 @@ def test_validators_raise_only_request_validation_error(
 def test_parse_datetime_reads_mparticle_timestamps_on_every_python(
     text: str, expected: str
 ) -> None:
-    from mpasync.validation import parse_datetime
+    from mpasync._validate import parse_datetime
 
     parsed = parse_datetime(text)
     assert parsed is not None and parsed.isoformat() == expected
@@ -1037,14 +1039,14 @@ class _Inner(msgspec.Struct, kw_only=True):
 
 
 def test_python_and_wire_names_are_both_accepted_at_every_depth() -> None:
-    from mpasync.validation import _convert
+    from mpasync._validate import to_model
 
-    both = _convert({"sendNew": True, "inner": [{"is_on": True}, {"isOn": True}]}, _Renamed, "x")
+    both = to_model({"sendNew": True, "inner": [{"is_on": True}, {"isOn": True}]}, _Renamed, "x")
     assert both == _Renamed(send_new=True, inner=[_Inner(is_on=True), _Inner(is_on=True)])
-    assert _convert({"send_new": False}, _Renamed, "x").send_new is False
-    fails(lambda: _convert({"inner": [{"is_onn": 1}]}, _Renamed, "x"), "x.inner[0]", "'is_on'")
+    assert to_model({"send_new": False}, _Renamed, "x").send_new is False
+    fails(lambda: to_model({"inner": [{"is_onn": 1}]}, _Renamed, "x"), "x.inner[0]", "'is_on'")
     fails(
-        lambda: _convert({"send_new": True, "sendNew": False}, _Renamed, "x"),
+        lambda: to_model({"send_new": True, "sendNew": False}, _Renamed, "x"),
         "x.send_new",
         "given twice",
     )

@@ -3,7 +3,8 @@ definition is a 422 with the message of platform-api.md's "Validation Error Resp
 table (lines 1282-1316), or, where the reference gives none, a message in the same style
 (marked "ours" below).
 
-Written from the reference, not from `mpasync.validation`, so the two check each other.
+Written from the reference, not from `mpasync.resources.calculated_attributes_checks`, so
+the two check each other.
 Both shapes the reference shows are accepted: ``datapoint`` with conditions,
 calculation_type and time_period beside it (create/update examples), and the Get
 example's ``data_point`` holding conditions, ``operator`` (the calculation type) and

@@ -22,7 +22,8 @@ class Condition(Model, kw_only=True):
     """A condition a datapoint must meet to count towards the calculation.
 
     Which of ``value`` / ``values`` / ``min_value``+``max_value`` is set depends on the
-    operator (see `mpasync.models.enums.OPERATOR_SUPPORT` and `mpasync.validation`).
+    operator (see `mpasync.models.enums.OPERATOR_SUPPORT` and
+    `mpasync.resources.calculated_attributes_checks`).
     """
 
     type: str | None = None

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mpasync._checks import digits
+from mpasync._validate import check_keys
 from mpasync.errors import RequestValidationError
-from mpasync.validation import check_keys
 
 __all__ = ["entity_id", "flag", "items", "setting_list", "text"]
 

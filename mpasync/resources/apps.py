@@ -10,7 +10,7 @@ from mpasync.models import App
 from mpasync.request import Request, path
 from mpasync.resources._args import entity_id, items, text
 from mpasync.resources._base import Resource
-from mpasync.validation import validate_os
+from mpasync.resources.platforms import validate_os
 
 __all__ = ["Apps"]
 

@@ -13,7 +13,7 @@ from mpasync.models import ActivationStatus, CalculatedAttribute, CalculationSta
 from mpasync.request import Request, path
 from mpasync.resources._args import entity_id, text
 from mpasync.resources._base import Resource
-from mpasync.validation import validate_definition
+from mpasync.resources.calculated_attributes_checks import validate_definition
 
 __all__ = ["CalculatedAttributes"]
 

@@ -11,7 +11,7 @@ from mpasync.models import DataPoint, DataPointFilter, ServiceFiltering
 from mpasync.request import Request, path
 from mpasync.resources._args import entity_id, flag, text
 from mpasync.resources._base import Resource
-from mpasync.validation import validate_datapoints, validate_filters
+from mpasync.resources.datapoints_checks import validate_datapoints, validate_filters
 
 __all__ = ["MAX_FILTERS_PER_REQUEST", "DataPointFilters", "DataPoints"]
 

@@ -13,7 +13,10 @@ from mpasync.models import FieldTransformation
 from mpasync.request import Request, path
 from mpasync.resources._args import entity_id
 from mpasync.resources._base import Resource
-from mpasync.validation import validate_transformation, validate_transformation_id
+from mpasync.resources.field_transformations_checks import (
+    validate_transformation,
+    validate_transformation_id,
+)
 
 __all__ = ["FieldTransformations"]
 

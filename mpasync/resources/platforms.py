@@ -5,17 +5,24 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mpasync._checks import fail as _fail
+from mpasync._validate import check_keys, listing
 from mpasync.decoding import empty, envelope_list, envelope_one, maybe_one
 from mpasync.errors import MethodNotAllowedError, NotFoundError, RequestValidationError
 from mpasync.models import Platform, PlatformService
-from mpasync.models.enums import CrashHandling, NetworkPerformance, SocialMode
+from mpasync.models.enums import (
+    CrashHandling,
+    NetworkPerformance,
+    PlatformOS,
+    SocialMode,
+    canonical_os,
+)
 from mpasync.request import Request, path
 from mpasync.resources._args import entity_id, flag, setting_list, text
 from mpasync.resources._base import Resource
 from mpasync.transport import Transport
-from mpasync.validation import check_keys, validate_os
 
-__all__ = ["PlatformServices", "Platforms"]
+__all__ = ["PlatformServices", "Platforms", "validate_os"]
 
 _CHOICES = {
     "crash_handling": CrashHandling.ALL,
@@ -44,6 +51,19 @@ def platform_settings(settings: dict[str, Any]) -> dict[str, Any]:
         else:
             check_keys({name: value}, _SETTINGS, "settings")
     return settings
+
+
+def validate_os(os: str, *, allowed: frozenset[str] = PlatformOS.ALL, field: str = "os") -> str:
+    """The documented spelling of an app platform os ("ios" -> "iOS").
+
+    Pass ``allowed=FeedOS.ALL`` for feeds, which also accept ``Unknown``.
+    """
+    if not isinstance(os, str):
+        _fail(field, f"must be a string, not {type(os).__name__}")
+    found = canonical_os(os, allowed=allowed)
+    if found is None:
+        _fail(field, f"{os!r} is not a valid os; expected one of: {listing(allowed)}")
+    return found
 
 
 def _os_segment(os: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from mpasync import RequestValidationError, UnprocessableEntityError
 from mpasync.emulator import Emulator
-from mpasync.validation import validate_definition
+from mpasync.resources.calculated_attributes_checks import validate_definition
 from tests.reference_data import CREATE_DRAFT_DEFINITION
 
 WORKSPACE = 4302  # the emulator's first workspace

@@ -284,9 +284,9 @@ async def test_filter_values_mpasync_does_not_know_are_sent_as_given(
     mocked: aioresponses, mp: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The API owns these vocabularies and adds to them: it is the judge, not mpasync.
-    from mpasync import validation
+    from mpasync import _validate
 
-    monkeypatch.setattr(validation, "_WARNED", set())
+    monkeypatch.setattr(_validate, "_WARNED", set())
     filters = [
         {"name": "x", "type": "Hologram", "enabled": False},
         {"name": "Passport", "type": "UserIdentity", "enabled": False},
