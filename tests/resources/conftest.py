@@ -1,10 +1,11 @@
-"""Fixtures for the resource tests: an aioresponses mock, a Client wired to it, and helpers
-that find the one API call a resource method made and decode its JSON body."""
+"""Fixtures for the resource tests: an aioresponses mock, a Client wired to it, helpers
+that find the one API call a resource method made and decode its JSON body, and `fails`
+(the shape of every client-side refusal)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ import pytest_asyncio
 from aioresponses import aioresponses
 from aioresponses.core import normalize_url  # type: ignore[attr-defined]
 
-from mpasync import Client
+from mpasync import Client, RequestValidationError
 
 BASE = "https://api.example.test"
 TOKEN_URL = "https://sso.example.test/oauth/token"
@@ -94,3 +95,13 @@ async def mp(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Client]:
     monkeypatch.setattr("mpasync.transport.asyncio.sleep", no_sleep)
     async with Client("cid", "secret", ACCOUNT_ID, base_url=BASE, token_url=TOKEN_URL) as client:
         yield client
+
+
+def fails(call: Callable[[], object], field: str, match: str) -> RequestValidationError:
+    """Run `call`, expect a RequestValidationError on `field` whose message matches."""
+    with pytest.raises(RequestValidationError, match=match) as info:
+        call()
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+    assert isinstance(info.value, ValueError)
+    return info.value

@@ -10,9 +10,18 @@ import pytest
 from aioresponses import aioresponses
 
 from mpasync import Client, NotFoundError, RequestValidationError
-from mpasync.models import AccessKey, Platform, PlatformService
+from mpasync.models import AccessKey, FeedOS, Platform, PlatformService
+from mpasync.resources.platforms import validate_os
 from tests.reference_data import ANDROID_PLATFORM
-from tests.resources.conftest import BASE, TOKEN_URL, assert_nothing_sent, envelope, sent, v1
+from tests.resources.conftest import (
+    BASE,
+    TOKEN_URL,
+    assert_nothing_sent,
+    envelope,
+    fails,
+    sent,
+    v1,
+)
 
 ANDROID = ANDROID_PLATFORM
 SETTINGS: dict[str, Any] = {
@@ -352,3 +361,22 @@ async def test_a_service_setting_entry_with_an_unknown_key_is_refused(
         )
     assert str(info.value) == "settings[0]: unknown field 'valeu' (did you mean 'value'?)"
     assert_nothing_sent(mocked)
+
+
+# -- os ---------------------------------------------------------------------------------
+
+
+def test_validate_os_returns_the_documented_spelling() -> None:
+    assert validate_os("ios") == "iOS"
+    assert validate_os("Android") == "Android"
+    assert validate_os("unknown", allowed=FeedOS.ALL) == "Unknown"
+
+
+def test_validate_os_rejects_unknown_values_and_lists_valid_ones() -> None:
+    err = fails(lambda: validate_os("VisionOS"), "os", "'VisionOS' is not a valid os")
+    assert "iOS" in str(err) and "Xbox" in str(err)
+    fails(lambda: validate_os("Unknown"), "os", "not a valid os")
+
+
+def test_validate_os_rejects_non_strings() -> None:
+    fails(lambda: validate_os({"os": "iOS"}), "os", "must be a string")  # type: ignore[arg-type]
