@@ -342,9 +342,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"mpasync {__version__}"
 
 
-def test_the_script_runs() -> None:
+@pytest.mark.parametrize("module", ["mpasync.cli", "mpasync"])
+def test_the_script_runs(module: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mpasync.cli", "--version"], capture_output=True, text=True
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and result.stdout.strip() == f"mpasync {__version__}"
 
