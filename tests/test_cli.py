@@ -276,14 +276,14 @@ async def test_verbose_logs_retries_to_stderr(
 
 
 def test_interrupt_message_names_the_journal_and_emits_a_json_event() -> None:
-    from mpasync.cli import _Run
+    from mpasync.cli.interrupt import RunState
     from mpasync.progress import Progress
 
     out, err = io.StringIO(), io.StringIO()
     progress = Progress("json", stream=err, json_stream=out)
     progress.start("applying filters", 300, unit="apps")
     progress.update(40, 1, skipped=6)
-    run = _Run(progress=progress, journal="run.jsonl")
+    run = RunState(progress=progress, journal="run.jsonl")
     assert run.interrupted(err) == 130
     assert err.getvalue() == (
         "interrupted: 46/300 apps done; rerun with --journal run.jsonl to resume\n"

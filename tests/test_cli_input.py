@@ -19,8 +19,9 @@ import pytest
 import pytest_asyncio
 
 from mpasync._version import __version__
-from mpasync.cli import _parser, amain
-from mpasync.cli_input import load_filters
+from mpasync.cli import amain
+from mpasync.cli.input import load_filters
+from mpasync.cli.parser import build_parser
 from mpasync.emulator import Emulator, Faults
 from tests.cli_env import use_emulator
 
@@ -341,9 +342,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"mpasync {__version__}"
 
 
-def test_the_script_runs() -> None:
+@pytest.mark.parametrize("module", ["mpasync.cli", "mpasync"])
+def test_the_script_runs(module: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mpasync.cli", "--version"], capture_output=True, text=True
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and result.stdout.strip() == f"mpasync {__version__}"
 
@@ -358,7 +360,7 @@ def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParse
 
 
 def test_every_option_has_help_and_shows_its_default() -> None:
-    for parser in _all_parsers(_parser()):
+    for parser in _all_parsers(build_parser()):
         formatter = parser._get_formatter()
         one_required = {
             a for g in parser._mutually_exclusive_groups if g.required for a in g._group_actions
@@ -420,7 +422,7 @@ async def test_verbose_before_or_after_the_command(
 async def test_rate_auto_reaches_the_client(
     emu: Emulator, filters_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mpasync import cli_input
+    from mpasync.cli import input as cli_input
 
     seen: dict[str, object] = {}
     original = cli_input.Client
@@ -439,7 +441,7 @@ async def test_rate_auto_reaches_the_client(
 async def test_an_unwritable_report_is_one_line(
     emu: Emulator, filters_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mpasync import cli_report
+    from mpasync.cli import report as cli_report
 
     def disk_full(self: Path, *args: object, **kwargs: object) -> int:
         raise OSError(28, "No space left on device", str(self))
@@ -531,7 +533,7 @@ def test_a_local_base_url_without_a_token_url_is_warned_about(
     caplog: pytest.LogCaptureFixture, base_url: str, token_url: str | None, warned: bool
 ) -> None:
     """Otherwise the emulator's credentials go to the real SSO. Nothing is sent here."""
-    from mpasync.cli_input import client_from_env
+    from mpasync.cli.input import client_from_env
 
     env = {"MPARTICLE_CLIENT_ID": "id", "MPARTICLE_CLIENT_SECRET": "s3cret"}
     env |= {"MPARTICLE_ACCOUNT_ID": "1", "MPARTICLE_BASE_URL": base_url}

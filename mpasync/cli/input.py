@@ -1,4 +1,5 @@
-"""The command line's input checks: app id lists, filters files, output paths, credentials.
+"""The command line's input checks: app id lists, filters files, output paths, credentials
+and the client options the flags set.
 
 Everything here runs before any request is sent and turns bad input into a `CLIError`:
 one line naming the flag, file or environment variable and what is wrong with it.
@@ -6,6 +7,7 @@ one line naming the flag, file or environment variable and what is wrong with it
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -27,6 +29,7 @@ __all__ = [
     "check_input_file",
     "check_output_path",
     "client_from_env",
+    "client_overrides",
     "filters_to_json",
     "load_filters",
     "parse_app_ids",
@@ -214,6 +217,43 @@ def client_from_env(env: Mapping[str, str] | None = None, **options: Any) -> Cli
     except RequestValidationError as exc:
         var = OPTIONAL_ENV.get(exc.field or "", "")
         raise CLIError(f"{var}: {exc}" if var else str(exc)) from None
+
+
+def client_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The `Client` options a command's flags set (``--rate``, ``--concurrency``,
+    ``--redis``, ``--expected-processes``, or their ``MPASYNC_*`` variables), for
+    `client_from_env`."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "rate", None) is not None:
+        overrides["rate_limit"] = args.rate
+    if getattr(args, "concurrency", None) is not None:
+        overrides["max_concurrency"] = args.concurrency
+    redis = getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()
+    if redis and hasattr(args, "redis"):
+        overrides["redis"] = redis
+    processes = _expected_processes(args)
+    if processes is not None:
+        if not overrides.get("redis"):
+            raise CLIError(
+                "--expected-processes needs --redis (or MPASYNC_REDIS_URL): it divides a "
+                "budget shared through Redis"
+            )
+        overrides["expected_processes"] = processes
+    return overrides
+
+
+def _expected_processes(args: argparse.Namespace) -> int | None:
+    """``--expected-processes``, else ``$MPASYNC_EXPECTED_PROCESSES`` (only with a Redis)."""
+    if getattr(args, "expected_processes", None) is not None:
+        return int(args.expected_processes)
+    text = os.environ.get("MPASYNC_EXPECTED_PROCESSES", "").strip()
+    if not text or not hasattr(args, "expected_processes"):
+        return None
+    if not digits(text):
+        raise CLIError(f"MPASYNC_EXPECTED_PROCESSES must be a positive integer, got {text!r}")
+    if not (getattr(args, "redis", None) or os.environ.get("MPASYNC_REDIS_URL", "").strip()):
+        return None  # set for the fleet's runs; harmless for a run without Redis
+    return int(text)
 
 
 def _fleet_client(url: str, kwargs: dict[str, Any], options: dict[str, Any]) -> Client:

@@ -12,7 +12,17 @@ from typing import Any, TextIO
 from mpasync._version import __version__
 from mpasync.bulk import BulkReport, FilterChange
 
-__all__ = ["LIST_LIMIT", "error_text", "outcomes", "print_capped", "print_table", "write_report"]
+__all__ = [
+    "LIST_LIMIT",
+    "error_text",
+    "json_summary",
+    "outcomes",
+    "print_capped",
+    "print_failures",
+    "print_table",
+    "summary_rows",
+    "write_report",
+]
 
 #: Apps listed on the terminal per list (failures, changes); the rest are in --report.
 LIST_LIMIT = 20
@@ -42,6 +52,54 @@ def error_text(exc: BaseException) -> str:
     """An exception as one line: its type and message."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def summary_rows(report: BulkReport[Any], label: str = "apps") -> list[tuple[str, str]]:
+    """The summary table's rows: counts, requests, retries, elapsed time."""
+    rows = [
+        (label, str(report.total)),
+        ("succeeded", str(len(report.succeeded))),
+        ("failed", str(len(report.failed))),
+        ("skipped (journal)", str(len(report.skipped))),
+    ]
+    if report.not_done:
+        rows.append(("not done", str(len(report.not_done))))
+    rows += [
+        ("requests", str(report.requests)),
+        ("retries", str(report.retries)),
+        ("elapsed", f"{report.elapsed:.2f}s"),
+    ]
+    return rows
+
+
+def _order(item: object) -> tuple[int, Any]:
+    """Sort key: app ids numerically, anything else after them as text."""
+    return (0, item) if isinstance(item, int) else (1, str(item))
+
+
+def print_failures(report: BulkReport[Any], out: TextIO, report_file: str | None) -> None:
+    """The failed apps in id order, one line each, capped (`print_capped`)."""
+    lines = [
+        f"{app_id}: {error_text(exc)}"
+        for app_id, exc in sorted(report.failed.items(), key=lambda kv: _order(kv[0]))
+    ]
+    print_capped("failed apps", lines, out, report=report_file)
+
+
+def json_summary(report: BulkReport[Any], **extra: Any) -> dict[str, Any]:
+    """``--progress json``'s summary object: the counts and the first 20 failures."""
+    return {
+        **extra,
+        "total": report.total,
+        "succeeded": len(report.succeeded),
+        "failed": len(report.failed),
+        "skipped": len(report.skipped),
+        "not_done": len(report.not_done),
+        "requests": report.requests,
+        "retries": report.retries,
+        "elapsed": round(report.elapsed, 3),
+        "failures": {str(k): error_text(v) for k, v in list(report.failed.items())[:20]},
+    }
 
 
 def _not_done(report: BulkReport[Any], items: Iterable[Any]) -> list[Any]:

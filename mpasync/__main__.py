@@ -1,0 +1,5 @@
+"""``python -m mpasync``: the ``mpasync`` command (`mpasync.cli`)."""
+
+from mpasync.cli.run import main
+
+raise SystemExit(main())
