@@ -255,7 +255,7 @@ def test_from_dict_gives_a_state_or_a_value_error(data: dict[str, object]) -> No
     try:
         state = RateState.from_dict(data)
     except ValueError:
-        return  # redis.py replaces such a state
+        return  # mpasync.redis.budget replaces such a state
     check_bounds(law, law.on_success(state, 0.5, EPOCH_NOW, sent=3))
     check_bounds(law, law.on_throttle(state, "account", EPOCH_NOW, sent=3))
 

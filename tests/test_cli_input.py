@@ -554,6 +554,9 @@ def test_mpasync_redis_without_the_extra_says_what_to_install(
 
     for name in [n for n in sys.modules if n.partition(".")[0] == "redis"] + ["redis"]:
         monkeypatch.setitem(sys.modules, name, None)  # as if redis-py were not installed
-    monkeypatch.delitem(sys.modules, "mpasync.redis", raising=False)
+    # The package and its modules, as if never imported (a module left in sys.modules
+    # would be reused without importing redis-py again).
+    for name in [n for n in sys.modules if n == "mpasync.redis" or n.startswith("mpasync.redis.")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ImportError, match=r"pip install 'mpasync\[redis\]'"):
         importlib.import_module("mpasync.redis")

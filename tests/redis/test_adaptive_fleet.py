@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from mpasync.adaptive import AdaptiveRateLimiter
 from mpasync.emulator import Emulator
 from mpasync.errors import RequestValidationError
-from mpasync.redis import _ATTEMPT, RedisRateLimiter, fleet_options
+from mpasync.redis import RedisRateLimiter, fleet_options
+from mpasync.redis.budget import _ATTEMPT
 from tests.redis.fleet import busiest_window, job_for, run_fleet
 from tests.redis.server import RedisServer, free_port
 

@@ -7,11 +7,11 @@ expiry) and its own scheduling, so a run could not be replayed from a seed. The 
 runs each script as one atomic Python function after a simulated round trip, on a
 server clock that is the loop's virtual time plus an offset the fault schedule can step.
 
-The scripts are matched by the module constant they come from (``_RESERVE``,
-``_START``...). Each translation follows the Lua line by line; a script mpasync
-registers that this file does not know is an error (so a change there is noticed
-here). `FakeRedis` subclasses ``redis.asyncio.Redis`` only because `mpasync.redis`
-accepts a client object of that type; it never opens a connection.
+The scripts (``mpasync/redis/lua/``) are matched by the module constant they are loaded
+into (``token._READ_TOKEN``, ``budget._RESERVE``...). Each translation follows the Lua
+line by line; a script mpasync registers that this file does not know is an error (so a
+new script is noticed here). `FakeRedis` subclasses ``redis.asyncio.Redis`` only because
+`mpasync.redis` accepts a client object of that type; it never opens a connection.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-import mpasync.redis as mpredis
+import mpasync.redis.budget as mpbudget
+import mpasync.redis.token as mptoken
 
 #: How long a command takes when Redis is up (one round trip).
 ROUND_TRIP = 0.0005
@@ -259,15 +260,15 @@ class FakeRedisServer:
 
     def scripts(self) -> dict[str, Callable[[list[Any], list[Any]], Any]]:
         return {
-            mpredis._READ_TOKEN: self.read_token,
-            mpredis._TAKE_LOCK: self.take_lock,
-            mpredis._STORE_TOKEN: self.store_token,
-            mpredis._RELEASE_LOCK: self.release_lock,
-            mpredis._DROP_TOKEN: self.drop_token,
-            mpredis._RESERVE: self.reserve,
-            mpredis._START: self.start,
-            mpredis._READ_STATE: self.read_state,
-            mpredis._WRITE_STATE: self.write_state,
+            mptoken._READ_TOKEN: self.read_token,
+            mptoken._TAKE_LOCK: self.take_lock,
+            mptoken._STORE_TOKEN: self.store_token,
+            mptoken._RELEASE_LOCK: self.release_lock,
+            mptoken._DROP_TOKEN: self.drop_token,
+            mpbudget._RESERVE: self.reserve,
+            mpbudget._START: self.start,
+            mpbudget._READ_STATE: self.read_state,
+            mpbudget._WRITE_STATE: self.write_state,
         }
 
 

@@ -33,6 +33,9 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 
 import mpasync.redis as mpredis
+import mpasync.redis.budget as mpbudget
+import mpasync.redis.connection as mpconnection
+import mpasync.redis.token as mptoken
 import mpasync.transport as mptransport
 from mpasync import Client, RetryPolicy, TokenCache
 from mpasync.adaptive import AdaptiveRateLimiter, RateState
@@ -156,13 +159,12 @@ def seeded_library(rng: random.Random) -> Iterator[None]:
             "random",
             SimpleNamespace(Random=lambda: random.Random(rng.getrandbits(64))),
         )
-        mp.setattr(mpredis, "random", SimpleNamespace(uniform=rng.uniform))
+        mp.setattr(mpbudget, "random", SimpleNamespace(uniform=rng.uniform))
+        # One counter for both modules' ids, as when they were one module.
         counter = itertools.count()
-        mp.setattr(
-            mpredis,
-            "secrets",
-            SimpleNamespace(token_hex=lambda n=16: f"{next(counter):0{2 * n}x}"[-2 * n :]),
-        )
+        ids = SimpleNamespace(token_hex=lambda n=16: f"{next(counter):0{2 * n}x}"[-2 * n :])
+        mp.setattr(mpbudget, "secrets", ids)
+        mp.setattr(mptoken, "secrets", ids)
         yield
     finally:
         mp.undo()
@@ -492,7 +494,7 @@ class World:
         hangs, but then the process works alone for a while (`_RETRY_REDIS_AFTER`):
         a call it starts after that first deadline must not wait for Redis again."""
         first = self.noticed_at.get(index)
-        if first is None or started >= first + mpredis._RETRY_REDIS_AFTER:
+        if first is None or started >= first + mpconnection._RETRY_REDIS_AFTER:
             self.noticed_at[index] = now
             return True
         return started <= first  # already waiting when the outage showed
@@ -550,7 +552,7 @@ class World:
 
     def _redis_settled(self, now: float) -> bool:
         """No Redis fault in the last few seconds (a process may still be pacing alone)."""
-        settle = mpredis._RETRY_REDIS_AFTER + self.scenario.redis_hang_seconds + 2.0
+        settle = mpconnection._RETRY_REDIS_AFTER + self.scenario.redis_hang_seconds + 2.0
         return not any(
             kind.startswith("redis") and start - 1.0 <= now and now <= end + settle
             for start, end, kind in self.fault_log
