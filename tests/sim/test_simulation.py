@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from importlib import resources
 
 import pytest
 
+from tests.sim.fakeredis import FakeRedisServer
 from tests.sim.loop import run_virtual
 from tests.sim.world import DAY, Report, Scenario, simulate
 
@@ -56,6 +58,18 @@ def _assert_sound(report: Report) -> None:
         f"MPASYNC_SIM_SEED={report.seed}:\n" + "\n".join(report.violations)
     )
     assert report.calls > 0 and report.succeeded > 0, report.summary()
+
+
+def test_the_fake_redis_translates_every_script_the_package_ships() -> None:
+    """Each ``mpasync/redis/lua/*.lua`` has its Python translation in the fake (a script
+    registered without one fails the run; this catches one shipped but not yet used)."""
+    shipped = {
+        f.read_text(encoding="utf-8")
+        for f in resources.files("mpasync.redis").joinpath("lua").iterdir()
+        if f.name.endswith(".lua")
+    }
+    assert len(shipped) == 9
+    assert set(FakeRedisServer(lambda: 0.0).scripts()) == shipped
 
 
 # ---- the clock itself ------------------------------------------------------------------
