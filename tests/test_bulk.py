@@ -264,3 +264,27 @@ async def test_last_report_is_the_last_run_to_finish_never_a_run_in_progress() -
         assert cancelled is not None and cancelled is not first
         assert cancelled.not_done == [3] and cancelled.stopped
         del emu
+
+
+@pytest.mark.parametrize(
+    "option",
+    [{"fail_fast": 1}, {"on_progress": "print"}, {"concurrency": 0}, {"priority": "now"}],
+)
+async def test_the_other_apis_bulk_helpers_check_their_run_options_up_front(
+    option: dict[str, object],
+) -> None:
+    """seed_bulk, submit_bulk and track_batch check the run's options before reading
+    their input, like every bulk helper (an empty input is no excuse)."""
+    from mpasync import AnalyticsClient, DSRClient, SeedingClient
+
+    name = next(iter(option))
+    unreachable = "http://127.0.0.1:9"
+    async with SeedingClient("key", "secret", base_url=unreachable) as seeding:
+        with pytest.raises(RequestValidationError, match=name):
+            await seeding.seed_bulk([], **option)  # type: ignore[arg-type]
+    async with DSRClient("key", "secret", base_url=unreachable) as dsr:
+        with pytest.raises(RequestValidationError, match=name):
+            await dsr.submit_bulk([], **option)  # type: ignore[arg-type]
+    async with AnalyticsClient("key", base_url=unreachable) as analytics:
+        with pytest.raises(RequestValidationError, match=name):
+            await analytics.track_batch([], **option)  # type: ignore[arg-type]
