@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from mpasync.auth import BasicAuth
-from mpasync.bulk import BulkReport, OnProgress, run_bulk
+from mpasync.bulk import BulkReport, RunOptions, run
 from mpasync.errors import RequestValidationError
 from mpasync.options import TransportOptions, check_option_names
 from mpasync.priority import Priority
@@ -70,16 +70,13 @@ class TransportOwner:
         prepared: AsyncIterable[tuple[int, B | RequestValidationError]],
         send: Callable[[B], Awaitable[Any]],
         report: BulkReport[int, Any],
-        *,
-        concurrency: int | None,
-        fail_fast: bool,
-        on_progress: OnProgress | None,
-        priority: Priority,
+        options: RunOptions,
     ) -> None:
         """A bulk run of request bodies checked (and numbered) as the input is read: each
         position's body is sent with ``send``, and one that failed its check fails that
         position with its `RequestValidationError`, nothing sent (`submit_bulk`,
-        `seed_bulk`). The run's limits are this client's; ``report`` is filled in."""
+        `seed_bulk`). The run's limits are this client's, its concurrency too unless
+        ``options`` name one; ``report`` is filled in."""
         bodies: dict[int, B | RequestValidationError] = {}
 
         async def positions() -> AsyncIterator[int]:
@@ -93,17 +90,12 @@ class TransportOwner:
                 raise body
             return await send(body)
 
-        await run_bulk(
+        await run(
             one,
             positions(),
-            concurrency=(
-                concurrency if concurrency is not None else self._transport.concurrency.capacity
-            ),
-            fail_fast=fail_fast,
-            on_progress=on_progress,
+            options.with_default_concurrency(self._transport.concurrency.capacity),
             stats=self._transport.stats,
             report=report,
-            priority=priority,
         )
 
     def _bind(self, transport: Transport) -> None:

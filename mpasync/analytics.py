@@ -28,7 +28,7 @@ from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, each
 from mpasync._validate import parse_datetime, to_model
 from mpasync.auth import NoAuth
-from mpasync.bulk import BulkReport, OnProgress, run_bulk
+from mpasync.bulk import BulkReport, OnProgress, RunOptions, run
 from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
 from mpasync.limits import ConcurrencyLimiter, WindowLimiter
@@ -365,6 +365,7 @@ class AnalyticsClient(TransportOwner):
         >>> report = await a.track_batch(
         ...     {"eventName": "Login", "eventUniqueId": uid} for uid in user_ids)
         """
+        options = RunOptions(concurrency, fail_fast, on_progress, priority=priority)
         if isinstance(events, (str, bytes, Mapping, msgspec.Struct)) or not isinstance(
             events, (Iterable, AsyncIterable)
         ):
@@ -415,15 +416,12 @@ class AnalyticsClient(TransportOwner):
                 raise batch
             await self._post(_BATCH, {"events": batch}, events=len(batch))
 
-        await run_bulk(
+        await run(
             send,
             batches(),
-            concurrency=concurrency if concurrency is not None else self._gate.capacity,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
+            options.with_default_concurrency(self._gate.capacity),
             stats=self._transport.stats,
             report=report,
-            priority=priority,
         )
         return report
 

@@ -9,7 +9,8 @@ work and every other caller of the same client share one budget.
 Every item taken from the input is accounted for, however the run ends: it succeeded,
 failed (every error kept), was skipped (a journal says it was done), or is *not done*
 (cancelled in flight, interrupted, or stopped by an input or journal error). A journal
-(`mpasync.journal`) makes interrupted runs resumable.
+(`mpasync.journal`) makes interrupted runs resumable; what an item adds to its journal
+record travels in its result (an `Outcome`), never beside it.
 
 This module is the scheduler and its report only; the datapoint-filter migrations built
 on it (``mp.bulk.sync_datapoint_filters`` and the rest) are `mpasync.migrations`, and
@@ -27,11 +28,12 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
     Sized,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, overload
 
 import anyio
 import anyio.lowlevel
@@ -40,12 +42,8 @@ from typing_extensions import TypeVar
 from mpasync import clock
 from mpasync.auth import safe_url
 from mpasync.errors import JournalError, RequestValidationError
-from mpasync.journal import (
-    Journal,
-    JournalJob,
-    collecting_notes,
-    item_key,
-)
+from mpasync.journal import Journal, JournalJob, item_key
+from mpasync.outcome import Outcome
 from mpasync.priority import BACKGROUND, Priority, check_priority, in_lane
 
 if TYPE_CHECKING:
@@ -71,9 +69,12 @@ __all__ = [
     "Journal",
     "OnEvent",
     "OnProgress",
+    "Outcome",
     "ProgressEvent",
     "RevertConflict",
+    "RunOptions",
     "diff_filters",
+    "run",
     "run_bulk",
 ]
 
@@ -127,6 +128,37 @@ class ProgressEvent:
 
 #: ``on_event(ProgressEvent)``.
 OnEvent = Callable[[ProgressEvent], object]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How one bulk run goes, as one value: checked once, when built, then handed on.
+
+    The bulk helpers take these as keyword arguments (``concurrency=``, ``fail_fast=``,
+    ...) and build one; a bad value is a `RequestValidationError` before any item is
+    taken. ``concurrency`` None means the client's ``max_concurrency``.
+    """
+
+    concurrency: int | None = None
+    fail_fast: bool = False
+    on_progress: OnProgress | None = None
+    on_event: OnEvent | None = None
+    priority: Priority = BACKGROUND
+
+    def __post_init__(self) -> None:
+        n = self.concurrency
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise RequestValidationError("concurrency must be an integer >= 1", field="concurrency")
+        if not isinstance(self.fail_fast, bool):
+            raise RequestValidationError("fail_fast must be True or False", field="fail_fast")
+        for name, callback in (("on_progress", self.on_progress), ("on_event", self.on_event)):
+            if callback is not None and not callable(callback):
+                raise RequestValidationError(f"{name} must be callable or None", field=name)
+        object.__setattr__(self, "priority", check_priority(self.priority))
+
+    def with_default_concurrency(self, concurrency: int) -> RunOptions:
+        """These options, with ``concurrency`` (a client's capacity) if they name none."""
+        return self if self.concurrency is not None else replace(self, concurrency=concurrency)
 
 
 @dataclass
@@ -276,8 +308,36 @@ def _journal_of(journal: str | Path | Journal | None) -> Journal | None:
     return Journal(journal)
 
 
+@overload
+async def run_bulk(
+    fn: Callable[[K], Awaitable[Outcome[R]]],
+    items: Iterable[K] | AsyncIterable[K],
+    *,
+    concurrency: int,
+    fail_fast: bool = ...,
+    on_progress: OnProgress | None = ...,
+    on_event: OnEvent | None = ...,
+    journal: str | Path | Journal | None = ...,
+    stats: Any = ...,
+    report: BulkReport[K, R] | None = ...,
+    priority: Priority = ...,
+) -> BulkReport[K, R]: ...
+@overload
 async def run_bulk(
     fn: Callable[[K], Awaitable[R]],
+    items: Iterable[K] | AsyncIterable[K],
+    *,
+    concurrency: int,
+    fail_fast: bool = ...,
+    on_progress: OnProgress | None = ...,
+    on_event: OnEvent | None = ...,
+    journal: str | Path | Journal | None = ...,
+    stats: Any = ...,
+    report: BulkReport[K, R] | None = ...,
+    priority: Priority = ...,
+) -> BulkReport[K, R]: ...
+async def run_bulk(
+    fn: Callable[[K], Awaitable[Any]],
     items: Iterable[K] | AsyncIterable[K],
     *,
     concurrency: int,
@@ -286,17 +346,34 @@ async def run_bulk(
     on_event: OnEvent | None = None,
     journal: str | Path | Journal | None = None,
     stats: Any = None,
-    report: BulkReport[K, R] | None = None,
+    report: BulkReport[K, Any] | None = None,
     priority: Priority = BACKGROUND,
+) -> BulkReport[K, Any]:
+    """The scheduler behind `Bulk.map`, usable without a client: `run` with its options
+    as keyword arguments (``journal`` may be a path)."""
+    options = RunOptions(concurrency, fail_fast, on_progress, on_event, priority)
+    return await run(fn, items, options, journal=_journal_of(journal), stats=stats, report=report)
+
+
+async def run(
+    fn: Callable[[K], Awaitable[R | Outcome[R]]],
+    items: Iterable[K] | AsyncIterable[K],
+    options: RunOptions,
+    *,
+    journal: Journal | None = None,
+    stats: Any = None,
+    report: BulkReport[K, R] | None = None,
 ) -> BulkReport[K, R]:
-    """The scheduler behind `Bulk.map`; usable without a client.
+    """The scheduler: ``fn(item)`` for every item, as ``options`` say.
 
-    Requests the items send go in the ``priority`` lane (`mpasync.priority`; background
-    by default, so a plain call on the same client goes first) unless the client view
-    they are sent through has its own ``priority``.
+    Requests the items send go in the ``options.priority`` lane (`mpasync.priority`;
+    background by default, so a plain call on the same client goes first) unless the
+    client view they are sent through has its own ``priority``.
 
-    ``report`` may be passed in so a caller keeps a handle on the partial report even
-    if the run is cancelled. ``stats`` is a `TransportStats` whose retries are reported.
+    ``fn`` returns the item's result, or an `Outcome`: the result with the fields its
+    journal record adds (and, if it failed, its error). ``report`` may be passed in so a
+    caller keeps a handle on the partial report even if the run is cancelled. ``stats``
+    is a `TransportStats` whose retries are reported.
 
     How a run ends, and what the report says (every item is accounted for in all cases):
 
@@ -314,14 +391,15 @@ async def run_bulk(
     * an item function raises `CancelledError` while the run is not being cancelled:
       that item failed, and the run goes on.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    concurrency = options.concurrency
+    if concurrency is None:
         raise RequestValidationError("concurrency must be an integer >= 1", field="concurrency")
     if not callable(fn):
         raise RequestValidationError("fn must be an async callable", field="fn")
-    lane = check_priority(priority)
+    on_progress, on_event = options.on_progress, options.on_event
     run: BulkReport[K, R] = report if report is not None else BulkReport()
     stream = _Items(items)
-    book = _journal_of(journal)
+    book = journal
     if book is not None:
         book.open()  # a foreign, locked or unopenable journal: refused before any item
     retries0 = stats.retries if stats is not None else 0
@@ -354,8 +432,23 @@ async def run_bulk(
             except Exception:
                 logger.exception("on_event callback failed")
 
+    def journaled(
+        book: Journal, item: object, failure: BaseException | None, record: Mapping[str, Any]
+    ) -> BaseException | None:
+        """Record an item's outcome; returns its failure, which is a record the journal
+        cannot hold (then the failure alone is recorded)."""
+        try:
+            try:
+                book.record(item, failure, **record)
+            except RequestValidationError as exc:  # nothing was written
+                failure = exc
+                book.record(item, failure)
+        except JournalError as exc:
+            halt(exc)
+        return failure
+
     async def worker(scope: anyio.CancelScope) -> None:
-        with in_lane(lane):
+        with in_lane(options.priority):
             await work(scope)
 
     async def work(scope: anyio.CancelScope) -> None:
@@ -384,36 +477,36 @@ async def run_bulk(
                     run.skipped.append(key)
                     progress()
                     continue
-            outcome: BaseException | None = None
-            with collecting_notes() as notes:
-                try:
-                    result = await fn(item)  # type: ignore[arg-type]
-                except BaseException as exc:
-                    outcome = exc
-            if isinstance(outcome, anyio.get_cancelled_exc_class()):
+            failure: BaseException | None = None
+            record: Mapping[str, Any] = {}
+            try:
+                result = await fn(item)  # type: ignore[arg-type]
+            except BaseException as exc:
+                failure, result = exc, None
+            if isinstance(result, Outcome):  # the result, and what its record adds
+                outcome: Outcome[R] = result
+                result, record, failure = outcome.value, outcome.record, outcome.error
+            if isinstance(failure, anyio.get_cancelled_exc_class()):
                 if await _run_cancelled(scope):
                     run.not_done.append(key)
-                    raise outcome
-            elif outcome is not None and not isinstance(outcome, Exception):
+                    raise failure
+            elif failure is not None and not isinstance(failure, Exception):
                 # KeyboardInterrupt, SystemExit, GeneratorExit and the like: not the item's
                 # fault. Raised by itself once the report is complete, never inside the task
                 # group's BaseExceptionGroup.
                 run.not_done.append(key)
-                halt(outcome, scope)
+                halt(failure, scope)
                 return
-            if outcome is None:
+            if book is not None and book.broken is None:
+                failure = journaled(book, item, failure, record)
+            if failure is None:
                 run.succeeded.append(key)
                 if result is not None:
                     run.results[key] = result
             else:
-                run.failed[key] = outcome
-            if book is not None and book.broken is None:
-                try:
-                    book.record(item, outcome, **notes)
-                except JournalError as exc:
-                    halt(exc)
+                run.failed[key] = failure
             progress()
-            if outcome is not None and fail_fast:
+            if failure is not None and options.fail_fast:
                 run.stopped = True
                 scope.cancel()
                 return
@@ -452,9 +545,9 @@ async def run_bulk(
 class Bulk:
     """Fan-out helpers bound to a client (``mp.bulk``); they share its limits and pool.
 
-    ``last_report`` is the report of the last run started on this helper, for a caller
-    that cancels (or interrupts) a run to see what completed once it has stopped; two
-    runs at once share it, so during a run follow its progress with ``on_event``.
+    ``last_report`` is the report of the last run on this helper to finish, however it
+    ended: a caller whose run was cancelled or interrupted finds there what completed.
+    It is set when a run ends, never during one (follow a run with ``on_event``).
     """
 
     def __init__(self, client: BulkHost) -> None:
@@ -473,14 +566,35 @@ class Bulk:
             base_url=safe_url(self._client.transport.base_url),
         )
 
-    def _concurrency(self, concurrency: int | None) -> int:
-        return (
-            concurrency if concurrency is not None else self._client.transport.concurrency.capacity
-        )
-
+    @overload
+    async def map(
+        self,
+        fn: Callable[[K], Awaitable[Outcome[R]]],
+        items: Iterable[K] | AsyncIterable[K],
+        *,
+        concurrency: int | None = ...,
+        fail_fast: bool = ...,
+        on_progress: OnProgress | None = ...,
+        on_event: OnEvent | None = ...,
+        journal: str | Path | Journal | None = ...,
+        priority: Priority = ...,
+    ) -> BulkReport[K, R]: ...
+    @overload
     async def map(
         self,
         fn: Callable[[K], Awaitable[R]],
+        items: Iterable[K] | AsyncIterable[K],
+        *,
+        concurrency: int | None = ...,
+        fail_fast: bool = ...,
+        on_progress: OnProgress | None = ...,
+        on_event: OnEvent | None = ...,
+        journal: str | Path | Journal | None = ...,
+        priority: Priority = ...,
+    ) -> BulkReport[K, R]: ...
+    async def map(
+        self,
+        fn: Callable[[K], Awaitable[Any]],
         items: Iterable[K] | AsyncIterable[K],
         *,
         concurrency: int | None = None,
@@ -489,7 +603,7 @@ class Bulk:
         on_event: OnEvent | None = None,
         journal: str | Path | Journal | None = None,
         priority: Priority = BACKGROUND,
-    ) -> BulkReport[K, R]:
+    ) -> BulkReport[K, Any]:
         """Run ``fn(item)`` for every item; at most ``concurrency`` at a time.
 
         >>> report = await mp.bulk.map(mp.apps.get, range(1, 101), concurrency=16)
@@ -499,23 +613,35 @@ class Bulk:
         ``on_progress(finished, failed)`` runs after every item (skipped ones included),
         and ``on_event`` with a `ProgressEvent` holding every count.
         ``journal`` is a JSON-lines file (see `mpasync.journal`); items it records as
-        succeeded are skipped (made for interrupted migrations). See `run_bulk` for how
-        each way a run can end is reported. The requests ``fn`` sends go in the
-        ``priority`` lane (background: a plain call on the client goes first).
+        succeeded are skipped (made for interrupted migrations), and ``fn`` may return an
+        `Outcome` to add fields to its item's record. See `run` for how each way a run
+        can end is reported. The requests ``fn`` sends go in the ``priority`` lane
+        (background: a plain call on the client goes first).
         """
-        report: BulkReport[K, R] = BulkReport()
-        self.last_report = report
+        options = RunOptions(concurrency, fail_fast, on_progress, on_event, priority)
         if isinstance(journal, (str, Path)):
             journal = Journal(journal, self._job("map"))
-        return await run_bulk(
-            fn,
-            items,
-            concurrency=self._concurrency(concurrency),
-            fail_fast=fail_fast,
-            on_progress=on_progress,
-            on_event=on_event,
-            journal=journal,
-            stats=self._client.transport.stats,
-            report=report,
-            priority=priority,
-        )
+        return await self._run(fn, items, options, journal)
+
+    async def _run(
+        self,
+        fn: Callable[[K], Awaitable[R | Outcome[R]]],
+        items: Iterable[K] | AsyncIterable[K],
+        options: RunOptions,
+        journal: Journal | None = None,
+    ) -> BulkReport[K, R]:
+        """`run` on this client (its ``max_concurrency`` unless the options name one, its
+        request counts); ``last_report`` is this run's once it ends."""
+        report: BulkReport[K, R] = BulkReport()
+        transport = self._client.transport
+        try:
+            return await run(
+                fn,
+                items,
+                options.with_default_concurrency(transport.concurrency.capacity),
+                journal=_journal_of(journal),
+                stats=transport.stats,
+                report=report,
+            )
+        finally:
+            self.last_report = report

@@ -21,7 +21,7 @@ import msgspec
 
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
 from mpasync._validate import to_model
-from mpasync.bulk import BulkReport, OnProgress
+from mpasync.bulk import BulkReport, OnProgress, RunOptions
 from mpasync.dsr_callbacks import parse_callback, verify_callback
 from mpasync.dsr_protocol import (
     API_VERSIONS,
@@ -233,6 +233,7 @@ class DSRClient(TransportOwner):
         ...                               "identities": {"email": e}} for e in emails)
         >>> report.failed  # position -> exception
         """
+        options = RunOptions(concurrency, fail_fast, on_progress, priority=priority)
         if isinstance(subjects, (str, bytes, Mapping, DSRSubject)) or not isinstance(
             subjects, (Iterable, AsyncIterable)
         ):
@@ -255,13 +256,5 @@ class DSRClient(TransportOwner):
                     report.request_ids[index] = body["subject_request_id"]
                     yield index, body
 
-        await self._run_prepared(
-            prepared(),
-            self._send_body,
-            report,
-            concurrency=concurrency,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
-            priority=priority,
-        )
+        await self._run_prepared(prepared(), self._send_body, report, options)
         return report

@@ -1,10 +1,11 @@
 """Datapoint-filter migrations: the diff, one app's sync, and reverting a journaled run.
 
-The logic behind `mpasync.bulk.Bulk`'s filter helpers, one app at a time: `diff_filters`
-compares an app's filters with a policy under the API's filter hierarchy; `sync_one`
-writes only what differs and notes in the journal what the app held before and after;
-`revert_plan` reads those notes back and `revert_one` restores one app's "before" unless
-it changed since (a `RevertConflict`).
+The logic behind ``mp.bulk``'s filter helpers (`mpasync.migrations`), one app at a time:
+`diff_filters` compares an app's filters with a policy under the API's filter hierarchy;
+`sync_one` writes only what differs, and its result (an `mpasync.outcome.Outcome`) carries
+to the journal what the app held before and after; `revert_plan` reads those records
+back and `revert_one` restores one app's "before" unless it changed since (a
+`RevertConflict`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import msgspec.structs
 
 from mpasync._checks import digits
 from mpasync.errors import JournalError, MParticleError, RequestValidationError
-from mpasync.journal import note, read_journal, service_key
+from mpasync.journal import read_journal, service_key
 from mpasync.models import DataPointFilter
 from mpasync.models.datapoints import DataPointKey
+from mpasync.outcome import Outcome
 from mpasync.resources.datapoints_checks import validate_filters
 
 if TYPE_CHECKING:
@@ -42,7 +44,10 @@ __all__ = [
     "revert_paths",
     "revert_plan",
     "sync_one",
+    "write_filters",
 ]
+
+V = TypeVar("V")
 
 
 @dataclass
@@ -291,6 +296,34 @@ def revert_paths(journal: str | Path, revert_journal: str | Path | None) -> tupl
     return source, target
 
 
+async def write_filters(
+    resource: DataPointFilters,
+    app_id: int,
+    service: str,
+    filters: list[DataPointFilter],
+    value: V,
+    *,
+    before: Iterable[DataPointFilter] | None,
+) -> Outcome[V]:
+    """PUT ``filters`` to one app; the outcome's value is ``value``.
+
+    With ``before`` (what the app held, given by a journaled run), the outcome's record
+    holds it and what the app holds after the write (read once more), for a revert. A
+    write that fails is the outcome's error, its record holding "before" alone: the
+    app's state is then unknown, and a revert compares it with "before".
+    """
+    if before is None:
+        await resource.update(app_id, service, filters)
+        return Outcome(value)
+    record: dict[str, Any] = {"before": journal_filters(before)}
+    try:
+        await resource.update(app_id, service, filters)
+        record["after"] = journal_filters(await resource.list(app_id, service))
+    except BaseException as exc:  # the run treats it as raised (a cancel stays a cancel)
+        return Outcome(error=exc, record=record)
+    return Outcome(value, record=record)
+
+
 async def sync_one(
     resource: DataPointFilters,
     app_id: int,
@@ -299,8 +332,9 @@ async def sync_one(
     dry_run: bool,
     journaled: bool,
     complete: bool = False,
-) -> FilterChange:
-    """Sync one app; with a journal, note what it held before and after the write.
+) -> Outcome[FilterChange]:
+    """Sync one app; with a journal, the outcome records what it held before and after
+    the write (see `write_filters`).
 
     ``complete``: ``desired`` is everything the app should show (a snapshot), so a
     datapoint it shows now but the list leaves out goes back to forwarded (enabled), as
@@ -318,19 +352,17 @@ async def sync_one(
             ),
         ]
     change = diff_filters(app_id, current, desired)
-    if change.changes and not dry_run:
-        if journaled:
-            note(before=journal_filters(current))
-        await resource.update(app_id, service, change.changes)
-        change.applied = True
-        if journaled:
-            note(after=journal_filters(await resource.list(app_id, service)))
-    return change
+    if not change.changes or dry_run:
+        return Outcome(change)
+    before = current if journaled else None
+    written = await write_filters(resource, app_id, service, change.changes, change, before=before)
+    change.applied = written.error is None
+    return written
 
 
 async def revert_one(
     resource: DataPointFilters, app_id: int, service: str, plan: RevertPlan, force: bool
-) -> FilterChange:
+) -> Outcome[FilterChange]:
     """Revert one app: restore "before" on the filters the run changed, unless it drifted."""
     current = await resource.list(app_id, service)
     now = {f.key(): f.enabled for f in current}
@@ -350,7 +382,7 @@ async def revert_one(
         keys = dict.fromkeys([*plan.before, *plan.after])
         touched = [k for k in keys if before(k) != left(k)]
     if all(now.get(k, True) == before(k) for k in touched):
-        return FilterChange(app_id, unchanged=len(touched))  # it already holds "before"
+        return Outcome(FilterChange(app_id, unchanged=len(touched)))  # it holds "before"
     if not force:
         if plan.after is None:
             drift = [(k, before(k), now.get(k)) for k in touched if now.get(k, True) != before(k)]
@@ -366,12 +398,11 @@ async def revert_one(
             f = msgspec.structs.replace(plan.after[k], enabled=True)
         desired.append(f)
     change = diff_filters(app_id, current, desired)
-    if change.changes:
-        note(before=journal_filters(current))
-        await resource.update(app_id, service, change.changes)
-        change.applied = True
-        note(after=journal_filters(await resource.list(app_id, service)))
-    return change
+    if not change.changes:
+        return Outcome(change)
+    written = await write_filters(resource, app_id, service, change.changes, change, before=current)
+    change.applied = written.error is None
+    return written
 
 
 def canonical_service(service: str, names: Iterable[str]) -> str | None:

@@ -39,8 +39,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +56,11 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "FORMAT",
     "FSYNC_INTERVAL",
+    "RECORD_FIELDS",
     "Journal",
     "JournalJob",
-    "collecting_notes",
     "item_key",
     "mark_reverted",
-    "note",
     "policy_hash",
     "read_journal",
     "service_key",
@@ -81,41 +78,9 @@ logger = logging.getLogger("mpasync")
 # The clock that paces fsyncs (a module attribute so tests can drive it).
 _clock = time.monotonic
 
-
-# Extra fields an item function adds to its own record. A context variable, because the
-# item function runs in its bulk worker's task and context.
-_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("mpasync_journal_notes", default=None)
-
-
-def note(**fields: Any) -> None:
-    """Add JSON-encodable fields to the journal record of the bulk item being processed.
-
-    Called from inside an item function run by `mpasync.bulk.run_bulk`; a no-op
-    elsewhere. The filter helpers note ``before`` and ``after`` this way. A value JSON
-    cannot encode raises `RequestValidationError` here, in the item function (so that
-    item fails, with that error, and the run goes on), never later from the scheduler.
-    """
-    notes = _NOTES.get()
-    if notes is None:
-        return
-    try:
-        msgspec.json.encode(fields)
-    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:
-        raise RequestValidationError(
-            f"note: journal fields must be JSON-encodable: {exc}", field="note"
-        ) from None
-    notes.update(fields)
-
-
-@contextmanager
-def collecting_notes() -> Iterator[dict[str, Any]]:
-    """Collect the `note` calls made inside the block (by one item function) in a dict."""
-    notes: dict[str, Any] = {}
-    token = _NOTES.set(notes)
-    try:
-        yield notes
-    finally:
-        _NOTES.reset(token)
+#: The fields of an item record that the format itself writes; an item's own fields
+#: (`mpasync.bulk.Outcome`'s ``record``) may not use these names.
+RECORD_FIELDS = frozenset({"item", "ok", "time", "error", "dry"})
 
 
 def policy_hash(policy: Any) -> str:
@@ -274,7 +239,8 @@ class _Header(msgspec.Struct):
 
 
 class _ItemRecord(msgspec.Struct):
-    """An item record's types; other fields are the item function's `note`s."""
+    """An item record's types; other fields are the ones its item's result added
+    (`mpasync.bulk.Outcome`)."""
 
     item: Any
     ok: bool
@@ -540,28 +506,35 @@ class Journal:
             # The last line was torn by a crash: end it, so the next record stands alone.
             self._write(b"\n")
 
-    def record(self, item: object, error: BaseException | None, **fields: Any) -> None:
+    def record(self, item: object, error: BaseException | None, /, **fields: Any) -> None:
         """Append one item's outcome (``fields`` are extra JSON-encodable data).
 
-        A write error marks the journal broken and raises `JournalError` (once); the
-        caller stops scheduling items.
+        ``fields`` that JSON cannot encode, or that name one of `RECORD_FIELDS`, are a
+        `RequestValidationError` and nothing is written; they are checked on a read-only
+        journal too, so a dry run refuses what the real run would. A write error marks
+        the journal broken and raises `JournalError` (once); the caller stops scheduling
+        items.
         """
-        if self._fd is None or self.broken is not None:
+        if self.broken is not None:
             return
+        clash = sorted(RECORD_FIELDS.intersection(fields))
+        if clash:
+            raise RequestValidationError(
+                f"journal record fields {clash} are the format's own; name them otherwise",
+                field="record",
+            )
         entry: dict[str, Any] = {"item": item, "ok": error is None, "time": time.time()}
         if error is not None:
             entry["error"] = f"{type(error).__name__}: {error}"
         entry.update(fields)
-        self._append(entry, sync=_clock() - self._last_sync >= FSYNC_INTERVAL)
+        line = _encode(entry)
+        if self._fd is not None:
+            self._write(line)
+            if _clock() - self._last_sync >= FSYNC_INTERVAL:
+                self._sync()
 
     def _append(self, entry: Mapping[str, Any], *, sync: bool) -> None:
-        try:
-            line = msgspec.json.encode(entry) + b"\n"
-        except (TypeError, msgspec.MsgspecError) as exc:
-            raise RequestValidationError(
-                f"journal record is not JSON-encodable: {exc}", field="journal"
-            ) from None
-        self._write(line)
+        self._write(_encode(entry))
         if sync:
             self._sync()
 
@@ -603,6 +576,16 @@ class Journal:
                     self._fd = None
         finally:
             os.close(fd)
+
+
+def _encode(entry: Mapping[str, Any]) -> bytes:
+    """One record's line, or a `RequestValidationError` when JSON cannot encode it."""
+    try:
+        return msgspec.json.encode(entry) + b"\n"
+    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:
+        raise RequestValidationError(
+            f"a journal record must be JSON-encodable: {exc}", field="record"
+        ) from None
 
 
 def warn_unchecked_target(path: Path, header: Mapping[str, Any], job: JournalJob) -> None:

@@ -5,8 +5,9 @@ copy, export, snapshot-apply and revert helpers.
 filters; this module adds what a filter migration needs on top of it: the checks of a
 policy or snapshot before anything is sent, the per-app steps (`mpasync.filter_migrations`),
 and a journal bound to the job and to the client's target, in which every write records
-what the app held before and after it, so `FilterMigrations.revert_datapoint_filters`
-can undo a run. ``mp.bulk`` is a `FilterMigrations`.
+what the app held before and after it (carried there by each app's result, an
+`mpasync.outcome.Outcome`), so `FilterMigrations.revert_datapoint_filters` can undo a
+run. ``mp.bulk`` is a `FilterMigrations`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mpasync.bulk import Bulk, BulkHost, BulkReport, OnEvent, OnProgress
+from mpasync.bulk import Bulk, BulkHost, BulkReport, OnEvent, OnProgress, RunOptions
 from mpasync.errors import JournalError, RequestValidationError
 from mpasync.filter_migrations import (
     FilterChange,
@@ -30,16 +31,17 @@ from mpasync.filter_migrations import (
     revert_paths,
     revert_plan,
     sync_one,
+    write_filters,
 )
 from mpasync.journal import (
     Journal,
     JournalJob,
     mark_reverted,
-    note,
     policy_hash,
     warn_unchecked_target,
 )
 from mpasync.models import DataPointFilter
+from mpasync.outcome import Outcome
 from mpasync.priority import BACKGROUND, Priority
 
 if TYPE_CHECKING:
@@ -102,28 +104,17 @@ class FilterMigrations(Bulk):
         ``results`` stays empty. With a journal, each app's filters are read before and
         after the PUT and recorded, so the run can be reverted.
         """
+        options = RunOptions(concurrency, fail_fast, on_progress, on_event, priority)
         checked = checked_filters(filters, service)
         resource = self._host.datapoint_filters
         job = self._job("update_datapoint_filters", service, policy_hash(policy_of(checked)))
         book = self._book(journal, job)
 
-        async def one(app_id: int) -> None:
-            if book is not None:
-                note(before=journal_filters(await resource.list(app_id, service)))
-            await resource.update(app_id, service, checked)
-            if book is not None:
-                note(after=journal_filters(await resource.list(app_id, service)))
+        async def one(app_id: int) -> Outcome[None]:
+            before = await resource.list(app_id, service) if book is not None else None
+            return await write_filters(resource, app_id, service, checked, None, before=before)
 
-        return await self.map(
-            one,
-            app_ids,
-            concurrency=concurrency,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
-            on_event=on_event,
-            journal=book,
-            priority=priority,
-        )
+        return await self._run(one, app_ids, options, book)
 
     async def _sync(
         self,
@@ -131,35 +122,22 @@ class FilterMigrations(Bulk):
         service: str,
         desired: Callable[[int], list[DataPointFilter]],
         job: JournalJob,
-        dry_run: bool,
-        concurrency: int | None,
-        fail_fast: bool,
-        on_progress: OnProgress | None,
+        options: RunOptions,
         journal: str | Path | None,
         *,
+        dry_run: bool,
         complete: bool = False,
-        on_event: OnEvent | None = None,
-        priority: Priority = BACKGROUND,
     ) -> BulkReport[int, FilterChange]:
         resource = self._host.datapoint_filters
         book = self._book(journal, job, dry_run=dry_run)
         journaled = book is not None and not dry_run
 
-        async def one(app_id: int) -> FilterChange:
+        async def one(app_id: int) -> Outcome[FilterChange]:
             return await sync_one(
                 resource, app_id, service, desired(app_id), dry_run, journaled, complete
             )
 
-        return await self.map(
-            one,
-            app_ids,
-            concurrency=concurrency,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
-            on_event=on_event,
-            journal=book,
-            priority=priority,
-        )
+        return await self._run(one, app_ids, options, book)
 
     async def sync_datapoint_filters(
         self,
@@ -182,20 +160,11 @@ class FilterMigrations(Bulk):
         journal, each app written is read once more after the PUT, to record what it
         holds (`revert_datapoint_filters` needs it).
         """
+        options = RunOptions(concurrency, fail_fast, on_progress, on_event, priority)
         checked = checked_filters(filters, service)
         job = self._job("sync_datapoint_filters", service, policy_hash(policy_of(checked)))
         return await self._sync(
-            app_ids,
-            service,
-            lambda _: checked,
-            job,
-            dry_run,
-            concurrency,
-            fail_fast,
-            on_progress,
-            journal,
-            on_event=on_event,
-            priority=priority,
+            app_ids, service, lambda _: checked, job, options, journal, dry_run=dry_run
         )
 
     async def copy_datapoint_filters(
@@ -217,6 +186,7 @@ class FilterMigrations(Bulk):
         The journal's policy is the source app's filters as read now: if they change
         between a crash and the resume, the journal is refused as another job's.
         """
+        options = RunOptions(concurrency, fail_fast, on_progress, on_event, priority)
         checked_service(service)
         source = await self._host.datapoint_filters.list(from_app, service)
         template = [
@@ -232,17 +202,7 @@ class FilterMigrations(Bulk):
         policy = policy_hash({"from_app": from_app, "filters": policy_of(template)})
         job = self._job("copy_datapoint_filters", service, policy)
         return await self._sync(
-            to_apps,
-            service,
-            lambda _: template,
-            job,
-            dry_run,
-            concurrency,
-            fail_fast,
-            on_progress,
-            journal,
-            on_event=on_event,
-            priority=priority,
+            to_apps, service, lambda _: template, job, options, journal, dry_run=dry_run
         )
 
     async def export_datapoint_filters(
@@ -260,20 +220,16 @@ class FilterMigrations(Bulk):
         ``{app_id: filters}`` from the results is a snapshot that
         `apply_datapoint_filter_snapshot` restores.
         """
+        options = RunOptions(
+            concurrency, on_progress=on_progress, on_event=on_event, priority=priority
+        )
         checked_service(service)
         resource = self._host.datapoint_filters
 
         async def one(app_id: int) -> list[DataPointFilter]:
             return await resource.list(app_id, service)
 
-        return await self.map(
-            one,
-            app_ids,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            on_event=on_event,
-            priority=priority,
-        )
+        return await self._run(one, app_ids, options)
 
     async def apply_datapoint_filter_snapshot(
         self,
@@ -293,6 +249,7 @@ class FilterMigrations(Bulk):
         App ids may be ints or digit strings (JSON object keys); every list is checked
         before anything is sent (``snapshot[<app>][<i>]`` names a bad entry).
         """
+        options = RunOptions(concurrency, fail_fast, on_progress, on_event, priority)
         checked_service(service)
         checked = checked_snapshot(snapshot)
         policy = policy_hash({str(a): policy_of(f) for a, f in checked.items()})
@@ -302,14 +259,10 @@ class FilterMigrations(Bulk):
             service,
             checked.__getitem__,
             job,
-            dry_run,
-            concurrency,
-            fail_fast,
-            on_progress,
+            options,
             journal,
+            dry_run=dry_run,
             complete=True,
-            on_event=on_event,
-            priority=priority,
         )
 
     async def revert_datapoint_filters(
@@ -352,6 +305,9 @@ class FilterMigrations(Bulk):
             )
         if not isinstance(force, bool):
             raise RequestValidationError("force must be True or False", field="force")
+        options = RunOptions(
+            concurrency, on_progress=on_progress, on_event=on_event, priority=priority
+        )
         source, target = revert_paths(journal, revert_journal)
         service, header, plans = revert_plan(source)
         policy = policy_hash(
@@ -396,15 +352,7 @@ class FilterMigrations(Bulk):
             )
         resource = self._host.datapoint_filters
 
-        async def one(app_id: int) -> FilterChange:
+        async def one(app_id: int) -> Outcome[FilterChange]:
             return await revert_one(resource, app_id, service, plans[app_id], force)
 
-        return await self.map(
-            one,
-            list(plans),
-            concurrency=concurrency,
-            on_progress=on_progress,
-            on_event=on_event,
-            journal=book,
-            priority=priority,
-        )
+        return await self._run(one, list(plans), options, book)

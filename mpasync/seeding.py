@@ -20,7 +20,7 @@ import msgspec
 from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, basic_auth_transport, each
 from mpasync._validate import to_model
-from mpasync.bulk import BulkReport, OnProgress
+from mpasync.bulk import BulkReport, OnProgress, RunOptions
 from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
 from mpasync.models.seeding import (
@@ -361,6 +361,7 @@ class SeedingClient(TransportOwner):
         >>> report = await s.seed_bulk(users)
         >>> report.ok, report.failed_users()
         """
+        options = RunOptions(concurrency, fail_fast, on_progress, priority=priority)
         _check_items(users, "users")
         for name, value, ceiling in (
             ("max_users", max_users, MAX_USERS_PER_REQUEST),
@@ -410,13 +411,5 @@ class SeedingClient(TransportOwner):
                 Request("POST", _BULK, empty, api="", body=msgspec.Raw(body), idempotent=True)
             )
 
-        await self._run_prepared(
-            chunks(),
-            send,
-            report,
-            concurrency=concurrency,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
-            priority=priority,
-        )
+        await self._run_prepared(chunks(), send, report, options)
         return report

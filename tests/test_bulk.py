@@ -191,3 +191,100 @@ async def test_journal_needs_json_items(tmp_path: Path) -> None:
 
     with pytest.raises(RequestValidationError, match="JSON-encodable"):
         await run_bulk(fn, [object()], concurrency=1, journal=tmp_path / "j.jsonl")
+
+
+# ---------------------------------------------------------------- the run's options
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("concurrency", 0),
+        ("concurrency", True),
+        ("fail_fast", 1),
+        ("fail_fast", "yes"),
+        ("on_progress", "print"),
+        ("on_event", 42),
+        ("priority", "urgent"),
+    ],
+)
+async def test_run_options_are_checked_once_before_anything_runs(
+    option: str, value: object
+) -> None:
+    from mpasync.bulk import RunOptions
+    from mpasync.emulator import Emulator
+
+    with pytest.raises(RequestValidationError, match=option):
+        RunOptions(**{option: value})  # type: ignore[arg-type]
+    async with Emulator(apps=2) as emu, emu.client() as mp:
+        with pytest.raises(RequestValidationError, match=option):
+            await mp.bulk.map(mp.apps.get, [1, 2], **{option: value})  # type: ignore[call-overload]
+        with pytest.raises(RequestValidationError, match=option):
+            await mp.bulk.copy_datapoint_filters(1, [2], "Amplitude", **{option: value})  # type: ignore[arg-type]
+        assert not [e for e in emu.journal if "/apps/" in e.path]  # nothing was sent
+
+
+def test_run_options_default_the_concurrency_to_the_clients() -> None:
+    from mpasync.bulk import RunOptions
+
+    options = RunOptions(on_progress=print, priority="interactive")
+    resolved = options.with_default_concurrency(8)
+    assert resolved.concurrency == 8 and resolved.on_progress is print
+    assert resolved.priority == "interactive"
+    assert RunOptions(3).with_default_concurrency(8).concurrency == 3
+    with pytest.raises(AttributeError):
+        options.concurrency = 2  # type: ignore[misc]
+
+
+async def test_last_report_is_the_last_run_to_finish_never_a_run_in_progress() -> None:
+    """``last_report`` is set when a run ends (however it ends), so nothing reads a
+    report still being filled; a run in progress is followed with ``on_event``."""
+    from mpasync.emulator import Emulator
+
+    async with Emulator(apps=1) as emu, emu.client() as mp:
+        seen: list[object] = []
+        started = asyncio.Event()
+
+        async def fn(item: int) -> int:
+            seen.append(mp.bulk.last_report)
+            if item == 3:
+                started.set()
+                await asyncio.Event().wait()  # until the run is cancelled
+            return item
+
+        first = await mp.bulk.map(fn, [1, 2])
+        assert seen == [None, None] and mp.bulk.last_report is first
+        task = asyncio.create_task(mp.bulk.map(fn, [3]))
+        await started.wait()
+        assert mp.bulk.last_report is first  # the run in progress is not exposed
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cancelled = mp.bulk.last_report
+        assert cancelled is not None and cancelled is not first
+        assert cancelled.not_done == [3] and cancelled.stopped
+        del emu
+
+
+@pytest.mark.parametrize(
+    "option",
+    [{"fail_fast": 1}, {"on_progress": "print"}, {"concurrency": 0}, {"priority": "now"}],
+)
+async def test_the_other_apis_bulk_helpers_check_their_run_options_up_front(
+    option: dict[str, object],
+) -> None:
+    """seed_bulk, submit_bulk and track_batch check the run's options before reading
+    their input, like every bulk helper (an empty input is no excuse)."""
+    from mpasync import AnalyticsClient, DSRClient, SeedingClient
+
+    name = next(iter(option))
+    unreachable = "http://127.0.0.1:9"
+    async with SeedingClient("key", "secret", base_url=unreachable) as seeding:
+        with pytest.raises(RequestValidationError, match=name):
+            await seeding.seed_bulk([], **option)  # type: ignore[arg-type]
+    async with DSRClient("key", "secret", base_url=unreachable) as dsr:
+        with pytest.raises(RequestValidationError, match=name):
+            await dsr.submit_bulk([], **option)  # type: ignore[arg-type]
+    async with AnalyticsClient("key", base_url=unreachable) as analytics:
+        with pytest.raises(RequestValidationError, match=name):
+            await analytics.track_batch([], **option)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ import pytest
 from mpasync import JournalError
 from mpasync.bulk import BulkReport, run_bulk
 from mpasync.emulator import Emulator
-from mpasync.journal import Journal
+from mpasync.journal import Journal, read_journal
 
 
 def accounted(report: BulkReport[Any, Any]) -> bool:
@@ -246,18 +246,22 @@ async def test_a_sized_input_starts_no_more_workers_than_items() -> None:
     assert peak <= 50 + 5  # the workers, the test's own task and the task group's
 
 
-async def test_a_note_json_cannot_encode_fails_that_item_not_the_run(tmp_path: Path) -> None:
+async def test_a_record_json_cannot_encode_fails_that_item_not_the_run(tmp_path: Path) -> None:
     from mpasync import RequestValidationError
-    from mpasync.journal import note
+    from mpasync.bulk import Outcome
 
-    async def item(i: int) -> int:
-        note(value=object() if i == 2 else i)
-        return i
+    async def item(i: int) -> Outcome[int]:
+        return Outcome(i, record={"value": object() if i == 2 else i})
 
-    report = await run_bulk(item, [1, 2, 3], concurrency=2, journal=tmp_path / "j.jsonl")
+    path = tmp_path / "j.jsonl"
+    report = await run_bulk(item, [1, 2, 3], concurrency=2, journal=path)
     assert sorted(report.succeeded) == [1, 3]
     assert isinstance(report.failed[2], RequestValidationError)
     assert "JSON-encodable" in str(report.failed[2])
+    # The failure is journaled (without the record), so a rerun does that item again.
+    records = {r["item"]: r for r in read_journal(path).records}
+    assert records[2]["ok"] is False and "value" not in records[2]
+    assert records[1]["value"] == 1 and records[3]["value"] == 3
 
 
 async def test_every_progress_event_holds_every_count(tmp_path: Path) -> None:

@@ -137,11 +137,17 @@ async def test_journal_resume_never_writes_an_app_twice(tmp_path: Path) -> None:
     journal = tmp_path / "filters.jsonl"
     async with Emulator(apps=40, faults=Faults(latency=(0.01, 0.02), seed=3)) as emu:
         async with emu.client(max_concurrency=4) as mp:
+            fifteen = asyncio.Event()
             task = asyncio.create_task(
-                mp.bulk.update_datapoint_filters(range(1, 41), SERVICE, POLICY, journal=journal)
+                mp.bulk.update_datapoint_filters(
+                    range(1, 41),
+                    SERVICE,
+                    POLICY,
+                    journal=journal,
+                    on_event=lambda e: e.done >= 15 and fifteen.set(),
+                )
             )
-            while mp.bulk.last_report is None or mp.bulk.last_report.done < 15:  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
+            await fifteen.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

@@ -10,7 +10,7 @@ api = pytest.importorskip("mypy.api")
 
 USER_CODE = """
 from mpasync import Client
-from mpasync.bulk import BulkReport, FilterChange
+from mpasync.bulk import BulkReport, FilterChange, Outcome, run_bulk
 from mpasync.models import DataPointFilter
 
 
@@ -26,7 +26,15 @@ async def migrate(mp: Client, policy: list[DataPointFilter]) -> int:
 
     names = await mp.bulk.map(name, [1, 2])
     text: str = names.results[1]
-    return len(change.changes) + len(filters) + len(text) + reverted.total
+
+    # An Outcome's value is the result; its record goes to the journal.
+    async def square(app_id: int) -> Outcome[int]:
+        return Outcome(app_id * app_id, record={"app": app_id})
+
+    squares = await mp.bulk.map(square, [1, 2], journal="squares.jsonl")
+    four: int = squares.results[2]
+    same: BulkReport[int, int] = await run_bulk(square, [1, 2], concurrency=2)
+    return len(change.changes) + len(filters) + len(text) + reverted.total + four + same.total
 
 
 async def wrong(mp: Client, policy: list[DataPointFilter]) -> None:

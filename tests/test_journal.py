@@ -14,7 +14,7 @@ import pytest
 import mpasync
 from mpasync import JournalError, RequestValidationError
 from mpasync import journal as journal_mod
-from mpasync.bulk import run_bulk
+from mpasync.bulk import Outcome, run_bulk
 from mpasync.emulator import Emulator
 from mpasync.journal import Journal, JournalJob, policy_hash, read_journal
 from mpasync.models import DataPointFilter
@@ -291,12 +291,14 @@ async def test_errors_in_records_carry_the_error_text(tmp_path: Path) -> None:
 async def test_an_item_function_can_add_fields_to_its_record(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
 
-    async def fn(item: int) -> None:
-        journal_mod.note(square=item * item)
+    async def fn(item: int) -> Outcome[int]:
+        return Outcome(item, record={"square": item * item})
 
-    await run_bulk(fn, [3, 4], concurrency=2, journal=path)
+    report = await run_bulk(fn, [3, 4], concurrency=2, journal=path)
     assert sorted(r["square"] for r in read_journal(path).records) == [9, 16]
-    journal_mod.note(ignored=True)  # outside a run: a no-op
+    assert report.results == {3: 3, 4: 4}  # the value alone: the record is the journal's
+    unjournaled = await run_bulk(fn, [5], concurrency=1)  # without a journal: the value
+    assert unjournaled.results == {5: 5}
 
 
 # ---------------------------------------------------------------- records read strictly

@@ -100,6 +100,10 @@ def test_the_bulk_scheduler_loads_no_filter_module() -> None:
         timeout=60,
     ).stdout.split()
     assert not [m for m in alone if m.startswith(("mpasync.models", "mpasync.filter"))]
+    # Nothing of filters, migrations or datapoints (third-party names like attrs'
+    # ``attr.filters`` are not ours).
+    ours = [m for m in alone if m.partition(".")[0] == "mpasync"]
+    assert not [m for m in ours if any(w in m for w in ("filter", "migration", "datapoint"))]
     # The old names still work (loaded on first use).
     from mpasync.bulk import FilterChange, RevertConflict, diff_filters
     from mpasync.filter_migrations import FilterChange as Moved

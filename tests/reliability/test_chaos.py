@@ -138,11 +138,17 @@ async def test_cancel_half_way_then_resume_from_journal(tmp_path: object) -> Non
     async with Emulator(apps=100, faults=faults) as emu:
         async with emu.client(max_concurrency=10, retry=sized) as mp:
             tasks_before = asyncio.all_tasks()
+            fifty = asyncio.Event()
             run = asyncio.create_task(
-                mp.bulk.update_datapoint_filters(range(1, 101), SERVICE, wanted, journal=journal)
+                mp.bulk.update_datapoint_filters(
+                    range(1, 101),
+                    SERVICE,
+                    wanted,
+                    journal=journal,
+                    on_event=lambda e: e.done >= 50 and fifty.set(),
+                )
             )
-            while mp.bulk.last_report is None or mp.bulk.last_report.done < 50:  # noqa: ASYNC110
-                await asyncio.sleep(0.002)
+            await fifty.wait()
             run.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await run
