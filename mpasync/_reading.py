@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import aiohttp
 
+from mpasync.wire import BodyTooLarge
+
 __all__ = ["BodyTooLarge", "read_limited", "whole_within"]
 
 _CHUNK = 1 << 16
-
-
-class BodyTooLarge(Exception):
-    """Internal: the body passed the limit; the caller maps it to its own typed error."""
 
 
 def whole_within(resp: aiohttp.ClientResponse, limit: int) -> bool:
@@ -28,7 +26,7 @@ def whole_within(resp: aiohttp.ClientResponse, limit: int) -> bool:
         return False
     if declared > limit:
         resp.close()
-        raise BodyTooLarge(declared)
+        raise BodyTooLarge(resp.status)
     return True
 
 
@@ -51,7 +49,7 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
         if size > limit:
             parts.clear()
             resp.close()
-            raise BodyTooLarge(size)
+            raise BodyTooLarge(resp.status)
         parts.append(chunk)
     if len(parts) == 1:
         return parts[0]

@@ -15,18 +15,16 @@ import math
 import re
 from typing import Protocol
 
-import aiohttp
 import msgspec
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from mpasync import clock
 from mpasync._checks import positive_number
-from mpasync._reading import BodyTooLarge, read_limited
 from mpasync._redact import basic_credential, redactor
+from mpasync._version import __version__
 from mpasync.errors import RequestValidationError, TokenError
 from mpasync.retry import RetryPolicy, parse_retry_after
-from mpasync.session import proxy_for
+from mpasync.wire import BodyTooLarge, Wire, WireError, WireRequest, WireResponse
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -60,6 +58,11 @@ _MIN_LIFETIME = 60.0
 _MAX_LIFETIME = 365 * 24 * 3600.0
 _DEFAULT_LIFETIME = 28800.0
 _MAX_TOKEN_BODY = 1 << 16
+_TOKEN_HEADERS = {
+    "User-Agent": f"mpasync/{__version__}",
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+}
 # Fields of a token-endpoint body whose values must never be echoed anywhere.
 _TOKEN_FIELDS = re.compile(
     r'("(?:access_token|refresh_token|id_token|token|client_secret)"\s*:\s*)"[^"]*"?',
@@ -172,14 +175,14 @@ class TokenCache:
         """`clock.now()` at which the cached token expires (0 when empty)."""
         return self._expires_at if self._token is not None else 0.0
 
-    async def get(
-        self, session: aiohttp.ClientSession | None = None, *, timeout: float | None = None
-    ) -> str:
+    async def get(self, wire: Wire | None = None, *, timeout: float | None = None) -> str:
         """Return a valid bearer token, fetching one if needed (at most one fetch at a time).
 
-        ``session`` is used for the fetch if one starts; without it a short-lived session
-        is made (a fetch happens once per token lifetime). ``timeout`` bounds how long
-        this caller waits for a fetch in flight (the fetch itself goes on for the others).
+        ``wire`` carries the fetch if one starts (a client passes the one its requests go
+        through: the same proxies, response cap, hooks and tracing); without it a
+        short-lived aiohttp one is made (a fetch happens once per token lifetime).
+        ``timeout`` bounds how long this caller waits for a fetch in flight (the fetch
+        itself goes on for the others).
         """
         token = self._token
         if token is not None:
@@ -188,14 +191,14 @@ class TokenCache:
                 return token
             if now < self._expires_at:
                 if now >= self._background_after and now >= self._blocked_until:
-                    self._start_fetch(session)  # refresh ahead, keep serving the valid token
+                    self._start_fetch(wire)  # refresh ahead, keep serving the valid token
                 return token
         if self._inflight is None:
             wait = self._blocked_until - clock.now()
             if wait > 0 and self._blocked_error is not None:
                 blocked = self._blocked_error
                 raise TokenError(str(blocked), status=blocked.status, retry_after=wait)
-        task = asyncio.shield(self._start_fetch(session))
+        task = asyncio.shield(self._start_fetch(wire))
         if timeout is None:
             return await task
         try:
@@ -217,12 +220,12 @@ class TokenCache:
             return True
         return False
 
-    def _start_fetch(self, session: aiohttp.ClientSession | None) -> asyncio.Task[str]:
+    def _start_fetch(self, wire: Wire | None) -> asyncio.Task[str]:
         task = self._inflight
         if task is not None and task.get_loop() is not asyncio.get_running_loop():
             task = None  # left over from a loop that is gone: it can never finish here
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._fetch(session))
+            task = asyncio.get_running_loop().create_task(self._fetch(wire))
             task.add_done_callback(self._fetch_done)
             self._inflight = task
         return task
@@ -238,46 +241,46 @@ class TokenCache:
             # token is still valid, not on every call.
             self._background_after = clock.now() + 1.0
 
-    async def _fetch(self, session: aiohttp.ClientSession | None) -> str:
+    async def _fetch(self, wire: Wire | None) -> str:
         started = clock.now()
-        token, lifetime = await self._acquire_token(session)
+        token, lifetime = await self._acquire_token(wire)
         self._token = token
         self._expires_at = started + lifetime
         self._refresh_at = self._expires_at - refresh_margin(lifetime)
         return token
 
-    async def _acquire_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
+    async def _acquire_token(self, wire: Wire | None) -> tuple[str, float]:
         """Where a token comes from: ``(token, lifetime in seconds)``. Here, the endpoint."""
-        return await self._request_token(session)
+        return await self._request_token(wire)
 
-    async def _request_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
+    async def _request_token(self, wire: Wire | None) -> tuple[str, float]:
         """POST to the token endpoint once; return a checked ``(token, lifetime)``."""
         self.fetch_count += 1
-        payload = {
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-            "audience": self.audience,
-            "grant_type": "client_credentials",
-        }
+        payload = msgspec.json.encode(
+            {
+                "client_id": self.client_id,
+                "client_secret": self._client_secret,
+                "audience": self.audience,
+                "grant_type": "client_credentials",
+            }
+        )
         where = safe_url(self.token_url)
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        request = WireRequest(
+            "POST", URL(self.token_url), _TOKEN_HEADERS, payload, self.timeout, _MAX_TOKEN_BODY
+        )
         failure: str | None = None
         try:
-            if session is not None and not session.closed:
-                status, headers, body = await self._post(session, payload, timeout)
+            response = await _send(wire, request)
+        except WireError as exc:
+            if exc.timed_out:
+                failure = f"token endpoint {where} did not answer within {self.timeout:g}s"
             else:
-                async with aiohttp.ClientSession() as own:  # proxies: see _post
-                    status, headers, body = await self._post(own, payload, timeout, own=True)
-        except asyncio.TimeoutError:
-            failure = f"token endpoint {where} did not answer within {self.timeout:g}s"
+                failure = f"token endpoint {where} unreachable: {exc.kind}"
         except BodyTooLarge:
             failure = f"token endpoint {where} sent a body over {_MAX_TOKEN_BODY} bytes"
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            failure = f"token endpoint {where} unreachable: {type(exc).__name__}"
         if failure is not None:
-            # Raised outside the handler so no aiohttp exception (with its request
-            # details) stays reachable through __context__.
-            raise TokenError(failure)
+            raise TokenError(failure)  # outside the handler: a clean __context__
+        status, headers, body = response.status, response.headers, response.body
         if 300 <= status < 400:
             location = headers.get("Location")
             raise TokenError(
@@ -342,26 +345,6 @@ class TokenCache:
         logger.debug("token fetched (expires in %.0fs)", lifetime)
         return token, lifetime
 
-    async def _post(
-        self,
-        session: aiohttp.ClientSession,
-        payload: dict[str, str],
-        timeout: aiohttp.ClientTimeout,
-        *,
-        own: bool = False,
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
-        # The same proxies as the client's own requests (never ~/.netrc credentials).
-        proxy, proxy_auth = proxy_for(None if own else session, URL(self.token_url))
-        async with session.post(
-            self.token_url,
-            json=payload,
-            timeout=timeout,
-            allow_redirects=False,
-            proxy=proxy,
-            proxy_auth=proxy_auth,
-        ) as resp:
-            return resp.status, resp.headers, await read_limited(resp, _MAX_TOKEN_BODY)
-
     def _scrub(self, body: bytes) -> str:
         """A short, secret-free excerpt of a token-endpoint error body: every credential
         masked in the whole text before it is cut (`mpasync._redact`)."""
@@ -383,6 +366,20 @@ class TokenCache:
         return text or "(empty body)"
 
 
+async def _send(wire: Wire | None, request: WireRequest) -> WireResponse:
+    """``request`` over ``wire``, or over a short-lived aiohttp wire (the environment's
+    proxies, never ~/.netrc credentials) when there is none."""
+    if wire is not None:
+        return await wire.send(request)
+    from mpasync.aiohttp_wire import AiohttpWire  # only a cache used without a client
+
+    own = AiohttpWire(connections=1)
+    try:
+        return await own.send(request)
+    finally:
+        await own.aclose()
+
+
 def redacted_location(location: str | None) -> str:
     """A redirect's ``Location`` for messages: no userinfo, no query, no fragment."""
     if not location:
@@ -397,12 +394,12 @@ def redacted_location(location: str | None) -> str:
 class Auth(Protocol):
     """What the transport needs from an auth scheme."""
 
-    async def authorize(
-        self, session: aiohttp.ClientSession, timeout: float | None = None
-    ) -> tuple[str, str]:
+    async def authorize(self, wire: Wire, timeout: float | None = None) -> tuple[str, str]:
         """The ``Authorization`` header value, and the credential it carries.
 
-        ``timeout`` bounds the wait for credentials that must be fetched first."""
+        ``wire`` carries any request credentials need (the client's own wire, through
+        the transport's reporting); ``timeout`` bounds the wait for credentials that must
+        be fetched first."""
         ...
 
     def unauthorized(self, credential: str) -> bool:
@@ -428,10 +425,8 @@ class BearerAuth:
     def __repr__(self) -> str:
         return f"BearerAuth({self.cache!r})"
 
-    async def authorize(
-        self, session: aiohttp.ClientSession, timeout: float | None = None
-    ) -> tuple[str, str]:
-        token = await self.cache.get(session, timeout=timeout)
+    async def authorize(self, wire: Wire, timeout: float | None = None) -> tuple[str, str]:
+        token = await self.cache.get(wire, timeout=timeout)
         return "Bearer " + token, token
 
     def unauthorized(self, credential: str) -> bool:
@@ -456,9 +451,7 @@ class BasicAuth:
     def __repr__(self) -> str:
         return f"BasicAuth(key={self.key!r})"
 
-    async def authorize(
-        self, session: aiohttp.ClientSession, timeout: float | None = None
-    ) -> tuple[str, str]:
+    async def authorize(self, wire: Wire, timeout: float | None = None) -> tuple[str, str]:
         return self._header, ""
 
     def unauthorized(self, credential: str) -> bool:
@@ -476,9 +469,7 @@ class NoAuth:
     def __repr__(self) -> str:
         return "NoAuth()"
 
-    async def authorize(
-        self, session: aiohttp.ClientSession, timeout: float | None = None
-    ) -> tuple[str, str]:
+    async def authorize(self, wire: Wire, timeout: float | None = None) -> tuple[str, str]:
         return "", ""
 
     def unauthorized(self, credential: str) -> bool:

@@ -57,6 +57,8 @@ class Request(Generic[T]):
     - ``decode``: reads a 2xx body into the result (see `mpasync.decoding`).
     - ``idempotent``: whether a retry after the request may have reached the server is
       safe. None means "by method" (GET, HEAD, PUT, DELETE yes; POST no).
+    - ``scope``: what the request is about, for rate control that paces per scope
+      (mParticle limits some calls per app: the app id of an ``/apps/{id}/...`` call).
     """
 
     method: str
@@ -66,3 +68,4 @@ class Request(Generic[T]):
     query: Mapping[str, str] | None = None
     body: Any = None
     idempotent: bool | None = None
+    scope: str | None = None

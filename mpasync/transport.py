@@ -3,14 +3,15 @@
 All policy lives here, once: URL building, auth (with one replay after a 401), the
 concurrency and rate limits, per-attempt timeouts and the call's total deadline, retries
 with backoff and ``Retry-After``, the response size cap, error mapping and decoding.
-Resource methods only describe requests.
+Resource methods only describe requests; the options come checked (`mpasync.options`).
 
-Order of an attempt: credentials → concurrency permit → rate slot → HTTP (the
-per-attempt timeout starts here, so queueing for a permit or a slot never eats it)
-→ read the body, at most ``max_response_bytes`` of it → release. Everything is released
-on every path, cancellation included. Redirects are never followed: a 3xx is a
-`RedirectError`. No exception from aiohttp leaves this module, not even as the
-``__context__`` of ours (aiohttp's request details carry the ``Authorization`` header).
+Order of an attempt: credentials → concurrency permit → rate slot → the wire (the
+per-attempt timeout starts here, so queueing for a permit or a slot never eats it) →
+release. Everything is released on every path, cancellation included. The wire
+(`mpasync.wire.Wire`; `mpasync.aiohttp_wire.AiohttpWire` in production) sends one
+request and reads at most ``max_response_bytes`` of its body; it never follows a
+redirect, so a 3xx is a `RedirectError`. The token request goes over the same wire,
+through the same reporting (hooks, debug log), with the same cap and no redirects.
 """
 
 from __future__ import annotations
@@ -21,46 +22,48 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import aiohttp
 import anyio
 import msgspec
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from mpasync import clock
-from mpasync._checks import positive_number
-from mpasync._reading import BodyTooLarge, read_limited, whole_within
 from mpasync._redact import Redactor, redactor
 from mpasync._version import __version__
-from mpasync.adaptive import rate_control
-from mpasync.auth import Auth, auth_secrets, redacted_location, safe_url
-from mpasync.decoding import parse_errors
+from mpasync.aiohttp_wire import AiohttpWire
+from mpasync.auth import Auth, auth_secrets
 from mpasync.errors import (
     APIError,
     DeadlineExceededError,
-    DecodeError,
     ErrorItem,
     MParticleError,
     RateLimitError,
-    RedirectError,
     RequestValidationError,
-    ResponseTooLargeError,
     TokenError,
     TransportError,
-    error_for_status,
 )
 from mpasync.hooks import Attempt, Hooks, RetryEvent
 from mpasync.limits import ConcurrencyLimiter, RateControl, Shed
-from mpasync.options import DEFAULT_MAX_RESPONSE_BYTES, TransportOptions, check_option_names
-from mpasync.priority import INTERACTIVE, Priority, check_priority, lane_of
+from mpasync.options import Options, TransportOptions
+from mpasync.outcomes import (
+    deadline_error,
+    decoded,
+    error_for,
+    own_chain,
+    safe_url_of,
+    too_large_error,
+)
+from mpasync.priority import INTERACTIVE, Priority, lane_of
 from mpasync.request import Request
 from mpasync.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
-from mpasync.session import SessionPool
+from mpasync.wire import BodyTooLarge, Headers, Wire, WireError, WireRequest, WireResponse
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["USER_AGENT", "Root", "Transport", "TransportStats"]
 
@@ -71,15 +74,6 @@ logger = logging.getLogger("mpasync")
 USER_AGENT = f"mpasync/{__version__}"
 
 _encoder = msgspec.json.Encoder()
-
-# Failures after which the request provably never reached the server: no connection.
-_NOT_SENT: tuple[type[BaseException], ...] = (
-    aiohttp.ClientConnectorError,
-    *(getattr(aiohttp, n) for n in ("ConnectionTimeoutError",) if hasattr(aiohttp, n)),
-)
-# Failures after which it may have: the connection broke or the clock ran out mid-flight.
-# (ValueError/OSError: aiohttp refusing a header or a socket error outside ClientError.)
-_MAYBE_SENT = (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,20 +121,16 @@ class _Retryable(Exception):
         self.final = final
 
 
-def _optional(value: object, name: str) -> float | None:
-    return None if value is None else positive_number(value, name)
-
-
 class _Keep:
     """Sentinel: `with_options` leaves an option as it is."""
 
 
 class Transport:
-    """Sends `Request`s over one pooled aiohttp session under one set of limits.
+    """Sends `Request`s over one wire under one set of limits.
 
-    Owns its session unless one is borrowed (``session=``); a borrowed session is used
-    as is and never closed. The session is created lazily inside the running loop. The
-    options are those of `mpasync.options.TransportOptions`.
+    The wire is an aiohttp session (the transport's own, created lazily inside the
+    running loop, or a borrowed ``session=``, used as is and never closed) unless the
+    ``wire=`` option gives another. The options are `mpasync.options.Options`.
     """
 
     def __init__(
@@ -150,11 +140,10 @@ class Transport:
         auth: Auth,
         roots: Mapping[str, Root],
         user_agent: str = USER_AGENT,
-        options: TransportOptions | None = None,
+        options: TransportOptions | Options | None = None,
         secrets: Iterable[str] = (),
     ) -> None:
-        opts: Mapping[str, Any] = options or {}
-        check_option_names(opts)
+        opts = Options.of(options)
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise RequestValidationError("base_url must be an http(s) URL", field="base_url")
         try:
@@ -176,67 +165,40 @@ class Transport:
             name: (self.base_url + root.prefix, _query_string(root.query), root.unavailable)
             for name, root in roots.items()
         }
-        self.concurrency = ConcurrencyLimiter(opts.get("max_concurrency", 32))
+        self.concurrency = ConcurrencyLimiter(opts.max_concurrency)
         #: The rate limiter the ``rate_limit`` option stands for (None: no limit).
-        self.limiter = rate_control(opts.get("rate_limit"))
+        self.limiter = opts.rate_limit
         self._observe = (
             self.limiter.observe
             if self.limiter is not None and getattr(self.limiter, "observes", True)
             else None
         )
-        retry = opts.get("retry")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise RequestValidationError("retry must be a RetryPolicy", field="retry")
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.timeout = positive_number(opts.get("timeout", 30.0), "timeout")
-        self.deadline = _optional(opts.get("deadline"), "deadline")
-        priority = opts.get("priority")
-        self.priority = None if priority is None else check_priority(priority)
         self._lanes = _takes_lanes(self.limiter)
-        limit = opts.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise RequestValidationError(
-                "max_response_bytes must be an integer >= 1", field="max_response_bytes"
-            )
-        self.max_response_bytes = limit
-        trust_env = opts.get("trust_env", True)
-        if not isinstance(trust_env, bool):
-            raise RequestValidationError("trust_env must be True or False", field="trust_env")
-        hooks = opts.get("hooks")
-        if hooks is not None and not isinstance(hooks, Hooks):
-            raise RequestValidationError("hooks must be a mpasync.hooks.Hooks", field="hooks")
-        self.hooks = hooks
-        session = opts.get("session")
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise RequestValidationError(
-                "session must be an aiohttp.ClientSession", field="session"
-            )
-        traces = opts.get("trace_configs")
-        if traces is not None:
-            traces = list(traces)
-            if not all(isinstance(t, aiohttp.TraceConfig) for t in traces):
-                raise RequestValidationError(
-                    "trace_configs must be aiohttp.TraceConfig objects", field="trace_configs"
-                )
-            if session is not None:
-                raise RequestValidationError(
-                    "trace_configs apply to the client's own session; add them to the "
-                    "borrowed session instead",
-                    field="trace_configs",
-                )
-        self._pool = SessionPool(
-            session,
+        self.wire: Wire = opts.wire or AiohttpWire(
+            opts.session,
             connections=self.concurrency.capacity + 2,
-            trust_env=trust_env,
-            trace_configs=traces,
+            trust_env=opts.trust_env,
+            trace_configs=list(opts.trace_configs) if opts.trace_configs else None,
         )
+        #: The wire as credentials see it: the same reporting as the API's requests.
+        self._auth_wire = _ReportingWire(self)
         self._is_view = False
-        self._client_timeout = aiohttp.ClientTimeout(total=self.timeout)
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         self._auth_value = ""
         self._auth_headers = self._headers
         self._rng = random.Random()
         self.stats = TransportStats()
+        self._use(opts)
+
+    def _use(self, options: Options) -> None:
+        """Read the per-call options (those a `with_options` view may change)."""
+        self.options = options
+        self.retry: RetryPolicy = options.retry
+        self.timeout: float = options.timeout
+        self.deadline: float | None = options.deadline
+        self.priority: Priority | None = options.priority
+        self.hooks: Hooks | None = options.hooks
+        self.max_response_bytes: int = options.max_response_bytes
 
     def __repr__(self) -> str:
         return (
@@ -257,45 +219,42 @@ class Transport:
         deadline: float | type[_Keep] | None = _Keep,
         priority: Priority | None = None,
     ) -> Transport:
-        """A view sharing this transport's session, token, limits and stats, with other
+        """A view sharing this transport's wire, token, limits and stats, with other
         per-call options. Cheap: no new session, nothing to close."""
+        changes: dict[str, Any] = {}
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if retry is not None:
+            changes["retry"] = retry
+        if deadline is not _Keep:
+            changes["deadline"] = deadline
+        if priority is not None:
+            changes["priority"] = priority
+        options = self.options.replace(**changes)
         view = copy.copy(self)
         view._is_view = True
-        if timeout is not None:
-            view.timeout = positive_number(timeout, "timeout")
-            view._client_timeout = aiohttp.ClientTimeout(total=view.timeout)
-        if retry is not None:
-            if not isinstance(retry, RetryPolicy):
-                raise RequestValidationError("retry must be a RetryPolicy", field="retry")
-            view.retry = retry
-        if deadline is not _Keep:
-            view.deadline = _optional(deadline, "deadline")
-        if priority is not None:
-            view.priority = check_priority(priority)
+        view._use(options)
         return view
 
-    # -- session lifecycle -------------------------------------------------------------
+    # -- the wire's lifecycle ----------------------------------------------------------
 
     def session(self) -> aiohttp.ClientSession:
-        """The session, created on first use inside the running loop."""
-        return self._pool.get()
-
-    @property
-    def _session(self) -> aiohttp.ClientSession | None:
-        return self._pool.session
+        """The aiohttp session (created on first use inside the running loop); a
+        `TransportError` when the wire is not aiohttp's."""
+        wire = self.wire
+        if not isinstance(wire, AiohttpWire):
+            raise TransportError(f"this transport sends over {type(wire).__name__}, not aiohttp")
+        return wire.get()
 
     def connections_in_use(self) -> int:
         """Connections currently checked out of the pool (0 when idle)."""
-        session = self._pool.session
-        if session is None or session.closed or session.connector is None:
-            return 0
-        acquired = getattr(session.connector, "_acquired", ())
-        return len(acquired)
+        count: Callable[[], int] | None = getattr(self.wire, "connections_in_use", None)
+        return count() if count is not None else 0
 
     async def aclose(self) -> None:
-        """Close the session if this transport owns it. Idempotent; a view closes nothing."""
+        """Close the wire if this transport owns it. Idempotent; a view closes nothing."""
         if not self._is_view:
-            await self._pool.aclose()
+            await self.wire.aclose()
 
     # -- the request path ---------------------------------------------------------------
 
@@ -316,7 +275,9 @@ class Transport:
 
     async def send(self, request: Request[T]) -> T:
         """Send a request under the client's limits and policy; return its decoded result."""
-        session = self.session()
+        wire = self.wire
+        if isinstance(wire, AiohttpWire):
+            wire.get()  # a closed client, or another loop: refused before anything else
         method = request.method
         url = self.url(request)
         data: bytes | None = None
@@ -338,10 +299,9 @@ class Transport:
         idempotent = (
             request.idempotent if request.idempotent is not None else method in IDEMPOTENT_METHODS
         )
-        scope = _scope(request) if self._observe is not None else None
         policy = self.retry
         deadline_at = clock.now() + self.deadline if self.deadline is not None else None
-        call = _Call(session, method, url, data, headers, scope, deadline_at)
+        call = _Call(method, url, data, headers, request.scope, deadline_at)
         self.stats.requests += 1
         attempt = 0
         replayed = False
@@ -356,13 +316,13 @@ class Transport:
                 failure: _Retryable | None = None
                 unauthorized: _Unauthorized | None = None
                 try:
-                    status, resp_headers, body = await self._attempt(call, attempt)
+                    response = await self._attempt(call, attempt)
                 except _Retryable as exc:
                     failure = exc
                 except _Unauthorized as exc:
                     unauthorized = exc
                 if failure is not None:
-                    _own_chain(failure)
+                    own_chain(failure)
                     last = failure.reason
                     safe = idempotent or not failure.sent or policy.retry_unsafe
                     if attempt < policy.max_attempts and safe:
@@ -379,10 +339,10 @@ class Transport:
                         raise failure.final from None
                     maybe = failure.sent and method not in ("GET", "HEAD", "OPTIONS")
                     raise TransportError(
-                        f"{method} {_safe_url(url)} failed after {attempt} attempt(s): {last}"
+                        f"{method} {safe_url_of(url)} failed after {attempt} attempt(s): {last}"
                         + ("; the request may have been applied" if maybe else ""),
                         method=method,
-                        url=_safe_url(url),
+                        url=safe_url_of(url),
                         maybe_applied=maybe,
                     ) from None
                 if unauthorized is not None:
@@ -394,23 +354,24 @@ class Transport:
                             "%s %s: 401, token refreshed, replaying once", method, url.path
                         )
                         continue
-                    raise self._error(401, unauthorized.headers, unauthorized.body, call) from None
+                    raise self._error(unauthorized.response, call) from None
 
+                status = response.status
                 if 200 <= status < 300:
-                    return self._decode(request, body, call)
+                    return self._decode(request, response.body, call)
                 last = f"HTTP {status}"
                 if policy.should_retry_status(status) and attempt < policy.max_attempts:
                     # A 429 is a refusal before processing, so even a POST may be retried.
                     if idempotent or status == 429 or policy.retry_unsafe:
-                        delay = parse_retry_after(resp_headers.get("Retry-After"))
+                        delay = parse_retry_after(response.headers.get("Retry-After"))
                         if delay is None or delay <= policy.max_retry_after:
                             if await self._pause(method, url, attempt, last, delay, deadline_at):
                                 continue
-                raise self._error(status, resp_headers, body, call)
+                raise self._error(response, call)
         except MParticleError as error:
             # Python 3.10 makes the CancelledError asyncio was handling when it woke this
             # task (after aiohttp's timeout) the __context__ of whatever it raises next.
-            _own_chain(error)
+            own_chain(error)
             raise
 
     def _redactor(self, call: _Call) -> Redactor:
@@ -419,41 +380,24 @@ class Transport:
         return redactor(self._secrets + auth_secrets(self.auth) + sent)
 
     def _decode(self, request: Request[T], body: bytes, call: _Call) -> T:
-        method, url = call.method, call.url
-        try:
-            return request.decode(body)
-        except DecodeError as exc:
-            redact = self._redactor(call)
-            exc.method, exc.url = method, _safe_url(url)
-            exc.excerpt = redact.excerpt(body)  # the decoder's own excerpt is not scrubbed
-            exc.args = (f"{redact(str(exc.args[0]))} ({method} {exc.url})",)
-            _own_chain(exc)  # the decoder's own error (msgspec's) stays behind
-            raise
-        except MParticleError:
-            raise
-        except (ValueError, TypeError, RecursionError, KeyError, IndexError) as exc:
-            # A decoder tripped over a hostile body (invalid UTF-8, absurd nesting...).
-            reason = type(exc).__name__
-        where = f"{method} {_safe_url(url)}"
-        raise DecodeError(
-            f"response does not fit its model: {reason} ({where})",
-            excerpt=self._redactor(call).excerpt(body),
-            method=method,
-            url=_safe_url(url),
-        )
+        return decoded(request.decode, body, call.method, call.url, lambda: self._redactor(call))
 
-    async def _attempt(self, call: _Call, attempt: int) -> tuple[int, CIMultiDictProxy[str], bytes]:
-        session, headers, scope, deadline_at = (
-            call.session,
-            call.headers,
-            call.scope,
-            call.deadline_at,
-        )
+    def _error(self, response: WireResponse, call: _Call) -> APIError:
+        return error_for(response, call.method, call.url, self._redactor(call))
+
+    def _deadline_error(
+        self, method: str, url: URL, attempts: int, last: str, idempotent: bool
+    ) -> DeadlineExceededError:
+        assert self.deadline is not None
+        return deadline_error(method, url, self.deadline, attempts, last, idempotent)
+
+    async def _attempt(self, call: _Call, attempt: int) -> WireResponse:
+        headers, deadline_at = call.headers, call.deadline_at
         wait = self.timeout
         if deadline_at is not None:
             wait = min(wait, max(0.001, deadline_at - clock.now()))
         try:
-            authorization, credential = await self.auth.authorize(session, wait)
+            authorization, credential = await self.auth.authorize(self._auth_wire, wait)
             call.credential = credential
         except TokenError as exc:
             too_long = exc.retry_after is not None and exc.retry_after > self.retry.max_retry_after
@@ -471,25 +415,25 @@ class Transport:
         lane = lane_of(self.priority)
         try:
             if deadline_at is None:
-                await self._admit(scope, lane, None)
+                await self._admit(call.scope, lane, None)
             else:
-                await self._admit_within(scope, lane, deadline_at)
+                await self._admit_within(call.scope, lane, deadline_at)
         except Shed as shed:
             raise RateLimitError(
                 429,
                 [ErrorItem("shed", "not sent: the rate limit has no slot before the deadline")],
                 method=call.method,
-                url=_safe_url(call.url),
+                url=safe_url_of(call.url),
                 retry_after=shed.retry_after,
                 shed=True,
             ) from None
         try:
-            result = await self._exchange(call, headers, attempt)
+            response = await self._exchange(call, headers, attempt)
         finally:
             self.concurrency.release()
-        if result[0] == 401 and credential:
-            raise _Unauthorized(result[1], result[2])
-        return result
+        if response.status == 401 and credential:
+            raise _Unauthorized(response)
+        return response
 
     async def _admit(self, scope: str | None, lane: Priority, deadline_at: float | None) -> None:
         """Take a concurrency permit and a rate slot, in ``lane`` (`mpasync.priority`).
@@ -537,80 +481,61 @@ class Transport:
             f"deadline of {self.deadline:g}s exceeded while waiting for a request slot"
         )
 
-    async def _exchange(
-        self, call: _Call, headers: dict[str, str], attempt: int
-    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
-        session, method, url, data = call.session, call.method, call.url, call.data
-        deadline_at = call.deadline_at
-        timeout = self._client_timeout
-        if deadline_at is not None:
-            left = deadline_at - clock.now()
-            if left < self.timeout:
-                timeout = aiohttp.ClientTimeout(total=max(0.001, left))
+    async def _exchange(self, call: _Call, headers: dict[str, str], attempt: int) -> WireResponse:
+        """One attempt on the wire, within the per-attempt timeout and what is left of the
+        deadline; the response's rate-limit signals go to the limiter."""
+        timeout = self.timeout
+        if call.deadline_at is not None:
+            timeout = max(0.001, min(timeout, call.deadline_at - clock.now()))
         self.stats.attempts += 1
-        started = time.perf_counter()
+        request = WireRequest(
+            call.method, call.url, headers, call.data, timeout, self.max_response_bytes
+        )
         failure: _Retryable | None = None
-        too_large = False
-        status = 0
+        too_large: BodyTooLarge | None = None
         try:
-            proxies = self._pool.proxies
-            proxy, proxy_auth = proxies.for_url(url) if proxies is not None else (None, None)
-            async with session.request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-                proxy=proxy,
-                proxy_auth=proxy_auth,
-            ) as resp:
-                status = resp.status
-                resp_headers = resp.headers
-                limit = self.max_response_bytes
-                # The common case (a plain body of declared length) skips the streaming
-                # reader's extra await; both enforce the same limit.
-                if whole_within(resp, limit):
-                    body = await resp.read()
-                else:
-                    body = await read_limited(resp, limit)
-        except BodyTooLarge:
-            too_large = True
-        except _NOT_SENT as exc:
-            failure = _Retryable(self._redactor(call)(_describe(exc)), sent=False)
-        except _MAYBE_SENT as exc:
-            failure = _Retryable(self._redactor(call)(_describe(exc)), sent=True)
-        # Raised outside the handlers: no aiohttp exception stays in __context__.
-        if too_large:
-            where = _safe_url(url)
-            # A 2xx to a write means the server took it: only its answer was too big.
-            maybe = 200 <= status < 300 and method not in ("GET", "HEAD", "OPTIONS")
-            raise ResponseTooLargeError(
-                f"{method} {where}: response body over max_response_bytes="
-                f"{self.max_response_bytes} (HTTP {status})"
-                + ("; the request may have been applied" if maybe else ""),
-                limit=self.max_response_bytes,
-                method=method,
-                url=where,
-                maybe_applied=maybe,
-            )
-        elapsed = time.perf_counter() - started
+            response = await self._over_wire(request, attempt, call.credential)
+        except BodyTooLarge as exc:
+            too_large = exc
+        except WireError as exc:
+            failure = _Retryable(self._redactor(call)(exc.reason), sent=exc.sent)
+        if too_large is not None:
+            raise too_large_error(
+                call.method, call.url, too_large.status, self.max_response_bytes
+            ) from None
         if failure is not None:
-            self._report(method, url, None, attempt, elapsed, None, failure.reason)
-            raise failure
-        usage = _usage(resp_headers)
+            raise failure from None
+        headers_in = response.headers
+        usage = _usage(headers_in)
         if usage is not None:
             self.stats.rate_limit_usage = usage
-        if self.hooks is not None or logger.isEnabledFor(logging.DEBUG):
-            self._report(method, url, status, attempt, elapsed, usage, None)
         if self._observe is not None:
-            await self._observe(call.scope, status, resp_headers)
-        return status, resp_headers, body
+            await self._observe(call.scope, response.status, headers_in)
+        return response
+
+    async def _over_wire(self, request: WireRequest, attempt: int, credential: str) -> WireResponse:
+        """The one place a request goes on the wire (the API's and the token endpoint's),
+        reported to the hooks and the debug log (``credential``: what this request sent,
+        masked in what is reported)."""
+        if self.hooks is None and not logger.isEnabledFor(logging.DEBUG):
+            return await self.wire.send(request)
+        started = time.perf_counter()
+        try:
+            response = await self.wire.send(request)
+        except WireError as exc:
+            elapsed = time.perf_counter() - started
+            sent = (credential,) if credential else ()
+            reason = redactor(self._secrets + auth_secrets(self.auth) + sent)(exc.reason)
+            self._report(request, None, attempt, elapsed, None, reason)
+            raise
+        elapsed = time.perf_counter() - started
+        status = response.status
+        self._report(request, status, attempt, elapsed, _usage(response.headers), None)
+        return response
 
     def _report(
         self,
-        method: str,
-        url: URL,
+        request: WireRequest,
         status: int | None,
         attempt: int,
         elapsed: float,
@@ -621,12 +546,13 @@ class Transport:
         debug = logger.isEnabledFor(logging.DEBUG)
         if hooks is None and not debug:
             return
-        event = Attempt(method, url.path, status, attempt, elapsed, usage, error)
+        path = request.url.path
+        event = Attempt(request.method, path, status, attempt, elapsed, usage, error)
         if debug:
             logger.debug(
                 "%s %s -> %s (attempt %d, %.3fs)",
-                method,
-                url.path,
+                request.method,
+                path,
                 status if status is not None else error,
                 attempt,
                 elapsed,
@@ -676,54 +602,11 @@ class Transport:
         await asyncio.sleep(delay)
         return True
 
-    def _deadline_error(
-        self, method: str, url: URL, attempts: int, last: str, idempotent: bool
-    ) -> DeadlineExceededError:
-        maybe = bool(last) and not idempotent
-        return DeadlineExceededError(
-            f"{method} {_safe_url(url)}: deadline of {self.deadline:g}s exceeded after "
-            f"{attempts} attempt(s)" + (f": {last}" if last else ""),
-            method=method,
-            url=_safe_url(url),
-            maybe_applied=maybe,
-        )
-
-    def _error(
-        self, status: int, headers: CIMultiDictProxy[str], body: bytes, call: _Call
-    ) -> APIError:
-        """The typed error for a response; whatever the server echoed of our
-        credentials is masked in every part of it (`mpasync._redact`)."""
-        cls = error_for_status(status)
-        redact = self._redactor(call)
-        errors = [
-            ErrorItem(redact(code) if code is not None else None, redact(message))
-            for code, message in parse_errors(body)
-        ]
-        common: dict[str, Any] = {
-            "method": call.method,
-            "url": _safe_url(call.url),
-            "body_excerpt": "" if errors else redact.excerpt(body),
-        }
-        if cls is RateLimitError:
-            exceeded = headers.get("X-mp-rate-limit-exceeded")
-            return RateLimitError(
-                status,
-                errors,
-                retry_after=parse_retry_after(headers.get("Retry-After")),
-                exceeded=redact(exceeded) if exceeded is not None else None,
-                **common,
-            )
-        if cls is RedirectError:
-            location = redact(redacted_location(headers.get("Location")))
-            return RedirectError(status, errors, location=location, **common)
-        return cls(status, errors, **common)
-
 
 @dataclass(slots=True)  # not frozen: one per request, and frozen __init__ is slow
 class _Call:
     """What stays the same across the attempts of one call."""
 
-    session: aiohttp.ClientSession
     method: str
     url: URL
     data: bytes | None
@@ -737,30 +620,9 @@ class _Call:
 class _Unauthorized(Exception):
     """Internal: a 401 to a credential that may be refreshed (the call knows which)."""
 
-    def __init__(self, headers: CIMultiDictProxy[str], body: bytes) -> None:
+    def __init__(self, response: WireResponse) -> None:
         super().__init__("401")
-        self.headers = headers
-        self.body = body
-
-
-def _own_chain(exc: BaseException) -> None:
-    """Cut ``exc``'s chain at the first link that is not an mpasync exception.
-
-    Our errors are raised outside every ``except`` block, so on Python 3.11+ their
-    ``__context__`` is clean. On 3.10 it is not always: a task woken by a cancelled future
-    (aiohttp's timeout cancels the request) runs on inside asyncio's own handler of that
-    CancelledError, which becomes the context of whatever the task raises next.
-    """
-    cur: BaseException | None = exc
-    seen: set[int] = set()
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        nxt = cur.__cause__ or cur.__context__
-        if nxt is not None and not type(nxt).__module__.startswith("mpasync"):
-            cur.__cause__ = None
-            cur.__context__ = None
-            return
-        cur = nxt
+        self.response = response
 
 
 def _takes_lanes(rate: object) -> bool:
@@ -776,15 +638,7 @@ def _takes_lanes(rate: object) -> bool:
     return "priority" in params and "deadline" in params
 
 
-def _scope(request: Request[Any]) -> str | None:
-    """The app a v1 request is for (``/apps/{id}/...``), for per-app rate control."""
-    path = request.path
-    if request.api == "v1" and path.startswith("/apps/"):
-        return path[6:].split("/", 1)[0] or None
-    return None
-
-
-def _usage(headers: CIMultiDictProxy[str]) -> int | None:
+def _usage(headers: Headers) -> int | None:
     value = headers.get("X-mp-rate-limit-percentage-used")
     if value is None:
         return None
@@ -794,19 +648,21 @@ def _usage(headers: CIMultiDictProxy[str]) -> int | None:
         return None
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"{type(exc).__name__}: {exc.status} {exc.message}"  # not request_info
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _safe_url(url: URL) -> str:
-    """The URL for messages: no userinfo (basic-auth credentials never go in URLs anyway)."""
-    return safe_url(str(url))
-
-
 def _query_string(query: Mapping[str, str]) -> str:
     return "&".join(f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in query.items())
+
+
+class _ReportingWire:
+    """The transport's wire as credentials see it: the token request goes through the
+    same reporting (hooks, debug log) as the API's requests, on the same wire."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    async def send(self, request: WireRequest) -> WireResponse:
+        return await self._transport._over_wire(request, 1, "")
+
+    async def aclose(self) -> None:
+        """Nothing: the transport closes its wire."""

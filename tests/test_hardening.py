@@ -239,7 +239,8 @@ def test_a_foreign_link_in_our_chain_is_cut() -> None:
     """Python 3.10 chains asyncio's own CancelledError (the one that woke a task after
     aiohttp's timeout) to what the task raises next; the retry loop cuts it off, keeping
     our own links. (On 3.11+ the test above cannot see this; on 3.10 it does.)"""
-    from mpasync.transport import _own_chain, _Retryable
+    from mpasync.outcomes import own_chain as _own_chain
+    from mpasync.transport import _Retryable
 
     token = TokenError("token endpoint timed out")
     token.__context__ = asyncio.CancelledError()
@@ -669,12 +670,15 @@ async def test_hooks_see_attempts_and_retries_but_no_secrets(
     async with client(fake_api, hooks=hooks, retry=RetryPolicy(backoff_base=0.01)) as mp:
         await mp.apps.list()
         assert mp.rate_limit_usage == 42
+    # The token request goes through the same reporting as the API's requests.
+    token, *attempts = attempts
+    assert (token.method, token.path, token.status) == ("POST", "/oauth/token", 200)
     assert [a.status for a in attempts] == [503, 200]
     assert attempts[1].rate_limit_usage == 42 and attempts[1].attempt == 2
     assert attempts[0].path == "/v1/apps" and attempts[0].method == "GET"
     assert len(retries) == 1 and retries[0].reason == "HTTP 503"
     records = [r for r in caplog.records if getattr(r, "status", None) == 200]
-    assert records and records[0].path == "/v1/apps"  # type: ignore[attr-defined]
+    assert [r.path for r in records] == ["/oauth/token", "/v1/apps"]  # type: ignore[attr-defined]
     for event in [*attempts, *retries]:
         assert "tok-" not in repr(event) and CLIENT_SECRET not in repr(event)
 

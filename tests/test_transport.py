@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -135,7 +136,8 @@ async def test_headers_on_get_and_put(mocked: Any, mp: Client) -> None:
     assert put.kwargs["headers"]["Content-Type"] == "application/json"
     assert put.kwargs["data"] == b'{"name":"New"}'
     (token,) = calls(mocked, "POST", TOKEN_URL)
-    assert token.kwargs["json"] == {
+    assert token.kwargs["headers"]["Content-Type"] == "application/json"
+    assert json.loads(token.kwargs["data"]) == {
         "client_id": "cid",
         "client_secret": SECRET,
         "audience": "https://api.mparticle.com",

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-import aiohttp
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -44,6 +43,7 @@ from mpasync.redis.connection import (
     _UnusableReply,
     logger,
 )
+from mpasync.wire import Wire
 
 _T = TypeVar("_T")
 
@@ -190,16 +190,14 @@ class RedisTokenCache(TokenCache):
         if self._owns_redis:
             await self._redis.aclose()
 
-    async def get(
-        self, session: aiohttp.ClientSession | None = None, *, timeout: float | None = None
-    ) -> str:
+    async def get(self, wire: Wire | None = None, *, timeout: float | None = None) -> str:
         """As `TokenCache.get`; a caller's ``timeout`` also bounds each Redis operation to
         half of it, so a slow Redis leaves time to fetch the token locally. Never below
         `_MIN_OP_TIMEOUT`: a call at the end of its deadline must not make a healthy Redis
         look down to everyone."""
         if timeout is not None and timeout > 0:
             self._op_timeout = min(self.redis_timeout, max(timeout / 2, _MIN_OP_TIMEOUT))
-        return await super().get(session, timeout=timeout)
+        return await super().get(wire, timeout=timeout)
 
     def invalidate(self, token: str) -> bool:
         """Drop ``token`` locally and, if it is still the shared one, in Redis too."""
@@ -283,14 +281,14 @@ class RedisTokenCache(TokenCache):
         except _REDIS_ERRORS as exc:
             self._guard.failed(exc)
 
-    async def _acquire_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
+    async def _acquire_token(self, wire: Wire | None) -> tuple[str, float]:
         if not self._guard.usable():
-            return await self._request_token(session)
+            return await self._request_token(wire)
         try:
-            shared = await self._shared_token(session)
+            shared = await self._shared_token(wire)
         except _REDIS_ERRORS as exc:
             self._guard.failed(exc)
-            return await self._request_token(session)
+            return await self._request_token(wire)
         self._guard.ok()
         return shared
 
@@ -334,19 +332,17 @@ class RedisTokenCache(TokenCache):
     async def _release_lock(self, owner: str) -> None:
         await self._call(self._release(keys=[self._lock_key], args=[owner, self._channel]))
 
-    async def _shared_token(self, session: aiohttp.ClientSession | None) -> tuple[str, float]:
+    async def _shared_token(self, wire: Wire | None) -> tuple[str, float]:
         found = await self._read_shared()
         if found is not None:
             return found
         owner = secrets.token_hex(16)
         locked_at = await self._take_lock(owner)
         if locked_at is not None:
-            return await self._lead(session, owner, locked_at)
-        return await self._wait(session, owner)
+            return await self._lead(wire, owner, locked_at)
+        return await self._wait(wire, owner)
 
-    async def _lead(
-        self, session: aiohttp.ClientSession | None, owner: str, locked_at: int
-    ) -> tuple[str, float]:
+    async def _lead(self, wire: Wire | None, owner: str, locked_at: int) -> tuple[str, float]:
         """We hold the lock: fetch, store, release, wake the waiters."""
         # Check again: the previous holder may have stored the token and released the
         # lock between our read and our SET NX (storing and releasing are one script, so
@@ -357,7 +353,7 @@ class RedisTokenCache(TokenCache):
             return found
         started = clock.now()
         try:
-            token, lifetime = await self._request_token(session)
+            token, lifetime = await self._request_token(wire)
         except BaseException:
             try:
                 await self._release_lock(owner)
@@ -383,7 +379,7 @@ class RedisTokenCache(TokenCache):
             self._guard.failed(exc)  # we have the token; sharing it failed, not the call
         return token, lifetime
 
-    async def _wait(self, session: aiohttp.ClientSession | None, owner: str) -> tuple[str, float]:
+    async def _wait(self, wire: Wire | None, owner: str) -> tuple[str, float]:
         """Another process holds the lock: wait for its token (or for the lock to free)."""
         deadline = clock.now() + self.lock_ttl + 1.0
         pubsub = self._redis.pubsub()
@@ -396,7 +392,7 @@ class RedisTokenCache(TokenCache):
                     return found
                 locked_at = await self._take_lock(owner)
                 if locked_at is not None:
-                    return await self._lead(session, owner, locked_at)  # holder gave up or died
+                    return await self._lead(wire, owner, locked_at)  # holder gave up or died
                 await self._guard.run(
                     pubsub.get_message(ignore_subscribe_messages=True, timeout=self.poll_interval),
                     self.poll_interval + self._op_timeout,
@@ -407,4 +403,4 @@ class RedisTokenCache(TokenCache):
             except _REDIS_ERRORS:
                 pass
         logger.warning("no shared token after %.0fs; fetching it locally", self.lock_ttl)
-        return await self._request_token(session)
+        return await self._request_token(wire)

@@ -23,7 +23,9 @@ class Apps(Resource):
     async def get(self, app_id: int) -> App:
         """One app with its platforms."""
         aid = entity_id(app_id, "app_id")
-        return await self._send(Request("GET", path("apps", aid), envelope_one(App)))
+        return await self._send(
+            Request("GET", path("apps", aid), envelope_one(App), scope=str(aid))
+        )
 
     async def list(self) -> list[App]:
         """Every app in the account."""
@@ -49,9 +51,11 @@ class Apps(Resource):
         """Rename an app."""
         aid = entity_id(app_id, "app_id")
         body = {"name": text(name, "name")}
-        return await self._send(Request("PUT", path("apps", aid), maybe_one(App), body=body))
+        return await self._send(
+            Request("PUT", path("apps", aid), maybe_one(App), body=body, scope=str(aid))
+        )
 
     async def delete(self, app_id: int) -> None:
         """Delete an app (422 while it has active platforms)."""
         aid = entity_id(app_id, "app_id")
-        await self._send(Request("DELETE", path("apps", aid), empty))
+        await self._send(Request("DELETE", path("apps", aid), empty, scope=str(aid)))

@@ -27,14 +27,16 @@ class DataPoints(Resource):
 
     async def list(self, app_id: int) -> list[DataPoint]:
         """Every data point of an app."""
-        p = path("apps", entity_id(app_id, "app_id"), "datapoints")
-        return await self._send(Request("GET", p, envelope_list(DataPoint)))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "datapoints")
+        return await self._send(Request("GET", p, envelope_list(DataPoint), scope=str(aid)))
 
     async def add(self, app_id: int, datapoints: Iterable[DataPoint | dict[str, Any]]) -> None:
         """Add data points to an app ahead of instrumentation (models or dicts)."""
         body = validate_datapoints(datapoints)
-        p = path("apps", entity_id(app_id, "app_id"), "datapoints")
-        await self._send(Request("PUT", p, empty, body=body))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "datapoints")
+        await self._send(Request("PUT", p, empty, body=body, scope=str(aid)))
 
 
 class DataPointFilters(Resource):
@@ -44,8 +46,9 @@ class DataPointFilters(Resource):
 
     async def list(self, app_id: int, service: str) -> list[DataPointFilter]:
         """The filters of an app for a service (only types the service supports)."""
-        p = path("apps", entity_id(app_id, "app_id"), text(service, "service"), "datapoints")
-        return await self._send(Request("GET", p, envelope_list(DataPointFilter)))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, text(service, "service"), "datapoints")
+        return await self._send(Request("GET", p, envelope_list(DataPointFilter), scope=str(aid)))
 
     async def update(
         self,
@@ -59,20 +62,22 @@ class DataPointFilters(Resource):
         several requests, transparently.
         """
         checked = validate_filters(filters)
-        p = path("apps", entity_id(app_id, "app_id"), text(service, "service"), "datapoints")
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, text(service, "service"), "datapoints")
         decode = bare(list[DataPointFilter])
         if len(checked) <= MAX_FILTERS_PER_REQUEST:
-            return await self._send(Request("PUT", p, decode, body=checked))
+            return await self._send(Request("PUT", p, decode, body=checked, scope=str(aid)))
         result: builtins.list[DataPointFilter] = []
         for start in range(0, len(checked), MAX_FILTERS_PER_REQUEST):
             chunk = checked[start : start + MAX_FILTERS_PER_REQUEST]
-            result.extend(await self._send(Request("PUT", p, decode, body=chunk)))
+            result.extend(await self._send(Request("PUT", p, decode, body=chunk, scope=str(aid))))
         return result
 
     async def get_service_filtering(self, app_id: int, service: str) -> ServiceFiltering:
         """Whether newly detected data points go to the service by default."""
-        p = path("apps", entity_id(app_id, "app_id"), text(service, "service"))
-        return await self._send(Request("GET", p, envelope_one(ServiceFiltering)))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, text(service, "service"))
+        return await self._send(Request("GET", p, envelope_one(ServiceFiltering), scope=str(aid)))
 
     async def set_service_filtering(
         self, app_id: int, service: str, *, send_new_datapoints_by_default: bool
@@ -80,10 +85,11 @@ class DataPointFilters(Resource):
         """Set whether newly detected data points go to the service by default."""
         # The reference's heading says PUT /apps/1/{service}; its curl adds /datapoints,
         # which is the filter-list path. We follow the heading, like the GET.
-        p = path("apps", entity_id(app_id, "app_id"), text(service, "service"))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, text(service, "service"))
         body = {
             "sendNewDataPointsByDefault": flag(
                 send_new_datapoints_by_default, "send_new_datapoints_by_default"
             )
         }
-        await self._send(Request("PUT", p, empty, body=body))
+        await self._send(Request("PUT", p, empty, body=body, scope=str(aid)))

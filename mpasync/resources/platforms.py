@@ -83,13 +83,15 @@ class Platforms(Resource):
 
     async def get(self, app_id: int, os: str) -> Platform:
         """One platform of an app."""
-        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os))
-        return await self._send(Request("GET", p, envelope_one(Platform)))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "platforms", _os_segment(os))
+        return await self._send(Request("GET", p, envelope_one(Platform), scope=str(aid)))
 
     async def list(self, app_id: int) -> list[Platform]:
         """Every platform of an app."""
-        p = path("apps", entity_id(app_id, "app_id"), "platforms")
-        return await self._send(Request("GET", p, envelope_list(Platform)))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "platforms")
+        return await self._send(Request("GET", p, envelope_list(Platform), scope=str(aid)))
 
     async def create(self, app_id: int, os: str, **settings: Any) -> Platform:
         """Add a platform to an app; the answer holds its access key and (only now) secret.
@@ -107,6 +109,7 @@ class Platforms(Resource):
             path("apps", aid, "platforms"),
             envelope_one(Platform),
             body={"os": validate_os(os), **platform_settings(settings)},
+            scope=str(aid),
         )
         # The newer Apps page documents POST /apps/{id}/platforms; the older reference
         # (platform-api.md line 650) shows POST /apps/{id}. The newer one wins.
@@ -128,14 +131,16 @@ class Platforms(Resource):
         """Change a platform's settings."""
         if not settings:
             raise RequestValidationError("update needs at least one setting", field="settings")
-        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "platforms", _os_segment(os))
         body = platform_settings(settings)
-        return await self._send(Request("PUT", p, maybe_one(Platform), body=body))
+        return await self._send(Request("PUT", p, maybe_one(Platform), body=body, scope=str(aid)))
 
     async def delete(self, app_id: int, os: str) -> None:
         """Remove a platform from an app."""
-        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os))
-        await self._send(Request("DELETE", p, empty))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "platforms", _os_segment(os))
+        await self._send(Request("DELETE", p, empty, scope=str(aid)))
 
 
 class PlatformServices(Resource):
@@ -145,8 +150,9 @@ class PlatformServices(Resource):
 
     async def list(self, app_id: int, os: str) -> list[PlatformService]:
         """Services configured on a platform (confidential values come back masked)."""
-        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os), "services")
-        return await self._send(Request("GET", p, envelope_list(PlatformService)))
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "platforms", _os_segment(os), "services")
+        return await self._send(Request("GET", p, envelope_list(PlatformService), scope=str(aid)))
 
     async def configure(
         self,
@@ -165,7 +171,8 @@ class PlatformServices(Resource):
         dict values (e.g. Google Analytics ``customDimensions``) are sent as JSON strings.
         ``account`` names the service account (the server defaults it to "Default Account").
         """
-        p = path("apps", entity_id(app_id, "app_id"), "platforms", _os_segment(os), "services")
+        aid = entity_id(app_id, "app_id")
+        p = path("apps", aid, "platforms", _os_segment(os), "services")
         body: dict[str, Any] = {
             "name": text(name, "name"),
             "isActive": flag(is_active, "is_active"),
@@ -174,4 +181,6 @@ class PlatformServices(Resource):
         }
         if account is not None:
             body["account"] = text(account, "account")
-        return await self._send(Request("PUT", p, maybe_one(PlatformService), body=body))
+        return await self._send(
+            Request("PUT", p, maybe_one(PlatformService), body=body, scope=str(aid))
+        )
