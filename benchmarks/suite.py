@@ -439,7 +439,7 @@ async def bench_throughput(ctx: Context) -> list[Figure]:
         for k, v in groups.items()
     ]
     paired = {k: statistics.median(paired_ratios(chunks, "mpasync", k)) for k in best}
-    for other, target in (("aiohttp", 0.90), ("httpx", 10.0)):
+    for other, target in (("aiohttp", 0.95), ("httpx", 10.0)):
         ratio = paired[other]
         pairs = len(paired_ratios(chunks, "mpasync", other))
         label = "raw aiohttp" if other == "aiohttp" else other

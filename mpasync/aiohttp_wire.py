@@ -147,13 +147,17 @@ class AiohttpWire:
         return found
 
     async def send(self, request: WireRequest) -> WireResponse:
-        session = self.get()
+        session = self.session
+        if session is None:  # not made yet, or closed (the transport checked the loop)
+            session = self.get()
         url = request.url
         proxies = self.proxies
         proxy, proxy_auth = proxies.for_url(url) if proxies is not None else _NO_PROXY
         failure: WireError | None = None
         try:
-            async with session.request(
+            # Awaited rather than entered (``async with``): one coroutine layer less; the
+            # response is released below on every path.
+            resp = await session.request(
                 request.method,
                 url,
                 data=request.data,
@@ -162,7 +166,8 @@ class AiohttpWire:
                 allow_redirects=False,
                 proxy=proxy,
                 proxy_auth=proxy_auth,
-            ) as resp:
+            )
+            try:
                 limit = request.max_bytes
                 # The common case (a plain body of declared length) skips the streaming
                 # reader's extra await; both enforce the same limit.
@@ -170,7 +175,9 @@ class AiohttpWire:
                     body = await resp.read()
                 else:
                     body = await read_limited(resp, limit)
-                return WireResponse(resp.status, resp.headers, body)
+            finally:
+                resp.release()
+            return WireResponse(resp.status, resp.headers, body)
         except BodyTooLarge:
             raise
         except _NOT_SENT as exc:

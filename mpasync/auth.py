@@ -209,6 +209,14 @@ class TokenCache:
             f"token endpoint {safe_url(self.token_url)} did not answer within {timeout:g}s"
         )
 
+    def fresh(self) -> str | None:
+        """The cached token if it is not yet due for refresh, else None (no waiting,
+        no fetch started): the fast path of `get`."""
+        token = self._token
+        if token is not None and clock.now() < self._refresh_at:
+            return token
+        return None
+
     def invalidate(self, token: str) -> bool:
         """Drop ``token`` if it is still the cached one; True when it was dropped.
 
@@ -407,6 +415,10 @@ class Auth(Protocol):
         ...
 
 
+# An `Auth` may also offer ``ready() -> tuple[str, str] | None``: `authorize`'s answer
+# when it needs no wait, else None (the transport's fast path: no coroutine per call).
+
+
 def auth_secrets(auth: Auth) -> tuple[str, ...]:
     """The credentials ``auth`` holds, to mask wherever a server might echo them. An
     `Auth` may offer them with a ``secrets()`` method (every scheme here does)."""
@@ -417,10 +429,20 @@ def auth_secrets(auth: Auth) -> tuple[str, ...]:
 class BearerAuth:
     """OAuth2 bearer tokens from a `TokenCache`; a 401 drops the token and replays once."""
 
-    __slots__ = ("cache",)
+    __slots__ = ("_header", "cache")
 
     def __init__(self, cache: TokenCache) -> None:
         self.cache = cache
+        self._header = ("", "")  # the last token and its header value
+
+    def ready(self) -> tuple[str, str] | None:
+        """`authorize`'s answer when it needs no wait (a fresh cached token), else None."""
+        token = self.cache.fresh()
+        if token is None:
+            return None
+        if token != self._header[1]:
+            self._header = ("Bearer " + token, token)
+        return self._header
 
     def __repr__(self) -> str:
         return f"BearerAuth({self.cache!r})"
@@ -451,6 +473,10 @@ class BasicAuth:
     def __repr__(self) -> str:
         return f"BasicAuth(key={self.key!r})"
 
+    def ready(self) -> tuple[str, str]:
+        """`authorize`'s answer, which never waits."""
+        return self._header, ""
+
     async def authorize(self, wire: Wire, timeout: float | None = None) -> tuple[str, str]:
         return self._header, ""
 
@@ -468,6 +494,10 @@ class NoAuth:
 
     def __repr__(self) -> str:
         return "NoAuth()"
+
+    def ready(self) -> tuple[str, str]:
+        """`authorize`'s answer, which never waits."""
+        return "", ""
 
     async def authorize(self, wire: Wire, timeout: float | None = None) -> tuple[str, str]:
         return "", ""

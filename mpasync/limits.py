@@ -101,6 +101,13 @@ class ConcurrencyLimiter:
         """Permits free right now."""
         return self.capacity - self._in_use
 
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free and no one waits for one (pair with `release`)."""
+        if self._in_use < self.capacity and (self._waiters.empty() or not self._waiters):
+            self._in_use += 1
+            return True
+        return False
+
     async def acquire(self, priority: Priority = INTERACTIVE) -> None:
         """Take a permit (pair with `release`; a cancelled wait takes nothing)."""
         if self._in_use < self.capacity and not self._waiters:
@@ -157,6 +164,8 @@ class ConcurrencyLimiter:
         return self._in_use + self._promised < self.capacity and not self._waiters
 
     def _wake(self) -> None:
+        if not self._reserving and self._waiters.empty():
+            return  # the common case: no one waits
         while self._in_use < self.capacity:
             fut = self._waiters.pop()
             if fut is None:

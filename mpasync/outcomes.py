@@ -7,7 +7,6 @@ chain (`own_chain`): aiohttp's and msgspec's carry request details and raw bodie
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from yarl import URL
@@ -29,37 +28,44 @@ from mpasync.errors import (
 from mpasync.retry import parse_retry_after
 from mpasync.wire import WireResponse
 
-__all__ = ["deadline_error", "decoded", "error_for", "own_chain", "safe_url_of", "too_large_error"]
+__all__ = [
+    "DECODE_FAILURES",
+    "deadline_error",
+    "decode_failure",
+    "error_for",
+    "own_chain",
+    "safe_url_of",
+    "too_large_error",
+]
 
 T = TypeVar("T")
 
 
-def decoded(
-    decode: Callable[[bytes], T], body: bytes, method: str, url: URL, redact: Callable[[], Redactor]
-) -> T:
-    """``decode(body)``, or a `DecodeError` naming the call, its excerpt masked
-    (``redact`` makes the masker, only when it is needed)."""
-    try:
-        return decode(body)
-    except DecodeError as exc:
-        mask = redact()
+def decode_failure(
+    exc: Exception, body: bytes, method: str, url: URL, redact: Redactor
+) -> MParticleError:
+    """What to raise when a 2xx body did not decode: the decoder's `DecodeError` naming
+    the call (its excerpt masked), another mpasync error as it is, or a `DecodeError`
+    for a decoder that tripped over a hostile body (invalid UTF-8, absurd nesting...)."""
+    if isinstance(exc, DecodeError):
         exc.method, exc.url = method, safe_url_of(url)
-        exc.excerpt = mask.excerpt(body)  # the decoder's own excerpt is not scrubbed
-        exc.args = (f"{mask(str(exc.args[0]))} ({method} {exc.url})",)
+        exc.excerpt = redact.excerpt(body)  # the decoder's own excerpt is not scrubbed
+        exc.args = (f"{redact(str(exc.args[0]))} ({method} {exc.url})",)
         own_chain(exc)  # the decoder's own error (msgspec's) stays behind
-        raise
-    except MParticleError:
-        raise
-    except (ValueError, TypeError, RecursionError, KeyError, IndexError) as exc:
-        # A decoder tripped over a hostile body (invalid UTF-8, absurd nesting...).
-        reason = type(exc).__name__
+        return exc
+    if isinstance(exc, MParticleError):
+        return exc
     where = f"{method} {safe_url_of(url)}"
-    raise DecodeError(
-        f"response does not fit its model: {reason} ({where})",
-        excerpt=redact().excerpt(body),
+    return DecodeError(
+        f"response does not fit its model: {type(exc).__name__} ({where})",
+        excerpt=redact.excerpt(body),
         method=method,
         url=safe_url_of(url),
     )
+
+
+#: What a decoder may raise on a hostile body (besides mpasync's own errors).
+DECODE_FAILURES = (MParticleError, ValueError, TypeError, RecursionError, KeyError, IndexError)
 
 
 def error_for(response: WireResponse, method: str, url: URL, redact: Redactor) -> APIError:

@@ -97,6 +97,10 @@ class Lanes:
     def push(self, priority: Priority, fut: asyncio.Future[None]) -> None:
         (self._background if priority == BACKGROUND else self._interactive).append(fut)
 
+    def empty(self) -> bool:
+        """True when no future is queued at all (live or not): a cheap first check."""
+        return not (self._interactive or self._background)
+
     def _prune(self) -> None:
         for queue in (self._interactive, self._background):
             while queue and queue[0].done():

@@ -43,10 +43,20 @@ def path(*segments: object) -> str:
     >>> path("apps", 1, "a/b")
     '/apps/1/a%2Fb'
     """
-    return "/" + "/".join([_segment(s) for s in segments])
+    # Plain words and ints (most segments) inline; anything else through `_segment`.
+    return "/" + "/".join(
+        [
+            s
+            if type(s) is str and s.isascii() and s.isalnum()
+            else str(s)
+            if type(s) is int
+            else _segment(s)
+            for s in segments
+        ]
+    )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treated as immutable; not frozen: a frozen __init__ costs 1.5 µs
 class Request(Generic[T]):
     """One API call, described.
 

@@ -50,8 +50,9 @@ from mpasync.hooks import Attempt, Hooks, RetryEvent
 from mpasync.limits import ConcurrencyLimiter, RateControl, Shed
 from mpasync.options import Options, TransportOptions
 from mpasync.outcomes import (
+    DECODE_FAILURES,
     deadline_error,
-    decoded,
+    decode_failure,
     error_for,
     own_chain,
     safe_url_of,
@@ -180,13 +181,17 @@ class Transport:
             trust_env=opts.trust_env,
             trace_configs=list(opts.trace_configs) if opts.trace_configs else None,
         )
+        self._aiohttp = self.wire if isinstance(self.wire, AiohttpWire) else None
         #: The wire as credentials see it: the same reporting as the API's requests.
         self._auth_wire = _ReportingWire(self)
+        #: Credentials without a wait, when the auth can tell (see `mpasync.auth.Auth`).
+        self._ready: Callable[[], tuple[str, str] | None] = getattr(auth, "ready", lambda: None)
         self._is_view = False
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         self._auth_value = ""
         self._auth_headers = self._headers
         self._rng = random.Random()
+        self._urls: dict[tuple[str, str], URL] = {}
         self.stats = TransportStats()
         self._use(opts)
 
@@ -260,6 +265,17 @@ class Transport:
 
     def url(self, request: Request[Any]) -> URL:
         """The absolute URL of a request: root prefix + path + root query + own query."""
+        if request.query is None:  # the common case, kept per path (a bounded memo)
+            key = (request.api, request.path)
+            found = self._urls.get(key)
+            if found is None:
+                found = self._build_url(request)
+                if len(self._urls) < 4096:
+                    self._urls[key] = found
+            return found
+        return self._build_url(request)
+
+    def _build_url(self, request: Request[Any]) -> URL:
         try:
             prefix, root_query, unavailable = self._roots[request.api]
         except KeyError:
@@ -275,9 +291,8 @@ class Transport:
 
     async def send(self, request: Request[T]) -> T:
         """Send a request under the client's limits and policy; return its decoded result."""
-        wire = self.wire
-        if isinstance(wire, AiohttpWire):
-            wire.get()  # a closed client, or another loop: refused before anything else
+        if self._aiohttp is not None:
+            self._aiohttp.get()  # a closed client, or another loop: refused before all else
         method = request.method
         url = self.url(request)
         data: bytes | None = None
@@ -380,7 +395,11 @@ class Transport:
         return redactor(self._secrets + auth_secrets(self.auth) + sent)
 
     def _decode(self, request: Request[T], body: bytes, call: _Call) -> T:
-        return decoded(request.decode, body, call.method, call.url, lambda: self._redactor(call))
+        try:
+            return request.decode(body)
+        except DECODE_FAILURES as exc:
+            error = decode_failure(exc, body, call.method, call.url, self._redactor(call))
+        raise error from None  # outside the handler: a clean __context__
 
     def _error(self, response: WireResponse, call: _Call) -> APIError:
         return error_for(response, call.method, call.url, self._redactor(call))
@@ -392,27 +411,92 @@ class Transport:
         return deadline_error(method, url, self.deadline, attempts, last, idempotent)
 
     async def _attempt(self, call: _Call, attempt: int) -> WireResponse:
-        headers, deadline_at = call.headers, call.deadline_at
+        """One attempt: credentials → a permit and a rate slot → the wire → release.
+
+        Written as one coroutine (no helper coroutine per step) because it runs once per
+        request: each layer of coroutines costs every request a little CPU.
+        """
+        ready = self._ready()  # the common case: credentials at hand, no coroutine
+        if ready is None:
+            ready = await self._credentials(call.deadline_at)
+        headers = self._with_credentials(call, ready)
+        # The common case without a rate limit: a permit free and no one waiting.
+        if self.limiter is not None or not self.concurrency.try_acquire():
+            await self._admission(call, lane_of(self.priority))
+        failure: _Retryable | None = None
+        too_large: BodyTooLarge | None = None
+        try:
+            request = self._wire_request(call, headers)
+            if self.hooks is None and not logger.isEnabledFor(logging.DEBUG):
+                response = await self.wire.send(request)  # nothing to report
+            else:
+                response = await self._over_wire(request, attempt, call.credential)
+        except BodyTooLarge as exc:
+            too_large = exc
+        except WireError as exc:
+            failure = _Retryable(self._redactor(call)(exc.reason), sent=exc.sent)
+        finally:
+            self.concurrency.release()
+        # Raised outside the handlers: nothing of the wire's stays in __context__.
+        if too_large is not None:
+            raise too_large_error(
+                call.method, call.url, too_large.status, self.max_response_bytes
+            ) from None
+        if failure is not None:
+            raise failure from None
+        headers_in = response.headers
+        usage = _usage(headers_in)
+        if usage is not None:
+            self.stats.rate_limit_usage = usage
+        if self._observe is not None:
+            await self._observe(call.scope, response.status, headers_in)
+        if response.status == 401 and call.credential:
+            raise _Unauthorized(response)
+        return response
+
+    def _with_credentials(self, call: _Call, ready: tuple[str, str]) -> dict[str, str]:
+        """The call's headers with the auth's ``Authorization`` (one dict per credential
+        in the common case), noting the credential sent."""
+        authorization, call.credential = ready
+        headers = call.headers
+        if not authorization:
+            return headers
+        if headers is self._headers:
+            if authorization != self._auth_value:
+                self._auth_headers = {**headers, "Authorization": authorization}
+                self._auth_value = authorization
+            return self._auth_headers
+        return {**headers, "Authorization": authorization}
+
+    def _wire_request(self, call: _Call, headers: dict[str, str]) -> WireRequest:
+        """The attempt as it goes on the wire: within the per-attempt timeout and what is
+        left of the deadline."""
+        timeout = self.timeout
+        if call.deadline_at is not None:
+            timeout = max(0.001, min(timeout, call.deadline_at - clock.now()))
+        self.stats.attempts += 1
+        return WireRequest(
+            call.method, call.url, headers, call.data, timeout, self.max_response_bytes
+        )
+
+    async def _credentials(self, deadline_at: float | None) -> tuple[str, str]:
+        """The auth's header and credential, waiting at most the per-attempt timeout
+        (and what is left of the deadline) for a token to be fetched."""
         wait = self.timeout
         if deadline_at is not None:
             wait = min(wait, max(0.001, deadline_at - clock.now()))
         try:
-            authorization, credential = await self.auth.authorize(self._auth_wire, wait)
-            call.credential = credential
+            return await self.auth.authorize(self._auth_wire, wait)
         except TokenError as exc:
             too_long = exc.retry_after is not None and exc.retry_after > self.retry.max_retry_after
             if not too_long and (exc.status is None or exc.status == 429 or exc.status >= 500):
                 raise _Retryable(str(exc), sent=False, delay=exc.retry_after, final=exc) from None
             raise  # a Retry-After over the policy's cap is not waited for, as for the API
-        if authorization:
-            if headers is self._headers:  # the common case: one dict per credential
-                if authorization != self._auth_value:
-                    self._auth_headers = {**headers, "Authorization": authorization}
-                    self._auth_value = authorization
-                headers = self._auth_headers
-            else:
-                headers = {**headers, "Authorization": authorization}
-        lane = lane_of(self.priority)
+
+    async def _admission(self, call: _Call, lane: Priority) -> None:
+        """A permit and a rate slot (`_admit`), within the deadline; a `RateLimitError`
+        at once when the limiter has no slot before it."""
+        deadline_at = call.deadline_at
         try:
             if deadline_at is None:
                 await self._admit(call.scope, lane, None)
@@ -427,13 +511,6 @@ class Transport:
                 retry_after=shed.retry_after,
                 shed=True,
             ) from None
-        try:
-            response = await self._exchange(call, headers, attempt)
-        finally:
-            self.concurrency.release()
-        if response.status == 401 and credential:
-            raise _Unauthorized(response)
-        return response
 
     async def _admit(self, scope: str | None, lane: Priority, deadline_at: float | None) -> None:
         """Take a concurrency permit and a rate slot, in ``lane`` (`mpasync.priority`).
@@ -480,38 +557,6 @@ class Transport:
         raise DeadlineExceededError(
             f"deadline of {self.deadline:g}s exceeded while waiting for a request slot"
         )
-
-    async def _exchange(self, call: _Call, headers: dict[str, str], attempt: int) -> WireResponse:
-        """One attempt on the wire, within the per-attempt timeout and what is left of the
-        deadline; the response's rate-limit signals go to the limiter."""
-        timeout = self.timeout
-        if call.deadline_at is not None:
-            timeout = max(0.001, min(timeout, call.deadline_at - clock.now()))
-        self.stats.attempts += 1
-        request = WireRequest(
-            call.method, call.url, headers, call.data, timeout, self.max_response_bytes
-        )
-        failure: _Retryable | None = None
-        too_large: BodyTooLarge | None = None
-        try:
-            response = await self._over_wire(request, attempt, call.credential)
-        except BodyTooLarge as exc:
-            too_large = exc
-        except WireError as exc:
-            failure = _Retryable(self._redactor(call)(exc.reason), sent=exc.sent)
-        if too_large is not None:
-            raise too_large_error(
-                call.method, call.url, too_large.status, self.max_response_bytes
-            ) from None
-        if failure is not None:
-            raise failure from None
-        headers_in = response.headers
-        usage = _usage(headers_in)
-        if usage is not None:
-            self.stats.rate_limit_usage = usage
-        if self._observe is not None:
-            await self._observe(call.scope, response.status, headers_in)
-        return response
 
     async def _over_wire(self, request: WireRequest, attempt: int, credential: str) -> WireResponse:
         """The one place a request goes on the wire (the API's and the token endpoint's),

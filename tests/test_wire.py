@@ -194,3 +194,24 @@ async def test_a_wire_and_a_session_together_are_refused() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(RequestValidationError, match="either wire= or session="):
             client(MockWire(lambda r: answer(200, APP)), session=session)
+
+
+def _readme_wire_snippet() -> str:
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    found = re.search(
+        r"<!-- wire-snippet:start -->\s*```python\n(.*?)```", readme.read_text("utf-8"), re.S
+    )
+    assert found is not None
+    return found.group(1)
+
+
+async def test_the_readme_mock_wire_snippet_runs_as_written() -> None:
+    scope: dict[str, object] = {"Client": Client}
+    exec(_readme_wire_snippet(), scope)
+    mp = scope["mp"]
+    assert isinstance(mp, Client)
+    async with mp:
+        assert await mp.apps.list() == []
