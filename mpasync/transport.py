@@ -46,10 +46,7 @@ from mpasync.errors import (
     TokenError,
     TransportError,
 )
-from mpasync.hooks import Attempt, Hooks, RetryEvent
-from mpasync.limits import ConcurrencyLimiter, RateControl, Shed
-from mpasync.options import Options, TransportOptions
-from mpasync.outcomes import (
+from mpasync.failures import (
     DECODE_FAILURES,
     deadline_error,
     decode_failure,
@@ -58,6 +55,9 @@ from mpasync.outcomes import (
     safe_url_of,
     too_large_error,
 )
+from mpasync.hooks import Attempt, Hooks, RetryEvent
+from mpasync.limits import ConcurrencyLimiter, RateControl, Shed
+from mpasync.options import Options, TransportOptions
 from mpasync.priority import INTERACTIVE, Priority, lane_of
 from mpasync.request import Request
 from mpasync.retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after

@@ -239,7 +239,7 @@ def test_a_foreign_link_in_our_chain_is_cut() -> None:
     """Python 3.10 chains asyncio's own CancelledError (the one that woke a task after
     aiohttp's timeout) to what the task raises next; the retry loop cuts it off, keeping
     our own links. (On 3.11+ the test above cannot see this; on 3.10 it does.)"""
-    from mpasync.outcomes import own_chain as _own_chain
+    from mpasync.failures import own_chain as _own_chain
     from mpasync.transport import _Retryable
 
     token = TokenError("token endpoint timed out")

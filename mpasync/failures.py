@@ -1,4 +1,5 @@
-"""What a call's answer becomes: its decoded result, or a typed error.
+"""What a failed call raises: a typed error for a non-2xx response, for a body that did
+not decode or was too large, for a deadline that ran out.
 
 Every error is built here, with whatever the server echoed of our credentials masked in
 every part of it (`mpasync._redact`), and with no exception of a library left in its
