@@ -71,7 +71,7 @@ def _serve(conn: Any, options: dict[str, Any]) -> None:
     last one (v1 statuses, times of 200s, token requests)."""
 
     async def main() -> None:
-        async with Emulator(**{"apps": 3, "journal_limit": None, **options}) as emu:
+        async with Emulator(**{"apps": 3, "request_log_limit": None, **options}) as emu:
             conn.send(
                 {
                     "base_url": emu.base_url,
@@ -89,7 +89,7 @@ def _serve(conn: Any, options: dict[str, Any]) -> None:
                     return
                 statuses: dict[str, int] = {}
                 times: list[float] = []
-                for entry in emu.journal:
+                for entry in emu.request_log:
                     if entry.path.startswith("/v1/"):
                         statuses[str(entry.status)] = statuses.get(str(entry.status), 0) + 1
                         if entry.status == 200:
@@ -99,7 +99,7 @@ def _serve(conn: Any, options: dict[str, Any]) -> None:
                     "times": times,
                     "token_requests": emu.token_requests,
                 }
-                emu.reset_journal()  # (the token count too)
+                emu.reset_request_log()  # (the token count too)
                 conn.send(served)
 
     asyncio.run(main())
@@ -120,9 +120,9 @@ class EmulatorProcess:
         self.info = self._conn.recv()
         return self
 
-    def journal(self) -> dict[str, Any]:
+    def served(self) -> dict[str, Any]:
         """Status counts of v1 requests since the last call (and forget them)."""
-        self._conn.send("journal")
+        self._conn.send("served")
         result: dict[str, Any] = self._conn.recv()
         return result
 
@@ -155,7 +155,7 @@ async def _run_one(
     app_id = info["app_id"]
     async with client as mp:
         await mp.token_cache.get()  # the token fetch is not part of the budget
-        server.journal()
+        server.served()
         queue = iter(range(n))
 
         async def worker() -> None:
@@ -169,8 +169,8 @@ async def _run_one(
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         wall = time.perf_counter() - t0
-    journal = server.journal()
-    statuses: dict[str, int] = journal["statuses"]
+    served = server.served()
+    statuses: dict[str, int] = served["statuses"]
     served = sum(statuses.values())
     return BudgetRun(
         name=name,

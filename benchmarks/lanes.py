@@ -266,8 +266,8 @@ async def run_one(
             latencies, web_failed, report, wall = await _one_process(
                 setup, server, app_ids, redis_url, key, rate, lane
             )
-        journal = server.journal()
-    statuses: dict[str, int] = journal["statuses"]
+        served = server.served()
+    statuses: dict[str, int] = served["statuses"]
     applied = sum(1 for c in report.results.values() if getattr(c, "applied", False))
     return LanesRun(
         setup=setup,
@@ -324,7 +324,7 @@ async def _one_process(
             app_id = info["app_id"]
             await bulk.apps.get(app_id)  # tokens and connections before the clock
             await caller.apps.get(app_id)
-            server.journal()  # forget the warm-up
+            server.served()  # forget the warm-up
             migration = asyncio.create_task(_migrate(bulk, app_ids))
             latencies, failed = await web_calls(lambda: caller.apps.get(app_id), migration.done)
             report, wall = await migration
@@ -357,7 +357,7 @@ async def _two_processes(
             ready = await loop.run_in_executor(None, conn.recv)
             if ready != "ready":
                 raise RuntimeError(f"lanes: the web process said {ready!r}")
-            server.journal()  # forget the warm-up
+            server.served()  # forget the warm-up
             conn.send("go")
             report, wall = await _migrate(bulk, app_ids)
             conn.send("stop")

@@ -37,7 +37,7 @@ async def main() -> int:
         for app in await mp.apps.list():
             queue.put_nowait(app.id)
         inventory: dict[int, str] = {}
-        before = mp.transport.stats.requests
+        before = mp.stats.requests
         started = time.monotonic()
         workers = [asyncio.create_task(worker(mp, queue, inventory)) for _ in range(8)]
         await queue.join()
@@ -47,7 +47,7 @@ async def main() -> int:
         elapsed = time.monotonic() - started
         for app_id in sorted(inventory):
             print(f"app {app_id:4d}: {inventory[app_id]}")
-        requests = mp.transport.stats.requests - before
+        requests = mp.stats.requests - before
         print(f"{requests} requests in {elapsed:.2f}s = {requests / elapsed:.1f}/s (limit 40/s)")
         return 0 if not any(v.startswith("error") for v in inventory.values()) else 1
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from mpasync.limits import RateLimiter
     from mpasync.retry import RetryPolicy
     from mpasync.seeding import SeedingClient
+    from mpasync.transport import TransportStats
 
 # A library logs; the application decides where logs go (no "last resort" stderr output).
 logging.getLogger("mpasync").addHandler(logging.NullHandler())
@@ -85,6 +86,7 @@ _HOMES: dict[str, str] = {
     "RetryPolicy": "mpasync.retry",
     "SeedingClient": "mpasync.seeding",
     "TokenCache": "mpasync.auth",
+    "TransportStats": "mpasync.transport",
 }
 
 
@@ -130,6 +132,7 @@ __all__ = [
     "TokenCache",
     "TokenError",
     "TransportError",
+    "TransportStats",
     "UnprocessableEntityError",
     "__version__",
     "dsr",

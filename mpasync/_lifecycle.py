@@ -1,8 +1,10 @@
-"""What every client shares: the transport it owns, closed by `aclose()` or ``async with``."""
+"""What every client shares: the transport it owns (its counters public as `stats`), closed
+by `aclose()` or ``async with``."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -13,7 +15,7 @@ from mpasync.errors import RequestValidationError
 from mpasync.options import TransportOptions, check_option_names
 from mpasync.priority import Priority
 from mpasync.retry import RetryPolicy
-from mpasync.transport import Root, Transport, _Keep
+from mpasync.transport import Root, Transport, TransportStats, _Keep
 
 __all__ = ["TransportOwner", "basic_auth_transport", "each"]
 
@@ -30,8 +32,24 @@ class TransportOwner:
     _transport: Transport
 
     @property
+    def stats(self) -> TransportStats:
+        """What this client has done so far, as a snapshot (a copy, taken now):
+        ``requests`` (calls sent), ``attempts`` (HTTP attempts, retries included),
+        ``retries``, ``replays_401`` (calls replayed once with a fresh token) and
+        ``rate_limit_usage`` (the last ``X-mp-rate-limit-percentage-used``, or None).
+        A `with_options` view counts into its client's stats.
+
+        >>> before = mp.stats
+        >>> await mp.apps.list()
+        >>> mp.stats.requests - before.requests
+        1
+        """
+        return dataclasses.replace(self._transport.stats)
+
+    @property
     def transport(self) -> Transport:
-        """The transport: its limits, its stats, its session."""
+        """Internal: the transport (not part of the public API; use `stats`,
+        `rate_limit_usage`)."""
         return self._transport
 
     async def aclose(self) -> None:

@@ -27,11 +27,12 @@ from mpasync import clock
 from mpasync._checks import fail as _fail
 from mpasync._lifecycle import TransportOwner, each
 from mpasync._validate import parse_datetime, to_model
+from mpasync.adaptive import rate_control
 from mpasync.auth import NoAuth
 from mpasync.bulk import BulkReport, OnProgress, RunOptions, run
 from mpasync.decoding import empty
 from mpasync.errors import RequestValidationError
-from mpasync.limits import ConcurrencyLimiter, WindowLimiter
+from mpasync.limits import ConcurrencyLimiter, RateControl, WindowLimiter
 from mpasync.models.base import Model
 from mpasync.options import TransportOptions
 from mpasync.priority import BACKGROUND, Priority
@@ -221,20 +222,79 @@ class TrackReport(BulkReport[int]):
 # ---------------------------------------------------------------- client
 
 
+class _PacedAtAdmission:
+    """The transport's side of the ``rate_limit`` limiter of an `AnalyticsClient`, which
+    takes each request's turn at admission, beside the events budget.
+
+    A call's first attempt then goes without waiting again (its turn was taken a moment
+    before, in the same task), every later attempt of that call (a retry) waits for a
+    turn of its own, and every response is passed on to the limiter, so ``"auto"``
+    learns from them as it does on any client. Turns are kept per task because the
+    transport runs a call's attempts in the task that called it.
+    """
+
+    __slots__ = ("_turns", "limiter", "observes")
+
+    def __init__(self, limiter: RateControl) -> None:
+        self.limiter = limiter
+        self.observes = getattr(limiter, "observes", True)
+        self._turns: set[asyncio.Task[Any]] = set()
+
+    @property
+    def rate(self) -> float:
+        """The limiter's current requests per second."""
+        return self.limiter.rate
+
+    async def take_turn(self) -> None:
+        """Wait for a turn now, for the current task's next attempt (admission)."""
+        await self.limiter.acquire(None)
+        self._turns.add(_current_task())
+
+    def forget_turn(self) -> None:
+        """Drop a turn the current task did not use (its call ended before an attempt)."""
+        self._turns.discard(_current_task())
+
+    async def acquire(self, scope: str | None = None) -> None:
+        """The transport's wait before an attempt: none for the one admission let in."""
+        task = _current_task()
+        if task in self._turns:
+            self._turns.discard(task)
+            return
+        await self.limiter.acquire(scope)
+
+    async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
+        """Pass a response on to the limiter."""
+        await self.limiter.observe(scope, status, headers)
+
+    def __repr__(self) -> str:
+        return f"{self.limiter!r} (paced at admission)"
+
+
+def _current_task() -> asyncio.Task[Any]:
+    task = asyncio.current_task()
+    assert task is not None, "mpasync calls run in a task"
+    return task
+
+
 class AnalyticsClient(TransportOwner):
     """The Analytics REST API client. The API key travels in each body (no auth header).
 
     Shares the core transport (pool, retries, errors, ``timeout`` per attempt, a borrowed
     ``session`` never closed) and adds the API's budget: ``events_per_second`` (default
     250) is a `WindowLimiter` that counts events, so no one-second window sees more
-    events start than that, however they are split into requests. ``rate_limit``, when
-    set, also caps requests per second (any one-second window).
+    events start than that, however they are split into requests. ``rate_limit`` means
+    what it means on every client: requests per second (a number, ``"auto"`` or a
+    limiter object, the same limiter `mpasync.Client` would make of it), and every
+    attempt, a retry too, waits for its turn.
 
     Why the budget holds at the wire, not just in the limiter: every call first takes a
     permit of this client's own ``max_concurrency`` gate, then is admitted by the budget
-    and the request cap together (one lock, checked and recorded at the same instant),
-    and only then handed to the transport, whose equally sized semaphore is therefore
-    never full: nothing waits between admission and sending.
+    and the rate limit together (one lock: the events fit, then the request's turn comes,
+    then the events are recorded), and only then handed to the transport, whose equally
+    sized semaphore is therefore never full: nothing waits between admission and
+    sending. The transport's limiter is `_PacedAtAdmission`, which lets that first
+    attempt through (its turn was taken at admission), paces retries, and passes every
+    response on to the limiter (so ``"auto"`` learns from them).
 
     Retries follow the default policy: a POST is retried only when it provably was not
     processed (no connection, or a 429). Tracked events are not idempotent, so a 5xx or a
@@ -263,31 +323,19 @@ class AnalyticsClient(TransportOwner):
                 "events_per_second must be a number >= 1", field="events_per_second"
             )
         self._api_key = api_key
-        rate_limit = options.get("rate_limit")
-        requests_per_second: float | None = None
-        if isinstance(rate_limit, (int, float)) and not isinstance(rate_limit, bool):
-            # A fixed request rate is applied at admission, together with the events
-            # budget; "auto" or a limiter object goes to the transport.
-            if not math.isfinite(rate_limit) or rate_limit <= 0:
-                raise RequestValidationError("rate_limit must be a number > 0", field="rate_limit")
-            requests_per_second = float(rate_limit)
-            options = {**options, "rate_limit": None}
+        #: The limiter ``rate_limit`` stands for (requests per second), or None.
+        self.requests = rate_control(options.get("rate_limit"))
+        self._paced = _PacedAtAdmission(self.requests) if self.requests is not None else None
         self._transport = Transport(
             base_url=base_url,
             auth=NoAuth(),
             roots={"": Root("", {})},
-            options=options,
+            options={**options, "rate_limit": self._paced},
             secrets=(api_key,),  # sent in every body: masked wherever a server echoes it
         )
         self._gate = ConcurrencyLimiter(self._transport.concurrency.capacity)
         #: The events budget (shared by every call of this client).
         self.events = WindowLimiter(events_per_second)
-        #: The requests-per-second cap, when ``rate_limit`` is set.
-        self.requests = (
-            WindowLimiter(requests_per_second, period=1.0)
-            if requests_per_second is not None
-            else None
-        )
         self._admission = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -300,20 +348,20 @@ class AnalyticsClient(TransportOwner):
     # -- sending ------------------------------------------------------------------------
 
     async def _admit(self, events: int) -> None:
-        """Wait until ``events`` (maybe 0) and one request fit their windows; record both."""
+        """Wait until ``events`` (maybe 0) fit the budget and the request's turn comes
+        (``rate_limit``); record the events as starting then."""
         async with self._admission:
-            while True:
-                now = clock.now()
-                wait = self.events.delay(events, now) if events else 0.0
-                if self.requests is not None:
-                    wait = max(wait, self.requests.delay(1, now))
+            while events:
+                wait = self.events.delay(events, clock.now())
                 if wait <= 0:
-                    if events:
-                        self.events.record(events, now)
-                    if self.requests is not None:
-                        self.requests.record(1, now)
-                    return
+                    break
                 await asyncio.sleep(wait)
+            if self._paced is not None:
+                # The events still fit when the turn comes: windows only empty with time,
+                # and no one else records while this lock is held.
+                await self._paced.take_turn()
+            if events:
+                self.events.record(events, clock.now())
 
     async def _post(
         self, where: str, body: dict[str, Any], *, events: int = 0, idempotent: bool = False
@@ -321,9 +369,13 @@ class AnalyticsClient(TransportOwner):
         body = {"apiKey": self._api_key, **body}
         async with self._gate:
             await self._admit(events)
-            await self._transport.send(
-                Request("POST", where, empty, api="", body=body, idempotent=idempotent)
-            )
+            try:
+                await self._transport.send(
+                    Request("POST", where, empty, api="", body=body, idempotent=idempotent)
+                )
+            finally:
+                if self._paced is not None:
+                    self._paced.forget_turn()
 
     # -- the API ------------------------------------------------------------------------
 

@@ -135,7 +135,7 @@ async def run_demo(
             )
             requests = report.requests
             retries = report.retries
-            served = sum(1 for e in emu.journal if e.path.startswith("/v1/"))
+            served = sum(1 for e in emu.request_log if e.path.startswith("/v1/"))
             # Second pass: read every app back; everything should already match. At 10,000
             # apps this takes about half as long as the first pass, so it has its own bar.
             progress.start("second pass (read back)", len(app_ids), unit="apps")

@@ -347,7 +347,7 @@ async def test_client_auto_converges_without_a_429_storm() -> None:
         app_id = min(a.id for a in emu.state.apps_of(emu.account_id))
         async with emu.client(rate_limit="auto", max_concurrency=8) as mp:
             await asyncio.gather(*(mp.apps.get(app_id) for _ in range(80)))
-        statuses = [e.status for e in emu.journal if e.path.startswith("/v1/")]
+        statuses = [e.status for e in emu.request_log if e.path.startswith("/v1/")]
     assert statuses.count(200) == 80
     assert statuses.count(429) <= 2
 

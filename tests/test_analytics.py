@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
+from mpasync import AdaptiveRateLimiter, RateLimiter
 from mpasync.analytics import AnalyticsClient, AnalyticsEvent
 from mpasync.errors import (
     BadRequestError,
@@ -330,6 +332,150 @@ def test_request_rate_limit() -> None:
     assert len(arrivals) == 12
     assert heaviest_window(arrivals) == 10  # the limit, reached and not passed
     assert elapsed >= 1.0  # the 11th had to wait for the first window to pass
+
+
+def _paced_batches(
+    events: int, batch_size: int, **options: Any
+) -> tuple[list[tuple[float, float]], float]:
+    """Send ``events`` events in batches through an `AnalyticsClient` built with
+    ``options``, on a virtual clock; the (time, events) of each request at the wire and
+    the run's duration."""
+    arrivals: list[tuple[float, float]] = []
+
+    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
+        sent = json.loads(kwargs["data"])["events"]
+        arrivals.append((asyncio.get_running_loop().time(), float(len(sent))))
+        return CallbackResult(status=200, payload={})
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        with aioresponses() as m:
+            m.post(f"{VIRTUAL_URL}/service/event/batch", callback=arrive, repeat=True)
+            async with AnalyticsClient("key", base_url=VIRTUAL_URL, **options) as client:
+                started = loop.time()
+                report = await client.track_batch(
+                    (event(i) for i in range(events)), batch_size=batch_size, concurrency=8
+                )
+                assert report.ok and report.events_sent == events
+                return loop.time() - started
+
+    elapsed = virtual_time.run(main())
+    return arrivals, elapsed
+
+
+def test_events_per_second_caps_events_not_requests() -> None:
+    """``events_per_second=50``: 120 events in batches of 10 (12 requests) reach the wire
+    at most 50 events in any one-second window, so in three windows; requests are not
+    limited beyond that (5 go out at once)."""
+    arrivals, elapsed = _paced_batches(120, 10, events_per_second=50)
+    assert sum(w for _, w in arrivals) == 120
+    assert heaviest_window(arrivals) == 50  # the budget, reached and not passed
+    assert 2.0 <= elapsed < 3.0
+    assert heaviest_window([(t, 1.0) for t, _ in arrivals]) == 5
+
+
+def test_rate_limit_caps_requests_not_events() -> None:
+    """``rate_limit=2`` means what it means on every client, requests per second: 6
+    batches of 50 go 2 per window, so 100 events per second, well under the default
+    events budget (250), which stays as it was."""
+    arrivals, elapsed = _paced_batches(300, 50, rate_limit=2)
+    assert len(arrivals) == 6
+    assert heaviest_window([(t, 1.0) for t, _ in arrivals]) == 2
+    assert heaviest_window(arrivals) == 100
+    assert 2.0 <= elapsed < 3.0
+
+
+def test_both_limits_hold_together() -> None:
+    """``events_per_second=100`` and ``rate_limit=3`` at once, 8 batches of 40: each
+    window holds at most 100 events (2 batches, the tighter limit) and 3 requests."""
+    arrivals, _ = _paced_batches(320, 40, events_per_second=100, rate_limit=3)
+    assert len(arrivals) == 8
+    assert heaviest_window(arrivals) <= 100
+    assert heaviest_window([(t, 1.0) for t, _ in arrivals]) <= 3
+
+
+def test_the_events_budget_holds_at_the_wire_under_any_rate_limit() -> None:
+    """1, 99 and 100 events under ``events_per_second=100`` and a limiter object of 2
+    requests per second: the second batch's turn comes half a second late, so the events
+    are counted when the request really starts, and the third waits for that. (Counted
+    at admission and sent at the limiter's turn, 199 events met in one window.)"""
+    arrivals: list[tuple[float, float]] = []
+
+    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
+        sent = json.loads(kwargs["data"])["events"]
+        arrivals.append((asyncio.get_running_loop().time(), float(len(sent))))
+        return CallbackResult(status=200, payload={})
+
+    async def together() -> None:
+        options: dict[str, Any] = {"events_per_second": 100, "rate_limit": RateLimiter(2)}
+        with aioresponses() as m:
+            m.post(f"{VIRTUAL_URL}/service/event/batch", callback=arrive, repeat=True)
+            async with AnalyticsClient("key", base_url=VIRTUAL_URL, **options) as client:
+                started = [
+                    asyncio.ensure_future(client.track_batch([event(i) for i in range(size)]))
+                    for size in (1, 99, 100)
+                ]
+                reports = await asyncio.gather(*started)
+                assert all(report.ok for report in reports)
+
+    virtual_time.run(together())
+    assert [w for _, w in arrivals] == [1, 99, 100]
+    assert heaviest_window(arrivals) <= 100
+
+
+def test_a_retry_waits_for_its_own_turn() -> None:
+    """``rate_limit=2``: four calls each answered 429 once (Retry-After: 0) make eight
+    attempts, and no one-second window sees more than two of them: a retry takes a turn
+    like any attempt, as on every client."""
+    starts: list[tuple[float, float]] = []
+    refused: set[str] = set()
+
+    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
+        starts.append((asyncio.get_running_loop().time(), 1.0))
+        who = json.loads(kwargs["data"])["uniqueId"]
+        if who not in refused:
+            refused.add(who)
+            return CallbackResult(status=429, headers={"Retry-After": "0"}, payload={})
+        return CallbackResult(status=200, payload={})
+
+    async def main() -> None:
+        with aioresponses() as m:
+            m.post(f"{VIRTUAL_URL}/service/suppress", callback=arrive, repeat=True)
+            async with AnalyticsClient("key", base_url=VIRTUAL_URL, rate_limit=2) as client:
+                await asyncio.gather(*(client.suppress(f"user{i}") for i in range(4)))
+
+    virtual_time.run(main())
+    assert len(starts) == 8
+    assert heaviest_window(starts) == 2
+
+
+def test_rate_limit_takes_every_form_the_other_clients_take(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``rate_limit`` becomes the limiter `mpasync.Client` would make of it (a number: a
+    `RateLimiter`; ``"auto"``: an `AdaptiveRateLimiter`; a limiter: itself), which the
+    transport consults through the admission's pacing. None changes the events budget,
+    and none is warned about: ``rate_limit`` has always meant requests per second here
+    (``events_per_second`` is the events budget)."""
+    caplog.set_level(logging.DEBUG, logger="mpasync")
+    fixed = AnalyticsClient("key", rate_limit=10)
+    assert isinstance(fixed.requests, RateLimiter) and fixed.requests.rate == 10
+    auto = AnalyticsClient("key", rate_limit="auto")
+    assert isinstance(auto.requests, AdaptiveRateLimiter)
+    mine = RateLimiter(5)
+    given = AnalyticsClient("key", rate_limit=mine)
+    assert given.requests is mine
+    for client in (fixed, auto, given):
+        limiter = client.transport.limiter
+        assert limiter is not None and limiter.rate == client.requests.rate  # type: ignore[union-attr]
+        assert client.events.capacity == 250
+    assert AnalyticsClient("key").requests is None
+    assert AnalyticsClient("key").transport.limiter is None
+    assert AnalyticsClient("key", events_per_second=40, rate_limit=10).events.capacity == 40
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    for bad in (0, -1, float("nan"), "fast"):
+        with pytest.raises(RequestValidationError, match="rate_limit"):
+            AnalyticsClient("key", rate_limit=bad)  # type: ignore[arg-type]
 
 
 async def test_window_limiter_holds_every_window() -> None:

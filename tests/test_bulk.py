@@ -221,7 +221,7 @@ async def test_run_options_are_checked_once_before_anything_runs(
             await mp.bulk.map(mp.apps.get, [1, 2], **{option: value})  # type: ignore[call-overload]
         with pytest.raises(RequestValidationError, match=option):
             await mp.bulk.copy_datapoint_filters(1, [2], "Amplitude", **{option: value})  # type: ignore[arg-type]
-        assert not [e for e in emu.journal if "/apps/" in e.path]  # nothing was sent
+        assert not [e for e in emu.request_log if "/apps/" in e.path]  # nothing was sent
 
 
 def test_run_options_default_the_concurrency_to_the_clients() -> None:

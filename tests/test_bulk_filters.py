@@ -36,7 +36,7 @@ def holds(emu: Emulator, app_id: int, policy: list[DataPointFilter]) -> bool:
 
 def writes(emu: Emulator) -> Counter[str]:
     return Counter(
-        e.path for e in emu.journal if e.method == "PUT" and e.path.endswith("/datapoints")
+        e.path for e in emu.request_log if e.method == "PUT" and e.path.endswith("/datapoints")
     )
 
 
@@ -67,14 +67,14 @@ async def test_filters_are_validated_before_anything_is_sent() -> None:
         bad = [*POLICY, {"name": "Checkout", "type": "Event"}]  # no event_type
         with pytest.raises(RequestValidationError, match="event_type"):
             await mp.bulk.update_datapoint_filters([1, 2, 3], SERVICE, bad)
-        assert [e for e in emu.journal if e.path.startswith("/v1")] == []
+        assert [e for e in emu.request_log if e.path.startswith("/v1")] == []
 
 
 async def test_sync_writes_only_differences_and_dry_run_reads_only() -> None:
     async with Emulator(apps=6) as emu, emu.client() as mp:
         # Apps 1-3 already hold the policy.
         await mp.bulk.update_datapoint_filters([1, 2, 3], SERVICE, POLICY)
-        emu.reset_journal()
+        emu.reset_request_log()
         dry = await mp.bulk.sync_datapoint_filters(range(1, 7), SERVICE, POLICY, dry_run=True)
         assert dry.ok
         assert not writes(emu)  # a dry run writes nothing
@@ -92,7 +92,7 @@ async def test_sync_writes_only_differences_and_dry_run_reads_only() -> None:
         assert set(writes(emu)) == {f"/v1/apps/{a}/{SERVICE}/datapoints" for a in (4, 5, 6)}
         assert all(holds(emu, a, POLICY) for a in range(1, 7))
         # Only the differing filters were sent.
-        put = next(e for e in emu.journal if e.method == "PUT")
+        put = next(e for e in emu.request_log if e.method == "PUT")
         assert len(put.body) == len(real.results[4].changes) < len(POLICY)
 
 
@@ -128,7 +128,7 @@ async def test_filter_lists_over_500_are_chunked() -> None:
     async with Emulator(apps=2) as emu, emu.client() as mp:
         report = await mp.bulk.update_datapoint_filters([1, 2], SERVICE, many)
         assert report.ok
-        sizes = sorted(len(e.body) for e in emu.journal if e.method == "PUT")
+        sizes = sorted(len(e.body) for e in emu.request_log if e.method == "PUT")
         assert sizes == [201, 201, 500, 500, 500, 500]
         assert holds(emu, 1, many) and holds(emu, 2, many)
 

@@ -112,7 +112,7 @@ async def test_dry_run_writes_nothing(emu: Emulator, filters_file: Path) -> None
     )
     assert code == 0
     assert "would change" in out and "app 1: 2 disabled" in out
-    assert not any(e.method == "PUT" for e in emu.journal)
+    assert not any(e.method == "PUT" for e in emu.request_log)
 
 
 async def test_failed_apps_exit_nonzero_and_are_listed(emu: Emulator, filters_file: Path) -> None:
@@ -145,7 +145,7 @@ async def test_bad_filters_file_gets_one_line(
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert not any(e.path.startswith("/v1") for e in emu.journal)
+    assert not any(e.path.startswith("/v1") for e in emu.request_log)
 
 
 async def test_unknown_service(emu: Emulator, filters_file: Path) -> None:
@@ -153,7 +153,7 @@ async def test_unknown_service(emu: Emulator, filters_file: Path) -> None:
         "filters", "apply", "--service", "NoSuchService", "--apps", "1", "--file", str(filters_file)
     )
     assert code == 2 and "unknown service 'NoSuchService'" in err
-    assert not any(e.method == "PUT" for e in emu.journal)
+    assert not any(e.method == "PUT" for e in emu.request_log)
 
 
 async def test_bad_app_id_list(emu: Emulator, filters_file: Path) -> None:

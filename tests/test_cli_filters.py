@@ -72,7 +72,7 @@ def disabled(emu: Emulator, app_id: int) -> set[Any]:
 
 
 def puts(emu: Emulator) -> int:
-    return sum(1 for e in emu.journal if e.method == "PUT")
+    return sum(1 for e in emu.request_log if e.method == "PUT")
 
 
 async def test_export_writes_each_apps_filters(emu: Emulator, tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ async def test_snapshot_with_all_apps_is_an_input_error(emu: Emulator, tmp_path:
         "filters", "apply", "--service", SERVICE, "--all-apps", "--file", str(snap)
     )
     assert code == 2 and err.count("\n") == 1 and "snapshot names its apps" in err
-    assert not emu.journal
+    assert not emu.request_log
 
 
 async def test_revert_restores_unchanged_apps_and_reports_conflicts(
@@ -295,7 +295,7 @@ async def test_a_journal_rehearsed_on_staging_is_refused_on_production(
         code, _, err = await run(*args)
         assert code == 0, err
         use_emulator(production, monkeypatch)
-        production.reset_journal()
+        production.reset_request_log()
         code, out, err = await run(*args)
         assert code == 2 and out == "" and err.count("\n") == 1
         assert err.startswith(f"mpasync: error: journal {journal} belongs to another job:")
@@ -366,10 +366,10 @@ async def test_a_service_is_sent_and_journaled_by_its_canonical_name(
     journal = tmp_path / "run.jsonl"
     args = ["filters", "apply", "--apps", "1,2", "--file", str(policy_file)]
     args += ["--journal", str(journal), "--progress", "none"]
-    emu.reset_journal()
+    emu.reset_request_log()
     code, _, err = await run(*args, "--service", typed)
     assert code == 0, err
-    app_requests = [e.path for e in emu.journal if e.path.startswith("/v1/apps/")]
+    app_requests = [e.path for e in emu.request_log if e.path.startswith("/v1/apps/")]
     assert app_requests and all(p.split("/")[4] == SERVICE for p in app_requests)
     assert json.loads(journal.read_text().splitlines()[0])["service"] == SERVICE
     code, out, err = await run(*args, "--service", SERVICE)
@@ -396,12 +396,12 @@ async def test_an_export_holding_a_filter_type_mpasync_does_not_know_applies_wit
     for filters in exported.values():  # as a newer API would export it
         filters.append({"name": "Fingerprint", "type": "DeviceFingerprint", "enabled": False})
     snapshot.write_text(json.dumps(exported))
-    emu.reset_journal()
+    emu.reset_request_log()
     with caplog.at_level(logging.WARNING, logger="mpasync"):
         code, out, err = await run(
             "filters", "apply", "--service", SERVICE, "--file", str(snapshot), "--progress", "none"
         )
-    writes = [e for e in emu.journal if e.method == "PUT"]
+    writes = [e for e in emu.request_log if e.method == "PUT"]
     assert sorted(e.path.split("/")[3] for e in writes) == ["1", "2"]
     for entry in writes:  # the request carries the new type, as exported
         assert {"name": "Fingerprint", "type": "DeviceFingerprint", "enabled": False} in [

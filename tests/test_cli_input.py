@@ -91,7 +91,7 @@ async def test_bad_filters_file(
     code, _, err = await run(*apply(path))
     assert code == 2
     assert message in one_line(err)
-    assert not emu.journal  # nothing sent, not even a token request
+    assert not emu.request_log  # nothing sent, not even a token request
     assert emu.token_requests == 0
 
 
@@ -125,7 +125,7 @@ async def test_output_paths_are_checked_before_any_request(
     code, _, err = await run(*apply(filters_file, flag, target.format(dir=tmp_path)))
     assert code == 2
     assert flag in one_line(err) and message in err
-    assert not emu.journal and emu.token_requests == 0
+    assert not emu.request_log and emu.token_requests == 0
 
 
 async def test_export_out_is_checked_before_any_request(emu: Emulator, tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ async def test_export_out_is_checked_before_any_request(emu: Emulator, tmp_path:
         "filters", "export", "--service", SERVICE, "--all-apps", "--out", str(tmp_path / "x/y.json")
     )
     assert code == 2 and "--out" in one_line(err)
-    assert not emu.journal
+    assert not emu.request_log
 
 
 async def test_export_refuses_to_replace_a_snapshot_without_force(
@@ -145,7 +145,7 @@ async def test_export_refuses_to_replace_a_snapshot_without_force(
     code, _, err = await run(*argv)
     assert code == 2
     assert "--force" in one_line(err) and str(out) in err
-    assert out.read_text() == '{"1": []}\n' and not emu.journal
+    assert out.read_text() == '{"1": []}\n' and not emu.request_log
     code, _, err = await run(*argv, "--force")
     assert code == 0, err
     assert list(json.loads(out.read_text())) == ["1"] and json.loads(out.read_text())["1"]
@@ -180,7 +180,7 @@ async def test_bad_app_ids(emu: Emulator, filters_file: Path, apps: str, message
         "filters", "apply", "--service", SERVICE, "--apps", apps, "--file", str(filters_file)
     )
     assert code == 2 and message in one_line(err)
-    assert not emu.journal
+    assert not emu.request_log
 
 
 async def test_unknown_service_suggests_the_closest(emu: Emulator, filters_file: Path) -> None:
@@ -190,7 +190,7 @@ async def test_unknown_service_suggests_the_closest(emu: Emulator, filters_file:
     )  # fmt: skip
     assert code == 2
     assert "did you mean 'GoogleAnalyticsEventForwarder'?" in one_line(err)
-    assert not any(e.method == "PUT" for e in emu.journal)
+    assert not any(e.method == "PUT" for e in emu.request_log)
 
 
 # ---------------------------------------------------------------- the environment
@@ -462,7 +462,7 @@ async def test_expected_processes_without_redis_is_refused(
     code, _, err = await run(*apply(filters_file, "--rate", "20", "--expected-processes", "3"))
     assert code == 2
     assert "--expected-processes needs --redis" in one_line(err)
-    assert not emu.journal  # nothing sent
+    assert not emu.request_log  # nothing sent
     code, _, err = await run(
         *apply(filters_file, "--redis", "redis://x", "--expected-processes", "0")
     )
@@ -515,7 +515,7 @@ async def test_a_base_url_ending_in_a_version_is_used_without_it(
         f"mpasync: warning: MPARTICLE_BASE_URL ends in {suffix.rstrip('/')}: using "
         f"{emu.base_url} (the client adds /v1 and /v2 itself)\n"
     )
-    assert not any("/v1/v1" in e.path or "/v2/v1" in e.path for e in emu.journal)
+    assert not any("/v1/v1" in e.path or "/v2/v1" in e.path for e in emu.request_log)
 
 
 @pytest.mark.parametrize(

@@ -218,7 +218,7 @@ async def test_ctrl_c_prints_how_far_the_run_got_and_resumes(
             preexec_fn=default_sigint,
         )
         for _ in range(3000):
-            if sum(1 for e in emulator.journal if e.method == "PUT") >= 4:
+            if sum(1 for e in emulator.request_log if e.method == "PUT") >= 4:
                 break
             await asyncio.sleep(0.01)
         proc.send_signal(signal.SIGINT)
@@ -280,7 +280,7 @@ async def test_ctrl_c_in_a_terminal_ends_the_bar_line_first(
                 received.extend(os.read(master, 65536))
             except BlockingIOError:
                 pass
-            if sum(1 for e in emulator.journal if e.method == "PUT") >= 4:
+            if sum(1 for e in emulator.request_log if e.method == "PUT") >= 4:
                 break
             await asyncio.sleep(0.01)
         proc.send_signal(signal.SIGINT)
@@ -324,7 +324,7 @@ async def test_sigterm_ends_the_run_like_ctrl_c_with_exit_143(
             env=cli_env(emulator),
         )
         for _ in range(3000):
-            if sum(1 for e in emulator.journal if e.method == "PUT") >= 4:
+            if sum(1 for e in emulator.request_log if e.method == "PUT") >= 4:
                 break
             await asyncio.sleep(0.01)
         proc.send_signal(signal.SIGTERM)

@@ -347,7 +347,7 @@ async def test_every_endpoint_against_the_emulator(version: int) -> None:
         emu.other_apis.fail_next("dsr", 503)
         third = await d.submit("gdpr", "access", {"email": "y@b.c"})
         assert third.subject_request_id in emu.other_apis.dsr_requests
-    entries = [e for e in emu.journal if e.path.startswith(f"/dsr/v{version}/")]
+    entries = [e for e in emu.request_log if e.path.startswith(f"/dsr/v{version}/")]
     assert entries and all(e.path.startswith(f"/dsr/v{version}/") for e in entries)
 
 
@@ -373,6 +373,6 @@ async def test_emulator_faults_reach_every_version_and_retries_absorb_them(versi
         receipts = [await d.submit("gdpr", "erasure", {"email": f"{i}@x.io"}) for i in range(6)]
         for receipt in receipts:
             assert (await d.status(receipt.subject_request_id)).request_status == "pending"
-    faulted = [e for e in emu.journal if e.fault]
+    faulted = [e for e in emu.request_log if e.fault]
     assert faulted and all(e.path.startswith(f"/dsr/v{version}/") for e in faulted)
     assert len(emu.other_apis.dsr_requests) == 6

@@ -31,7 +31,7 @@ def lines(path: Path) -> list[dict[str, object]]:
 
 
 def writes(emu: Emulator) -> list[str]:
-    return [e.path for e in emu.journal if e.method == "PUT"]
+    return [e.path for e in emu.request_log if e.method == "PUT"]
 
 
 async def ok(item: object) -> None:
@@ -75,7 +75,7 @@ async def test_a_journal_from_another_job_is_refused_before_anything_is_sent(
     async with Emulator(apps=4) as emu, emu.client() as mp:
         await mp.bulk.sync_datapoint_filters([1, 2, 3, 4], SERVICE, POLICY, journal=path)
         before = path.read_bytes()
-        emu.reset_journal()
+        emu.reset_request_log()
         service = str(second.get("service", SERVICE))
         filters: Any = second.get("filters", POLICY)
         with pytest.raises(JournalError) as caught:
@@ -93,7 +93,7 @@ async def test_a_journal_from_another_job_is_refused_before_anything_is_sent(
         message = str(caught.value)
         assert "\n" not in message and names in message and str(path) in message
         assert caught.value.report is None
-        assert [e for e in emu.journal if e.path.startswith("/v1/apps/")] == []
+        assert [e for e in emu.request_log if e.path.startswith("/v1/apps/")] == []
         assert path.read_bytes() == before  # untouched
 
 
@@ -101,7 +101,7 @@ async def test_a_sync_run_may_be_resumed_by_an_update_run(tmp_path: Path) -> Non
     path = tmp_path / "run.jsonl"
     async with Emulator(apps=4) as emu, emu.client() as mp:
         await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=path)
-        emu.reset_journal()
+        emu.reset_request_log()
         report = await mp.bulk.update_datapoint_filters(
             [1, 2, 3, 4], SERVICE, list(reversed(POLICY)), journal=path
         )
@@ -244,7 +244,7 @@ async def test_journal_path_errors_are_one_line_and_nothing_is_sent(tmp_path: Pa
             assert "\n" not in str(caught.value) and "cannot open journal" in str(caught.value)
         with pytest.raises(RequestValidationError, match="journal"):
             await mp.bulk.update_datapoint_filters([1], SERVICE, POLICY, journal=42)  # type: ignore[arg-type]
-        assert [e for e in emu.journal if e.path.startswith("/v1/apps/")] == []
+        assert [e for e in emu.request_log if e.path.startswith("/v1/apps/")] == []
 
 
 def test_records_are_flushed_and_fsynced_on_close_and_every_few_seconds(
@@ -332,10 +332,10 @@ async def test_a_malformed_filter_record_is_a_journal_error_naming_its_line(
     path = tmp_path / "run.jsonl"
     strict_journal(path, [bad])  # type: ignore[list-item]
     async with Emulator(apps=2) as emu, emu.client() as mp:
-        emu.reset_journal()
+        emu.reset_request_log()
         with pytest.raises(JournalError, match=r"run\.jsonl, line 3, before: not a valid"):
             await mp.bulk.revert_datapoint_filters(path)
-        assert [e for e in emu.journal if e.path.startswith("/v1/apps/")] == []
+        assert [e for e in emu.request_log if e.path.startswith("/v1/apps/")] == []
     assert not (tmp_path / "run.revert.jsonl").exists()
 
 
@@ -389,14 +389,14 @@ async def test_a_journal_from_another_target_is_refused_before_anything_is_sent(
             first = await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
             assert first.ok
         before = path.read_bytes()
-        production.reset_journal()
+        production.reset_request_log()
         async with production.client() as mp:
             with pytest.raises(JournalError) as caught:
                 await mp.bulk.sync_datapoint_filters([1, 2, 3], SERVICE, POLICY, journal=path)
         assert f"was written for account 1 at {staging.base_url}" in str(caught.value)
         assert f"not account 1 at {production.base_url}" in str(caught.value)
         assert caught.value.report is None  # refused before the run, not during it
-        assert production.journal == [] and path.read_bytes() == before
+        assert production.request_log == [] and path.read_bytes() == before
         # Another account on the same API is another target too.
         async with staging.client(account_id=2) as other:
             with pytest.raises(JournalError, match="not account 2 at"):
@@ -417,11 +417,11 @@ async def test_a_revert_on_another_target_is_refused_before_anything_is_sent(
         async with staging.client() as mp:
             await mp.bulk.sync_datapoint_filters([1, 2], SERVICE, POLICY, journal=path)
         before = path.read_bytes()
-        production.reset_journal()
+        production.reset_request_log()
         async with production.client() as mp:
             with pytest.raises(JournalError, match="was written for account 1 at http"):
                 await mp.bulk.revert_datapoint_filters(path)
-        assert production.journal == [] and path.read_bytes() == before
+        assert production.request_log == [] and path.read_bytes() == before
         assert not (tmp_path / "run.revert.jsonl").exists()
 
 
@@ -460,7 +460,7 @@ async def test_resuming_a_reverted_run_is_refused_and_a_new_journal_applies_it(
         assert marks == [
             {"reverted_by": str(tmp_path / "run.revert.jsonl"), "time": marks[0]["time"]}
         ]
-        emu.reset_journal()
+        emu.reset_request_log()
         for dry_run in (False, True):
             with pytest.raises(JournalError, match=r"its run was reverted.*new journal"):
                 await mp.bulk.sync_datapoint_filters(

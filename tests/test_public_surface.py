@@ -159,3 +159,14 @@ def test_client_from_env_and_the_cli_read_the_environment_alike(
     monkeypatch.setenv("MPARTICLE_BASE_URL", "https://api.example.test/v1/")
     mp = Client.from_env(token_url="https://sso.example.test/oauth/token")
     assert mp.account_id == 7 and mp.transport.base_url == "https://api.example.test"
+
+
+def test_the_public_documents_never_point_at_the_transport() -> None:
+    """``Client.transport`` is internal; the README and the examples read ``stats`` (and
+    ``rate_limit_usage``) instead. Module names such as ``mpasync.transport`` are fine."""
+    documents = [README, *sorted((README.parent / "examples").glob("*.py"))]
+    for document in documents:
+        text = document.read_text(encoding="utf-8")
+        uses = [m.group(0) for m in re.finditer(r"[\w.]*\.transport\b", text)]
+        assert [use for use in uses if use != "mpasync.transport"] == [], document.name
+    assert "mp.stats" in README.read_text(encoding="utf-8")

@@ -55,7 +55,7 @@ async def states(mp: Client, app_ids: range) -> dict[int, State]:
 def puts(emu: Emulator) -> Counter[int]:
     return Counter(
         int(e.path.split("/")[3])
-        for e in emu.journal
+        for e in emu.request_log
         if e.method == "PUT" and e.path.endswith("/datapoints")
     )
 
@@ -75,7 +75,7 @@ async def test_revert_restores_47_apps_and_reports_3_conflicts(tmp_path: Path) -
         for app_id, change in hand.items():
             await mp.datapoint_filters.update(app_id, SERVICE, [change])
         by_hand = await states(mp, ids)
-        emu.reset_journal()
+        emu.reset_request_log()
 
         report = await mp.bulk.revert_datapoint_filters(run)
 
@@ -98,7 +98,7 @@ async def test_revert_restores_47_apps_and_reports_3_conflicts(tmp_path: Path) -
         assert all(c.applied for c in typed.values())
 
         # The revert is journaled: a rerun with force reverts exactly the three left.
-        emu.reset_journal()
+        emu.reset_request_log()
         forced = await mp.bulk.revert_datapoint_filters(run, force=True)
         assert sorted(forced.succeeded) == sorted(hand) and len(forced.skipped) == 47
         assert forced.ok and puts(emu) == Counter({a: 1 for a in hand})
@@ -110,7 +110,7 @@ async def test_revert_restores_47_apps_and_reports_3_conflicts(tmp_path: Path) -
 
         # Reverting the revert (its own journal) would redo the migration: refused unless
         # forced, before anything is sent.
-        emu.reset_journal()
+        emu.reset_request_log()
         with pytest.raises(JournalError, match=r"revert's own journal.*force"):
             await mp.bulk.revert_datapoint_filters(
                 revert_log, revert_journal=tmp_path / "redo.jsonl"
@@ -148,7 +148,7 @@ async def test_revert_is_idempotent_and_an_app_already_restored_is_not_written(
         await mp.bulk.sync_datapoint_filters(range(1, 5), SERVICE, POLICY, journal=run)
         first = await mp.bulk.revert_datapoint_filters(run)
         assert first.ok
-        emu.reset_journal()
+        emu.reset_request_log()
         again = await mp.bulk.revert_datapoint_filters(run, revert_journal=tmp_path / "r2")
         assert again.ok and len(again.succeeded) == 4 and puts(emu) == Counter()
         assert all(not c.applied and not c.changes for c in again.results.values())
@@ -169,7 +169,7 @@ async def test_update_with_a_journal_records_before_and_after_and_reverts(
         assert before == original[record["item"]]
         assert after[("event", "Add To Cart", None, "transaction")] is False
         assert before[("event", "Add To Cart", None, "transaction")] is True
-        emu.reset_journal()
+        emu.reset_request_log()
         reverted = await mp.bulk.revert_datapoint_filters(run)
         assert reverted.ok and len(puts(emu)) == 3
         now = await states(mp, range(1, 4))
@@ -226,7 +226,7 @@ async def test_export_then_apply_snapshot_restores_it() -> None:
         assert exported.ok and set(exported.results) == set(range(1, 6))
         snapshot: dict[int, list[DataPointFilter]] = exported.results
         await mp.bulk.update_datapoint_filters(range(1, 6), SERVICE, POLICY)
-        emu.reset_journal()
+        emu.reset_request_log()
         dry = await mp.bulk.apply_datapoint_filter_snapshot(snapshot, SERVICE, dry_run=True)
         assert dry.ok and puts(emu) == Counter()
         assert all(c.changes and not c.applied for c in dry.results.values())
@@ -267,7 +267,7 @@ async def test_bad_snapshots_are_refused_before_anything_is_sent() -> None:
             await mp.bulk.apply_datapoint_filter_snapshot([1, 2], SERVICE)  # type: ignore[arg-type]
         with pytest.raises(RequestValidationError, match="service"):
             await mp.bulk.export_datapoint_filters([1], " ")
-        assert [e for e in emu.journal if e.path.startswith("/v1/apps/")] == []
+        assert [e for e in emu.request_log if e.path.startswith("/v1/apps/")] == []
 
 
 async def test_revert_refuses_journals_it_cannot_use(tmp_path: Path) -> None:

@@ -9,8 +9,17 @@ and development, with seeded data, rate limits and reproducible fault injection.
 """
 
 from mpasync.emulator.faults import FaultRule, Faults
-from mpasync.emulator.journal import JournalEntry
+from mpasync.emulator.request_log import JournalEntry, LoggedRequest
 from mpasync.emulator.server import Emulator, describe, serve
 from mpasync.emulator.state import EmulatorState
 
-__all__ = ["Emulator", "EmulatorState", "FaultRule", "Faults", "JournalEntry", "describe", "serve"]
+__all__ = [
+    "Emulator",
+    "EmulatorState",
+    "FaultRule",
+    "Faults",
+    "JournalEntry",
+    "LoggedRequest",
+    "describe",
+    "serve",
+]

@@ -1,5 +1,5 @@
 """Builds the emulator's `aiohttp.web.Application`: the token endpoint, the v1/v2 routes and
-the front-door middleware that journals, injects faults, checks tokens, `accountId` and the
+the front-door middleware that logs each request, injects faults, checks tokens, `accountId` and the
 rate limit, and turns handler failures into the API's error bodies.
 
 Order for an API request: faults (latency, then drop / 5xx / 429 / lost response) → bearer
@@ -21,7 +21,7 @@ from aiohttp import web
 
 from mpasync.emulator import routes_v1, routes_v2
 from mpasync.emulator.faults import FaultDecision
-from mpasync.emulator.journal import JournalEntry
+from mpasync.emulator.request_log import LoggedRequest
 from mpasync.emulator.responses import (
     ApiFailure,
     empty_response,
@@ -42,7 +42,7 @@ _decode = msgspec.json.decode
 
 
 class _Outcome:
-    """What the journal records about one request (filled in as it is served)."""
+    """What the request log records about one request (filled in as it is served)."""
 
     __slots__ = ("applied", "dropped", "fault", "status")
 
@@ -334,8 +334,8 @@ def _record(
         body = {**body, "client_secret": "***"}
     if isinstance(body, dict) and "apiKey" in body:  # the Analytics API's key rides in bodies
         body = {**body, "apiKey": "***"}
-    rt.journal.append(
-        JournalEntry(
+    rt.request_log.append(
+        LoggedRequest(
             method=request.method,
             path=request.path,
             query=dict(request.query),
@@ -348,9 +348,9 @@ def _record(
             doc_variant=context.doc_variant,
         )
     )
-    limit = rt.journal_limit
-    if limit is not None and len(rt.journal) > 2 * limit:
-        del rt.journal[:-limit]
+    limit = rt.request_log_limit
+    if limit is not None and len(rt.request_log) > 2 * limit:
+        del rt.request_log[:-limit]
 
 
 def _token_error(status: int, error: str, description: str) -> web.Response:

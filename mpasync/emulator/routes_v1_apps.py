@@ -269,8 +269,8 @@ async def create_platform(request: web.Request) -> web.Response:
     """`POST /v1/apps/{id}/platforms` and `POST /v1/apps/{id}` with `{"os": ...}`.
 
     The newer Apps page documents `POST /apps/{id}/platforms`; the older reference
-    (platform-api.md line 650) shows `POST /apps/{id}`. Both are served, and the journal's
-    `doc_variant` says which one a request used ("platform_create:newer" / ":older").
+    (platform-api.md line 650) shows `POST /apps/{id}`. Both are served, and the request
+    log's `doc_variant` says which one a request used ("platform_create:newer" / ":older").
     """
     newer = request.path.rstrip("/").endswith("/platforms")
     CURRENT.get().doc_variant = "platform_create:" + ("newer" if newer else "older")

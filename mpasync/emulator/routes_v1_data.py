@@ -152,7 +152,7 @@ def _set_service_filtering(app: App, service: str, body: dict[str, Any]) -> web.
 
 async def update_service_filtering(request: web.Request) -> web.Response:
     """`PUT /v1/apps/{id}/{service}` with `{"sendNewDataPointsByDefault": bool}`: the path of
-    the reference's heading (and of the GET); journaled as "service_filtering:heading"."""
+    the reference's heading (and of the GET); logged as "service_filtering:heading"."""
     CURRENT.get().doc_variant = "service_filtering:heading"
     app = request_app(request)
     service = _service_name(request, status=422)

@@ -1,4 +1,4 @@
-"""The emulator's per-server runtime (state, tokens, faults, limits, journal) and the small
+"""The emulator's per-server runtime (state, tokens, faults, limits, request log) and the small
 request accessors every handler uses."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from aiohttp import web
 
 from mpasync.emulator.auth import TokenStore
 from mpasync.emulator.faults import FaultInjector
-from mpasync.emulator.journal import JournalEntry
 from mpasync.emulator.ratelimit import RateLimits
+from mpasync.emulator.request_log import LoggedRequest
 from mpasync.emulator.responses import not_found
 from mpasync.emulator.state import EmulatorState, format_time, utcnow
 
@@ -42,8 +42,8 @@ class Runtime:
     faults: FaultInjector = field(default_factory=FaultInjector)
     faults_on_token: bool = False
     limiter: RateLimits | None = None
-    journal: list[JournalEntry] = field(default_factory=list)
-    journal_limit: int | None = None
+    request_log: list[LoggedRequest] = field(default_factory=list)
+    request_log_limit: int | None = None
     token_requests: int = 0
     #: Path prefixes of the other APIs (seeding, DSR, analytics): faults apply there too.
     other_prefixes: tuple[str, ...] = ()
@@ -59,7 +59,7 @@ class RequestContext:
     body: Any = None
     bad_json: bool = False
     account_id: int | None = None
-    #: Set by a handler serving one of two contradicting documented forms (see JournalEntry).
+    #: Set by a handler serving one of two contradicting documented forms (see LoggedRequest).
     doc_variant: str | None = None
 
 

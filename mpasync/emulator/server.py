@@ -14,7 +14,6 @@ from aiohttp import web
 from mpasync.emulator.app import TOKEN_PATH, build_app
 from mpasync.emulator.auth import TokenStore
 from mpasync.emulator.faults import FaultInjector, Faults, FaultsSpec
-from mpasync.emulator.journal import JournalEntry
 from mpasync.emulator.other_apis import (
     ANALYTICS_PREFIX,
     DSR_PREFIX,
@@ -24,6 +23,7 @@ from mpasync.emulator.other_apis import (
     add_other_api_routes,
 )
 from mpasync.emulator.ratelimit import RateLimits
+from mpasync.emulator.request_log import LoggedRequest
 from mpasync.emulator.runtime import Runtime
 from mpasync.emulator.seed import seed_steps
 from mpasync.emulator.state import EmulatorState
@@ -48,6 +48,13 @@ DEFAULT_CLIENT_SECRET = "emulator-secret"
 DEFAULT_AUDIENCE = "https://api.mparticle.com"
 
 
+class _Unset:
+    """Sentinel: an optional keyword was not given."""
+
+
+_UNSET = _Unset()
+
+
 class Emulator:
     """A stateful, in-memory mParticle Platform API (v1 + v2 + token endpoint) on localhost.
 
@@ -57,7 +64,7 @@ class Emulator:
             async with emu.client() as mp:
                 apps = await mp.apps.list()
             assert emu.state.apps[1].name == apps[0].name
-            print(len(emu.journal), emu.token_requests)
+            print(len(emu.request_log), emu.token_requests)
 
     Args:
         apps: how many apps to seed in the primary account (each with 1-3 platforms,
@@ -81,7 +88,8 @@ class Emulator:
             apps 9001/9002, workspace 5101, ...) for cross-account tests; None = none.
         seed: seed of the generated data (same seed, same state).
         faults_on_token: also inject faults into `POST /oauth/token`.
-        journal_limit: keep at most about this many journal entries (None = all).
+        request_log_limit: keep at most about this many entries in `request_log`
+            (None = all). ``journal_limit`` is its old name, still accepted.
         calculation_seconds: how long a calculated attribute "calculates" after activation.
         seed_in_start: seed the apps in `start()` instead of here, awaiting between chunks
             of apps, so that seeding a big emulator can be cancelled (Ctrl-C) at once.
@@ -106,7 +114,8 @@ class Emulator:
         other_account_id: int | None = 2,
         seed: int = 0,
         faults_on_token: bool = False,
-        journal_limit: int | None = None,
+        request_log_limit: int | None = None,
+        journal_limit: int | _Unset | None = _UNSET,
         calculation_seconds: float = 2.0,
         app_rate_limit: float | None = None,
         acceleration_limit: float | None = None,
@@ -121,6 +130,12 @@ class Emulator:
             raise ValueError("token_ttl must be positive")
         if other_account_id == account_id:
             raise ValueError("other_account_id must differ from account_id")
+        if not isinstance(journal_limit, _Unset):  # the old name
+            if request_log_limit is not None and request_log_limit != journal_limit:
+                raise ValueError(
+                    "give request_log_limit only (journal_limit is its old name), not both"
+                )
+            request_log_limit = journal_limit
         self.host = host
         self._requested_port = port
         self._client_id = client_id
@@ -148,7 +163,7 @@ class Emulator:
             faults=FaultInjector(faults),
             faults_on_token=faults_on_token,
             limiter=None,
-            journal_limit=journal_limit,
+            request_log_limit=request_log_limit,
         )
         self._limit_options: dict[str, Any] = {
             "app_rate": app_rate_limit,
@@ -275,14 +290,25 @@ class Emulator:
         return self._runtime.state
 
     @property
-    def journal(self) -> list[JournalEntry]:
-        """Every request received, in arrival order, including faulted ones."""
-        return self._runtime.journal
+    def request_log(self) -> list[LoggedRequest]:
+        """Every request received, in arrival order, including faulted ones (at most about
+        ``request_log_limit`` of the latest)."""
+        return self._runtime.request_log
+
+    def reset_request_log(self) -> None:
+        """Forget the logged requests (and the token request count)."""
+        self._runtime.request_log.clear()
+        self._runtime.token_requests = 0
+
+    @property
+    def journal(self) -> list[LoggedRequest]:
+        """The old name of `request_log` (read-only), kept so old code keeps working; not
+        to be confused with the bulk journal, `mpasync.journal`."""
+        return self.request_log
 
     def reset_journal(self) -> None:
-        """Forget the journal (and the token request count)."""
-        self._runtime.journal.clear()
-        self._runtime.token_requests = 0
+        """The old name of `reset_request_log`."""
+        self.reset_request_log()
 
     @property
     def token_requests(self) -> int:
@@ -415,7 +441,8 @@ async def serve(
     `describe(emu)` there). Extra keyword arguments go to `Emulator`.
     """
     faults = Faults.from_fault_rate(fault_rate, seed) if fault_rate > 0 else None
-    options.setdefault("journal_limit", 10_000)
+    if "journal_limit" not in options:  # (its old name)
+        options.setdefault("request_log_limit", 10_000)
     emulator = Emulator(
         apps=apps,
         token_ttl=token_ttl,

@@ -1,5 +1,5 @@
-"""Where the reference documents one call two ways, the emulator serves both and journals
-which one was used (`JournalEntry.doc_variant`); these tests pin the client to the newer one,
+"""Where the reference documents one call two ways, the emulator serves both and logs
+which one was used (`LoggedRequest.doc_variant`); these tests pin the client to the newer one,
 and check its fallback against a server that only knows the older one.
 
 Servers: the Emulator itself (a newer server), and the Emulator behind a small aiohttp proxy
@@ -24,7 +24,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 def _variants(emu: Emulator) -> list[str]:
-    return [e.doc_variant for e in emu.journal if e.doc_variant is not None]
+    return [e.doc_variant for e in emu.request_log if e.doc_variant is not None]
 
 
 async def test_the_client_creates_platforms_on_the_newer_path(emu: Emulator) -> None:
@@ -32,7 +32,7 @@ async def test_the_client_creates_platforms_on_the_newer_path(emu: Emulator) -> 
         platform = await mp.platforms.create(1, "tvos", profile_merging=True)
     assert platform.os == "tvOS"
     assert _variants(emu) == ["platform_create:newer"]
-    (entry,) = [e for e in emu.journal if e.method == "POST" and e.path.startswith("/v1/")]
+    (entry,) = [e for e in emu.request_log if e.method == "POST" and e.path.startswith("/v1/")]
     assert (entry.path, entry.status) == ("/v1/apps/1/platforms", 201)
 
 
@@ -48,7 +48,7 @@ async def test_the_client_sets_service_filtering_on_the_heading_path(emu: Emulat
     assert _variants(emu) == ["service_filtering:heading"]
 
 
-async def test_the_emulator_serves_and_journals_the_older_forms(emu: Emulator) -> None:
+async def test_the_emulator_serves_and_logs_the_older_forms(emu: Emulator) -> None:
     token = emu.issue_token()
     headers = {"Authorization": f"Bearer {token}"}
     query = f"?accountId={emu.account_id}"

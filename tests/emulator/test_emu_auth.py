@@ -39,14 +39,14 @@ async def test_bad_credentials_and_grant_type(api: Api) -> None:
     assert (await api.fetch_token(audience="https://elsewhere.example")).status == 403
 
 
-async def test_token_error_body_and_secret_masked_in_journal(api: Api, emu: Emulator) -> None:
+async def test_token_error_body_and_secret_masked_in_request_log(api: Api, emu: Emulator) -> None:
     async with api.session.post(
         emu.token_url,
         json={"client_id": emu.client_id, "client_secret": "wrong", "grant_type": "x"},
     ) as r:
         assert r.status == 400
         assert (await r.json())["error"] == "unsupported_grant_type"
-    entry = emu.journal[-1]
+    entry = emu.request_log[-1]
     assert entry.path == "/oauth/token" and entry.status == 400
     assert entry.body["client_secret"] == "***"
 

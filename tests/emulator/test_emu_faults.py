@@ -1,5 +1,5 @@
 """Fault injection: shares per kind with a fixed seed, lost responses really applied,
-per-route rules, latency, reproducibility and the journal's records of faults."""
+per-route rules, latency, reproducibility and the request log's records of faults."""
 
 from __future__ import annotations
 
@@ -55,12 +55,12 @@ async def test_fault_shares_with_fixed_seed(session: aiohttp.ClientSession) -> N
         api = Api(emu, session)
         total = 2000
         seen = await post_many(api, total)
-        api_entries = [e for e in emu.journal if e.path == FT]
+        api_entries = [e for e in emu.request_log if e.path == FT]
         assert len(api_entries) == total
         by_fault = Counter(e.fault for e in api_entries)
         for kind in ("error", "rate_limited", "drop", "lost_response"):
             assert by_fault[kind] / total == pytest.approx(0.1, abs=0.025), (kind, by_fault)
-        # what the client saw matches what the journal says happened
+        # what the client saw matches what the request log says happened
         errors = sum(seen[str(s)] for s in (500, 502, 503, 504))
         assert errors == by_fault["error"]
         assert seen["429"] == by_fault["rate_limited"]
@@ -87,7 +87,7 @@ async def test_same_seed_same_faults(session: aiohttp.ClientSession) -> None:
             api = Api(emu, session)
             for _ in range(60):
                 await api.get("/v1/apps")
-            return [e.fault for e in emu.journal if e.path == "/v1/apps"]
+            return [e.fault for e in emu.request_log if e.path == "/v1/apps"]
 
     first, second = await run(), await run()
     assert first == second
@@ -99,8 +99,8 @@ async def test_drop_closes_connection_without_response(session: aiohttp.ClientSe
         api = Api(emu, session)
         with pytest.raises(aiohttp.ServerDisconnectedError):
             await api.post(FT, transformation(1))
-        assert emu.journal[-1].fault == "drop" and emu.journal[-1].status is None
-        assert not emu.journal[-1].applied
+        assert emu.request_log[-1].fault == "drop" and emu.request_log[-1].status is None
+        assert not emu.request_log[-1].applied
         assert (4302, "ft-1") not in emu.state.field_transformations
         # the token endpoint is not faulted by default
         assert emu.token_requests == 1
@@ -112,7 +112,7 @@ async def test_lost_response_applies_writes_only(session: aiohttp.ClientSession)
         assert (await api.get("/v1/apps/1")).status == 200  # reads are unaffected
         with pytest.raises(aiohttp.ServerDisconnectedError):
             await api.post("/v1/apps", {"name": "Lost But Real", "platforms": [{"os": "iOS"}]})
-        entry = emu.journal[-1]
+        entry = emu.request_log[-1]
         assert (entry.fault, entry.applied, entry.dropped, entry.status) == (
             "lost_response",
             True,

@@ -50,8 +50,8 @@ async def test_platform_api_answers_400_in_its_error_format(
     assert (status, kind) == (400, "application/json")
     assert isinstance(payload, dict)
     assert payload["errors"][0]["code"] == "BAD_REQUEST"
-    assert emu.journal[-1].status == 400
-    assert emu.journal[-1].applied is False
+    assert emu.request_log[-1].status == 400
+    assert emu.request_log[-1].applied is False
 
 
 @pytest.mark.parametrize("body", [INVALID_UTF8, DEEP], ids=["invalid-utf8", "deep"])

@@ -1,4 +1,4 @@
-"""The Emulator object itself: lifecycle, URLs, journal, serve()/describe(), emu.client()."""
+"""The Emulator object itself: lifecycle, URLs, request log, serve()/describe(), emu.client()."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import socket
 import aiohttp
 import pytest
 
-from mpasync.emulator import Emulator, JournalEntry, describe, serve
+from mpasync.emulator import Emulator, LoggedRequest, describe, serve
 from tests.emulator.emu_helpers import Api
 
 
@@ -26,12 +26,12 @@ async def test_urls_and_lifecycle(session: aiohttp.ClientSession) -> None:
     assert not emu.running
 
 
-async def test_journal_records_requests(api: Api, emu: Emulator) -> None:
+async def test_request_log_records_requests(api: Api, emu: Emulator) -> None:
     await api.get("/v1/apps/1")
     await api.put("/v1/apps/1", {"name": "Journaled"})
     await api.get("/v1/apps", account=None)
-    token_entry, get_entry, put_entry, denied = emu.journal
-    assert isinstance(get_entry, JournalEntry)
+    token_entry, get_entry, put_entry, denied = emu.request_log
+    assert isinstance(get_entry, LoggedRequest)
     assert (token_entry.method, token_entry.path, token_entry.status) == (
         "POST",
         "/oauth/token",
@@ -48,16 +48,37 @@ async def test_journal_records_requests(api: Api, emu: Emulator) -> None:
     assert token_entry.time <= get_entry.time <= put_entry.time
     with pytest.raises(AttributeError):
         get_entry.status = 500  # type: ignore[misc]
-    emu.reset_journal()
-    assert emu.journal == [] and emu.token_requests == 0
+    emu.reset_request_log()
+    assert emu.request_log == [] and emu.token_requests == 0
 
 
-async def test_journal_limit(session: aiohttp.ClientSession) -> None:
+async def test_request_log_limit(session: aiohttp.ClientSession) -> None:
+    async with Emulator(request_log_limit=5) as emu:
+        api = Api(emu, session)
+        for _ in range(20):
+            await api.get("/v1/workspace")
+        assert len(emu.request_log) <= 10
+
+
+async def test_the_old_journal_names_still_work(session: aiohttp.ClientSession) -> None:
+    """The request log was called a journal; every old name reaches the new one."""
+    from mpasync.emulator import JournalEntry
+    from mpasync.emulator.journal import JournalEntry as OldHome
+
+    assert JournalEntry is LoggedRequest and OldHome is LoggedRequest
     async with Emulator(journal_limit=5) as emu:
         api = Api(emu, session)
         for _ in range(20):
             await api.get("/v1/workspace")
-        assert len(emu.journal) <= 10
+        assert emu.journal is emu.request_log and 5 <= len(emu.journal) <= 10
+        with pytest.raises(AttributeError):
+            emu.journal = []  # type: ignore[misc]  # read-only
+        emu.reset_journal()
+        assert emu.request_log == [] and emu.token_requests == 0
+    assert Emulator(journal_limit=None, request_log_limit=None)._runtime.request_log_limit is None
+    assert Emulator(journal_limit=7, request_log_limit=7)._runtime.request_log_limit == 7
+    with pytest.raises(ValueError, match="journal_limit is its old name"):
+        Emulator(journal_limit=5, request_log_limit=6)
 
 
 def _free_port() -> int:

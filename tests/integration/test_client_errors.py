@@ -85,12 +85,12 @@ async def test_expired_token_is_refreshed_and_the_call_replayed(emu: Emulator, m
     assert len(await mp.apps.list()) == 5
     assert emu.token_requests == 1
     emu.expire_tokens()
-    emu.reset_journal()
+    emu.reset_request_log()
 
     apps = await mp.apps.list()
     assert len(apps) == 5
     assert emu.token_requests == 1  # counted since the reset: one refresh
-    statuses = [(e.path, e.status) for e in emu.journal]
+    statuses = [(e.path, e.status) for e in emu.request_log]
     assert statuses == [("/v1/apps", 401), ("/oauth/token", 200), ("/v1/apps", 200)]
 
 
@@ -100,13 +100,13 @@ async def test_short_token_ttl_is_transparent() -> None:
         await asyncio.sleep(1.1)
         assert [a.id for a in await mp.apps.list()] == [1]
         assert emu.token_requests == 2
-        assert emu.journal[-1].status == 200
+        assert emu.request_log[-1].status == 200
 
 
 async def test_concurrent_calls_share_one_refresh(emu: Emulator, mp: Client) -> None:
     await mp.apps.get(1)
     emu.expire_tokens()
-    emu.reset_journal()
+    emu.reset_request_log()
     apps = await asyncio.gather(*(mp.apps.get(i) for i in range(1, 6)))
     assert [a.id for a in apps] == [1, 2, 3, 4, 5]
     assert emu.token_requests == 1
@@ -128,7 +128,7 @@ async def test_v1_call_without_account_id_sends_nothing(emu: Emulator) -> None:
         assert isinstance(info.value, ValueError)
         with pytest.raises(RequestValidationError):
             await mp.workspaces.list()
-    assert emu.journal == []
+    assert emu.request_log == []
 
 
 async def test_bad_input_is_rejected_before_sending(emu: Emulator, mp: Client) -> None:
@@ -142,7 +142,7 @@ async def test_bad_input_is_rejected_before_sending(emu: Emulator, mp: Client) -
         )
     with pytest.raises(RequestValidationError):
         await mp.users.get("not-an-email")
-    assert emu.journal == []
+    assert emu.request_log == []
 
 
 async def test_unknown_account_id_is_rejected_by_the_server(emu: Emulator) -> None:

@@ -21,16 +21,16 @@ async def test_retries_absorb_injected_faults() -> None:
         results = await asyncio.gather(*(mp.apps.get(1 + i % 5) for i in range(50)))
         assert [a.id for a in results] == [1 + i % 5 for i in range(50)]
 
-        journal = api_requests(emu)
-        faults = [e.fault for e in journal]
+        served = api_requests(emu)
+        faults = [e.fault for e in served]
         assert faults.count("error") > 0
         assert faults.count("rate_limited") > 0
-        assert sum(e.status == 200 for e in journal) == 50
-        assert len(journal) == 50 + faults.count("error") + faults.count("rate_limited")
+        assert sum(e.status == 200 for e in served) == 50
+        assert len(served) == 50 + faults.count("error") + faults.count("rate_limited")
         assert all(
-            (e.status in (500, 502, 503, 504)) if e.fault == "error" else True for e in journal
+            (e.status in (500, 502, 503, 504)) if e.fault == "error" else True for e in served
         )
-        assert all(e.status == 429 for e in journal if e.fault == "rate_limited")
+        assert all(e.status == 429 for e in served if e.fault == "rate_limited")
         assert mp.transport.stats.replays_401 == 0
 
 
@@ -49,10 +49,10 @@ async def test_without_retries_faults_surface_as_errors() -> None:
         assert all(e.status in (500, 502, 503, 504) for e in server_errors)
         assert all(e.status == 429 and e.retry_after == 2.0 for e in rate_limited)
         assert all(e.messages == ["Rate limit exceeded."] for e in rate_limited)
-        # One attempt each: the journal holds exactly the 40 requests.
-        journal = api_requests(emu)
-        assert len(journal) == 40
-        assert sum(e.fault is not None for e in journal) == len(server_errors) + len(rate_limited)
+        # One attempt each: the request log holds exactly the 40 requests.
+        served = api_requests(emu)
+        assert len(served) == 40
+        assert sum(e.fault is not None for e in served) == len(server_errors) + len(rate_limited)
 
 
 async def test_posts_are_not_retried_after_a_server_error() -> None:
@@ -73,10 +73,10 @@ async def test_client_rate_limit_stays_under_the_server_limit() -> None:
     ):
         results = await asyncio.gather(*(mp.apps.get(1 + i % 2) for i in range(40)))
         assert len(results) == 40
-        journal = api_requests(emu)
-        assert len(journal) == 40
-        assert all(e.status == 200 for e in journal)
-        assert not any(e.status == 429 for e in emu.journal)
+        served = api_requests(emu)
+        assert len(served) == 40
+        assert all(e.status == 200 for e in served)
+        assert not any(e.status == 429 for e in emu.request_log)
 
 
 async def test_without_a_client_rate_limit_the_server_answers_429() -> None:

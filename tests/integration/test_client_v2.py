@@ -201,4 +201,4 @@ async def test_v2_works_without_account_id(emu: Emulator) -> None:
         assert [t.id for t in await mp.field_transformations.list(WORKSPACE)] == [
             "example-field-transformation-id"
         ]
-    assert all("accountId" not in e.query for e in emu.journal)
+    assert all("accountId" not in e.query for e in emu.request_log)

@@ -38,8 +38,8 @@ async def test_all_three_clients_on_one_emulator() -> None:
         async with emu.analytics_client() as analytics:
             await analytics.track("Sign Up", "user-1", {"plan": "pro"})
         assert [e["eventName"] for e in emu.other_apis.events] == ["Sign Up"]
-        # The analytics key rides in the body; the journal masks it.
-        bodies = [e.body for e in emu.journal if e.path.startswith("/analytics/")]
+        # The analytics key rides in the body; the request log masks it.
+        bodies = [e.body for e in emu.request_log if e.path.startswith("/analytics/")]
         assert bodies and all(b["apiKey"] == "***" for b in bodies)
 
 
@@ -51,7 +51,7 @@ async def test_emulator_faults_reach_the_other_apis_and_retries_absorb_them() ->
         async with emu.seeding_client(retry=FAST) as seeding:
             report = await seeding.seed_bulk((seed_user(m) for m in range(1, 1001)), concurrency=4)
         assert report.ok, report.summary()
-        faulted = [e for e in emu.journal if e.fault]
+        faulted = [e for e in emu.request_log if e.fault]
         assert faulted and all(e.path.startswith("/s2s/") for e in faulted)
         assert report.retries == len(faulted)
         assert len(emu.other_apis.seeded) == 1000

@@ -154,7 +154,7 @@ async def test_a_fleet_finds_a_hidden_budget(redis_server: RedisServer) -> None:
             emu, redis_server.url, mode="paced", calls=40, key="hidden", adaptive=True, rate=20
         )
         results = await run_fleet([job] * 2)
-        v1 = [e for e in emu.journal if e.path.startswith("/v1/")]
+        v1 = [e for e in emu.request_log if e.path.startswith("/v1/")]
         assert emu.token_requests == 1
     assert [r["failed"] for r in results] == [[]] * 2
     assert sum(e.status == 429 for e in v1) <= 0.1 * len(v1)

@@ -16,7 +16,7 @@ from tests.redis.server import RedisServer, free_port
 
 
 def _api_times(emu: Emulator) -> list[float]:
-    return [e.time for e in emu.journal if e.path != "/oauth/token" and e.status == 200]
+    return [e.time for e in emu.request_log if e.path != "/oauth/token" and e.status == 200]
 
 
 async def test_four_processes_share_one_budget(redis_server: RedisServer) -> None:

@@ -64,12 +64,12 @@ async def _chaos_with_retries(apps: int, rounds: int, outside: int) -> None:
                 report = await mp.bulk.update_datapoint_filters(job, SERVICE, policy(round_no))
                 assert report.ok, report.summary()
                 assert report.retries > 0  # the faults really hit
-        faults = {e.fault for e in emu.journal if e.fault}
+        faults = {e.fault for e in emu.request_log if e.fault}
         assert {"rate_limited", "error", "drop", "lost_response"} <= faults
         wrong = [a for a in job if not holds(emu, a, policy(rounds))]
         assert wrong == []
         # Nothing was written for apps outside the job.
-        written = {e.path for e in emu.journal if e.method == "PUT"}
+        written = {e.path for e in emu.request_log if e.method == "PUT"}
         assert written == {f"/v1/apps/{a}/{SERVICE}/datapoints" for a in job}
         for app_id, before in untouched.items():
             assert emu.state.filters(app_id, SERVICE) == before
@@ -97,7 +97,9 @@ async def test_without_retries_no_app_reported_succeeded_is_wrong() -> None:
         assert not wrong & set(report.succeeded)
         # ... and a failed app whose state is right had its write applied with the answer
         # lost (or dropped after aiohttp's own silent re-send of an idempotent request).
-        lost = {int(e.path.split("/")[3]) for e in emu.journal if e.method == "PUT" and e.applied}
+        lost = {
+            int(e.path.split("/")[3]) for e in emu.request_log if e.method == "PUT" and e.applied
+        }
         assert failed - wrong <= lost
         assert len(failed) + len(report.succeeded) == 150
 
@@ -163,15 +165,15 @@ async def test_cancel_half_way_then_resume_from_journal(tmp_path: object) -> Non
             assert leftover == set()
             done_first = {
                 int(e.path.split("/")[3])
-                for e in emu.journal
+                for e in emu.request_log
                 if e.method == "PUT" and e.status is not None and e.status < 300
             }
-            emu.reset_journal()
+            emu.reset_request_log()
             resumed = await mp.bulk.update_datapoint_filters(
                 range(1, 101), SERVICE, wanted, journal=journal
             )
         assert resumed.ok
-        rewritten = {int(e.path.split("/")[3]) for e in emu.journal if e.method == "PUT"}
+        rewritten = {int(e.path.split("/")[3]) for e in emu.request_log if e.method == "PUT"}
         # Only the remaining apps were written (apps whose success was journalled are skipped).
         assert rewritten.isdisjoint(resumed.skipped)
         assert set(resumed.skipped) | set(resumed.succeeded) == set(range(1, 101))
