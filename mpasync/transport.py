@@ -175,11 +175,15 @@ class Transport:
             else None
         )
         self._lanes = _takes_lanes(self.limiter)
-        self.wire: Wire = opts.wire or AiohttpWire(
-            opts.session,
-            connections=self.concurrency.capacity + 2,
-            trust_env=opts.trust_env,
-            trace_configs=list(opts.trace_configs) if opts.trace_configs else None,
+        self.wire: Wire = (
+            opts.wire
+            if opts.wire is not None
+            else AiohttpWire(
+                opts.session,
+                connections=self.concurrency.capacity + 2,
+                trust_env=opts.trust_env,
+                trace_configs=list(opts.trace_configs) if opts.trace_configs else None,
+            )
         )
         self._aiohttp = self.wire if isinstance(self.wire, AiohttpWire) else None
         #: The wire as credentials see it: the same reporting as the API's requests.
