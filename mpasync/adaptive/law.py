@@ -23,6 +23,16 @@ How the law uses them:
   ``target_usage`` nothing lowers it (a low estimate there comes from a window still
   filling beside traffic we do not see). Integer percentages are read as their middle
   (``usage + 0.5 %``).
+- **A limit that grows with us** (with ``sent_before``, our starts in the second before
+  the window). An acceleration limit lets a second hold only a multiple of the second
+  before, so the limit a reading implies, divided by ``sent_before``, stays at that
+  multiple however much we send, where a fixed limit's multiple falls as we send more.
+  While it holds (at least 1.2, within 5 % of itself as ``sent_before`` grows 10 %), the
+  rate aims at 95 % of that limit, at least one start short of it, rather than at
+  ``target_usage``: a margin taken anew each second compounds (0.9 of a limit growing
+  1.3x a second ramps at 1.17x). A reading whose multiple falls below it (another limit,
+  e.g. the speed, now binds) is read as above, and an acceleration 429 ends it until the
+  readings show it again.
 - **Speed 429** (any id but ``acceleration``): multiplicative decrease, ``rate = beta *
   min(rate, what we really sent)``, once per congestion event (answers to requests sent
   before the last decrease do not decrease again). For one second (the server's window)
@@ -93,6 +103,23 @@ _FIT_MIN_SPREAD = 3.0
 _FIT_MIN_R2 = 0.8
 #: After a 429, usage readings may not raise the rate for this long (the server's window).
 _HOLD_SECONDS = 1.0
+#: An acceleration limit lets one second hold only so much more than the second before
+#: (``sent_before``): the limit a reading implies is then a multiple of that. It counts
+#: as one when the multiple is at least `_ACCEL_MIN` (more than `target_usage`'s own
+#: margin explains), from at least `_ACCEL_MIN_BEFORE` starts, and stays within
+#: `_ACCEL_TOLERANCE` of itself while ``sent_before`` grows by `_ACCEL_STEP` (a speed
+#: limit's multiple falls as we send more); readings compared are at most `_ACCEL_SPAN`
+#: apart.
+_ACCEL_MIN = 1.2
+_ACCEL_MIN_BEFORE = 2.0
+_ACCEL_TOLERANCE = 0.95
+_ACCEL_STEP = 1.1
+_ACCEL_SPAN = 1.0
+#: While it grows with us, the rate aims at this share of the acceleration limit, less at
+#: least `_ACCEL_SPARE` starts, not at `target_usage`: a margin taken anew each second
+#: compounds (0.9 of a limit growing 1.3x a second ramps at 1.17x a second).
+_ACCEL_AIM = 0.95
+_ACCEL_SPARE = 1.0
 #: The rate never exceeds twice what we achieved (our starts in one second, the highest
 #: reported within this many seconds), or `initial_rate` if that is higher: a rate never
 #: tried is a burst waiting to happen (botocore caps at twice its measured rate too).
@@ -161,6 +188,10 @@ class RateState:
         achieved, achieved_at: the highest rate we achieved lately (``sent`` per second,
             or the measured rate when not told) and when; the rate stays within twice it.
         since: when this state began (no start before it can be in ``sent``).
+        accel_ratio, accel_before, accel_at: the reading acceleration is judged against:
+            the limit it implied over ``sent_before``, that ``sent_before``, and when.
+        acceleration: the factor an acceleration limit was seen to grow by (0.0: none
+            seen, or no longer).
 
     Any finite values are a state the law can step from (times ahead of ``now`` are a
     clock that went back, out-of-range values are brought back in range), so a state
@@ -187,6 +218,10 @@ class RateState:
     achieved: float = 0.0
     achieved_at: float = 0.0
     since: float = 0.0
+    accel_ratio: float = 0.0
+    accel_before: float = 0.0
+    accel_at: float = 0.0
+    acceleration: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (``json.dumps``-able)."""
@@ -392,6 +427,10 @@ class ControlLaw:
             achieved=_bounded(state.achieved, 0.0, 0.0, _HUGE),
             achieved_at=when(state.achieved_at),
             since=when(state.since),
+            accel_ratio=_bounded(state.accel_ratio, 0.0, 0.0, _HUGE),
+            accel_before=_bounded(state.accel_before, 0.0, 0.0, _HUGE),
+            accel_at=when(state.accel_at),
+            acceleration=_bounded(state.acceleration, 0.0, 0.0, _HUGE),
         )
 
     def _clock(self, state: RateState, now: float, sent: float | None) -> RateState:
@@ -433,7 +472,12 @@ class ControlLaw:
         return cubic_rate(state.w_max, state.last_decrease, now, beta=self.beta, c=self.c)
 
     def on_success(
-        self, state: RateState, usage: float | None, now: float, sent: int | None = None
+        self,
+        state: RateState,
+        usage: float | None,
+        now: float,
+        sent: int | None = None,
+        sent_before: int | None = None,
     ) -> RateState:
         """A non-429 answer at ``now``.
 
@@ -443,6 +487,8 @@ class ControlLaw:
                 started (this one included): what the server counted from us. None
                 falls back to the current rate (and to the measured response rate for
                 what we achieved).
+            sent_before: our starts in the second before that window (what an
+                acceleration limit compares it with); None: acceleration is not judged.
         """
         state = self._settle(state, now)
         ours_sent = _sent(sent)
@@ -458,7 +504,17 @@ class ControlLaw:
             budget = max(new.budget or 0.0, ours / y)
             # Our target share: target_usage of what the others leave us.
             target = self.target_usage * (ours + budget * (1.0 - y))
-            if target > state.rate and usage < (1.0 + self.target_usage) / 2:
+            new, multiple = self._acceleration(new, ours, usage, _sent(sent_before), now)
+            if self._accelerating(new, multiple):
+                # The limit grows with what we send: aim close to it (it is a fresh
+                # allowance each second), less a margin of whole starts.
+                room = ours + ours / (usage + _USAGE_RESOLUTION) * (1.0 - usage - _USAGE_RESOLUTION)
+                target = max(target, min(_ACCEL_AIM * room, room - _ACCEL_SPARE))
+                if target > state.rate:
+                    rate = min(target, max(self._after_429(state, now, ceiling), state.rate))
+                else:
+                    rate = min(target, state.rate)
+            elif target > state.rate and usage < (1.0 + self.target_usage) / 2:
                 if ours_sent is None:
                     # We cannot tell what we sent: grow along slow start / CUBIC.
                     rate = min(target, max(ceiling, state.rate))
@@ -475,6 +531,49 @@ class ControlLaw:
             # not accumulate a rate it has never tried), but never below the start.
             rate = min(ceiling, max(2.0 * new.measured, self.initial_rate))
         return replace(new, rate=self._bound(rate, new))
+
+    def _acceleration(
+        self, state: RateState, ours: float, usage: float, before: float | None, now: float
+    ) -> tuple[RateState, float | None]:
+        """Judge whether the limit grows with what we send (an acceleration limit).
+
+        Returns the state and this reading's *multiple*: the limit it implies (at least
+        ``ours / usage``) over ``before``, our starts in the second before (None when
+        unknown). Under an acceleration limit the multiple is its factor whatever we send;
+        under a fixed limit it falls as ``before`` grows. So when ``before`` has grown by
+        `_ACCEL_STEP` since the reference reading, a multiple that held up (and is above
+        `_ACCEL_MIN`) says acceleration, one that fell says no.
+        """
+        if before is None or before < _ACCEL_MIN_BEFORE:
+            return state, None
+        multiple = ours / (usage + _USAGE_RESOLUTION) / before
+        if (
+            state.accel_before < _ACCEL_MIN_BEFORE
+            or now - state.accel_at > _ACCEL_SPAN
+            or before < state.accel_before
+        ):
+            state = replace(state, accel_ratio=multiple, accel_before=before, accel_at=now)
+        elif before >= _ACCEL_STEP * state.accel_before:
+            held = multiple >= _ACCEL_MIN and multiple >= _ACCEL_TOLERANCE * state.accel_ratio
+            state = replace(
+                state,
+                accel_ratio=multiple,
+                accel_before=before,
+                accel_at=now,
+                acceleration=multiple if held else 0.0,
+            )
+        return state, multiple
+
+    @staticmethod
+    def _accelerating(state: RateState, multiple: float | None) -> bool:
+        """Does this reading show the acceleration limit still growing with us? (No when
+        its multiple fell below the factor: another limit, e.g. the speed, now binds.)"""
+        return (
+            multiple is not None
+            and state.acceleration > 0
+            and multiple >= _ACCEL_MIN
+            and multiple >= _ACCEL_TOLERANCE * state.acceleration
+        )
 
     def _after_429(self, state: RateState, now: float, cubic: float) -> float:
         """How high usage readings may lift the rate after 429s (``inf``: no limit)."""
@@ -556,7 +655,14 @@ class ControlLaw:
             # Keep the rate; put it on the flat top of a CUBIC curve (slowest growth).
             rate = self._bound(state.rate, new)
             k = cubic_zero_point(rate, beta=self.beta, c=self.c)
-            return replace(new, rate=rate, w_max=rate, last_decrease=now - k, accelerated_at=now)
+            return replace(
+                new,
+                rate=rate,
+                w_max=rate,
+                last_decrease=now - k,
+                accelerated_at=now,
+                acceleration=0.0,  # what the readings said was too much: judge afresh
+            )
         if state.decreased_at is not None and (
             (sent_at is not None and sent_at < state.decreased_at)
             or now - state.decreased_at < _HOLD_SECONDS

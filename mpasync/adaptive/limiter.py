@@ -27,27 +27,35 @@ APP = "app"
 
 
 class _Window:
-    """Our own starts in the last second (what the server's window counts of us)."""
+    """Our own starts in the last second (what the server's window counts of us), and in
+    the second before it (what an acceleration limit compares that with)."""
 
-    __slots__ = ("_starts",)
+    __slots__ = ("_before", "_starts")
 
     def __init__(self) -> None:
         self._starts: deque[float] = deque()
+        self._before: deque[float] = deque()
 
-    def record(self, now: float) -> int:
-        starts = self._starts
+    def record(self, now: float) -> tuple[int, int]:
+        """Count a start at ``now``: our starts in the last second (this one included)
+        and in the second before."""
+        starts, before = self._starts, self._before
         cutoff = now - 1.0
         while starts and starts[0] <= cutoff:
-            starts.popleft()
+            before.append(starts.popleft())
+        while before and before[0] <= cutoff - 1.0:
+            before.popleft()
         starts.append(now)
-        return len(starts)
+        return len(starts), len(before)
 
     def forget(self, start: float) -> None:
         """Un-count a start the server refused (a 429 does not count in its window)."""
-        try:
-            self._starts.remove(start)
-        except ValueError:
-            pass  # already out of the window
+        for starts in (self._starts, self._before):
+            try:
+                starts.remove(start)
+            except ValueError:
+                continue  # not in this one
+            return
 
     @property
     def starts(self) -> deque[float]:
@@ -78,8 +86,9 @@ class _Scope:
 
 
 # What `acquire` learned about this task's attempt, read back by `observe` in the same
-# task: (limiter, start time, our starts in the account window, in the scope's window).
-_ATTEMPT: ContextVar[tuple[object, float, int, int] | None] = ContextVar(
+# task: (limiter, start time, our starts in the account window and in the second before
+# it, the same in the scope's).
+_ATTEMPT: ContextVar[tuple[object, float, int, int, int, int] | None] = ContextVar(
     "mpasync_adaptive_attempt", default=None
 )
 
@@ -186,19 +195,22 @@ class AdaptiveRateLimiter:
             await sub.pacer.acquire(priority=priority, deadline=deadline)
         await self._account.pacer.acquire(priority=priority, deadline=deadline)
         now = clock.now()
-        sent = self._account.window.record(now)
-        scope_sent = self._scope_window(scope).record(now) if scope is not None else 0
-        _ATTEMPT.set((self, now, sent, scope_sent))
+        sent, before = self._account.window.record(now)
+        scope_sent, scope_before = (
+            self._scope_window(scope).record(now) if scope is not None else (0, 0)
+        )
+        _ATTEMPT.set((self, now, sent, before, scope_sent, scope_before))
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
         """Feed one answer's status and headers to the law."""
         now = clock.now()
         attempt = _ATTEMPT.get()
         sent_at: float | None = None
-        sent: int | None = None
-        scope_sent: int | None = None
+        sent = before = scope_sent = scope_before = None
         if attempt is not None and attempt[0] is self:
-            sent_at, sent, scope_sent = attempt[1], attempt[2], attempt[3] or None
+            _, sent_at, sent, before, scope_sent, scope_before = attempt
+            if not scope_sent:
+                scope_sent = scope_before = None
             _ATTEMPT.set(None)
         sub = self._scopes.get(scope) if scope is not None else None
         law = self.law
@@ -229,7 +241,8 @@ class AdaptiveRateLimiter:
         ):
             sub = self._new_scope(scope, now)
         if sub is not None:
-            sub.update(law.on_success(sub.state, usage, now, sent=scope_sent), reading=reads)
+            state = law.on_success(sub.state, usage, now, sent=scope_sent, sent_before=scope_before)
+            sub.update(state, reading=reads)
             # An app with its own limiter may be reading its app limit, not the
             # account's: the account takes its readings only when nothing else spoke
             # within the last second (e.g. all traffic goes to that app).
@@ -244,7 +257,8 @@ class AdaptiveRateLimiter:
                 if len(lows) > 4:
                     lows.popitem(last=False)
         account = self._account
-        account.update(law.on_success(account.state, usage, now, sent=sent), reading=reads)
+        state = law.on_success(account.state, usage, now, sent=sent, sent_before=before)
+        account.update(state, reading=reads)
 
     def _app_limited(self, scope: str, usage: float, now: float) -> bool:
         """Is this app's high reading its own (app) limit? Yes when, within the last
