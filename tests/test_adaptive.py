@@ -249,7 +249,7 @@ def test_acceleration_429_keeps_the_rate_and_slows_growth() -> None:
     assert law.on_success(accel, None, 1.0).rate == pytest.approx(50.0, rel=0.01)
 
 
-# ---- a limit that grows with what we sent (acceleration) -----------------------------------
+# ---- a limit that grows with what we sent (acceleration), and whole starts -----------------
 
 
 def _seconds_under(
@@ -294,7 +294,7 @@ def test_a_limit_that_grows_with_what_we_sent_is_aimed_at_closely() -> None:
 
 def test_a_fixed_limit_is_never_read_as_one_that_grows() -> None:
     """A speed limit's multiple of the second before falls as we send more: the law keeps
-    to target_usage all along and sees no growth."""
+    to target_usage all along (at most one whole start over it) and sees no growth."""
     law = ControlLaw(initial_rate=10.0, target_usage=0.9)
     counts = _seconds_under(law, lambda before: 150.0, 12)
     assert max(counts) <= 135
@@ -309,6 +309,19 @@ def test_an_acceleration_429_ends_the_close_aim() -> None:
     assert after.rate == 60.0
     # a speed 429 says nothing about acceleration
     assert law.on_throttle(state, "account", 1.0, sent=60).acceleration == 1.3
+
+
+def test_a_full_window_rises_to_the_next_whole_start_within_target_usage() -> None:
+    """The pacer admits floor(rate) starts a second: 44.9/s is 44 (88 % of 50). One more
+    still reads 90 %, so the rate becomes 45; from 45 (90 %) one more would read 92 %."""
+    law = ControlLaw(target_usage=0.9)
+    state = RateState(rate=44.9, last_update=0.0)
+    assert law.on_success(state, 0.88, 1.0, sent=44, sent_before=44).rate == 45.0
+    at_45 = RateState(rate=45.5, last_update=0.0)
+    assert law.on_success(at_45, 0.90, 1.0, sent=45, sent_before=45).rate == 45.5
+    # not while the window has room (demand below the rate), nor without sent_before
+    assert law.on_success(state, 0.88, 1.0, sent=35, sent_before=35).rate == 44.9
+    assert law.on_success(state, 0.88, 1.0, sent=44).rate == 44.9
 
 
 def test_without_headers_slow_start_doubles_per_second_capped_by_measured() -> None:

@@ -21,8 +21,10 @@ How the law uses them:
   is below the midpoint between ``target_usage`` and 100 %), and when usage is above
   ``target_usage`` it drops to the target at once: we slow down *before* a 429. Below
   ``target_usage`` nothing lowers it (a low estimate there comes from a window still
-  filling beside traffic we do not see). Integer percentages are read as their middle
-  (``usage + 0.5 %``).
+  filling beside traffic we do not see), except that when the pacer's window was full
+  and one more whole start a second would still read at most ``target_usage``, the
+  rate rises to that whole start (the pacer admits ``floor(rate)`` a second). Integer
+  percentages are read as their middle (``usage + 0.5 %``).
 - **A limit that grows with us** (with ``sent_before``, our starts in the second before
   the window). An acceleration limit lets a second hold only a multiple of the second
   before, so the limit a reading implies, divided by ``sent_before``, stays at that
@@ -526,6 +528,8 @@ class ControlLaw:
                 # Below the target usage nothing asks us to slow down (a low estimate
                 # here comes from a window still filling beside traffic we do not see).
                 rate = state.rate
+                if multiple is not None and multiple < _ACCEL_MIN and not new.acceleration:
+                    rate = self._whole_start(rate, ours, usage)
         else:
             # botocore: never more than twice the measured rate (so an idle client does
             # not accumulate a rate it has never tried), but never below the start.
@@ -574,6 +578,15 @@ class ControlLaw:
             and multiple >= _ACCEL_MIN
             and multiple >= _ACCEL_TOLERANCE * state.acceleration
         )
+
+    def _whole_start(self, rate: float, ours: float, usage: float) -> float:
+        """``rate``, or the next whole start above it when the pacer's window was (about)
+        full (it admits ``floor(rate)`` starts a second) and a window of that many starts
+        would still read at most ``target_usage``."""
+        whole = math.floor(rate)
+        if ours >= whole - 1 and usage * (whole + 1) / ours <= self.target_usage + 1e-9:
+            return max(rate, whole + 1.0)
+        return rate
 
     def _after_429(self, state: RateState, now: float, cubic: float) -> float:
         """How high usage readings may lift the rate after 429s (``inf``: no limit)."""
