@@ -23,6 +23,7 @@ from mpasync.errors import RequestValidationError
 from mpasync.limits import FILL_SPEED, AdjustableRateLimiter
 from mpasync.priority import INTERACTIVE, Priority
 from tests.fakeapi import max_in_window
+from tests.virtual_time import run
 
 _WINDOW = 1.002  # the limiter's window: one second and its safety margin
 
@@ -110,6 +111,25 @@ async def test_a_new_app_limiter_counts_the_apps_earlier_starts() -> None:
     await limiter.observe("7", 429, {"X-mp-rate-limit-exceeded": "app", "Retry-After": "1"})
     pacer = limiter._scopes["7"].pacer
     assert len(pacer._starts) == 10  # every admitted start to app 7 (a 429 does not count)
+
+
+def test_a_reading_later_in_a_filling_window_is_not_an_app_limit() -> None:
+    """Usage counts the window: the 46th start of a second reads 92 % where the 40th read
+    80 %, whatever the app. Scaled to the same window the two readings agree, so the
+    app with the higher one gets no limiter of its own (it did, and then crawled at a
+    few requests a second beside the rest of the account)."""
+
+    async def main() -> AdaptiveRateLimiter:
+        limiter = AdaptiveRateLimiter(initial_rate=1000.0)
+        for i in range(46):
+            scope = "8" if i < 40 else "7"
+            await limiter.acquire(scope)
+            usage = "80" if i == 39 else "92" if i == 45 else "50"
+            await limiter.observe(scope, 200, {"X-mp-rate-limit-percentage-used": usage})
+        return limiter
+
+    limiter = run(main())
+    assert limiter.scope_rate("7") is None
 
 
 def test_our_window_counts_the_second_before_and_forgets_refused_starts() -> None:

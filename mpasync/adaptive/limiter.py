@@ -147,7 +147,7 @@ class AdaptiveRateLimiter:
         self._scope_windows: OrderedDict[str, _Window] = OrderedDict()
         self._other_reading_at = -math.inf
         # The last usage reading at or below target_usage of the last few scopes.
-        self._low_readings: OrderedDict[str | None, tuple[float, float]] = OrderedDict()
+        self._low_readings: OrderedDict[str | None, tuple[float, float, int | None]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -237,7 +237,7 @@ class AdaptiveRateLimiter:
             sub is None
             and scope is not None
             and usage is not None
-            and self._app_limited(scope, usage, now)
+            and self._app_limited(scope, usage, sent, now)
         ):
             sub = self._new_scope(scope, now)
         if sub is not None:
@@ -252,7 +252,7 @@ class AdaptiveRateLimiter:
             self._other_reading_at = now
             if usage <= law.target_usage:
                 lows = self._low_readings
-                lows[scope] = (now, usage)
+                lows[scope] = (now, usage, sent)
                 lows.move_to_end(scope)
                 if len(lows) > 4:
                     lows.popitem(last=False)
@@ -260,16 +260,22 @@ class AdaptiveRateLimiter:
         state = law.on_success(account.state, usage, now, sent=sent, sent_before=before)
         account.update(state, reading=reads)
 
-    def _app_limited(self, scope: str, usage: float, now: float) -> bool:
+    def _app_limited(self, scope: str, usage: float, sent: int | None, now: float) -> bool:
         """Is this app's high reading its own (app) limit? Yes when, within the last
-        second, another scope read the account at least 10 points lower and below
-        ``target_usage``: the account is not what is nearly full."""
+        second, another scope read the account below ``target_usage`` and at least 10
+        points lower than this reading, both read at the same account window (the other
+        reading scaled by the ratio of our starts in the window at each, when known: a
+        window filling up reads higher later whatever the app)."""
         if usage <= self.law.target_usage:
             return False
-        return any(
-            other != scope and now - at <= 1.0 and usage - low >= 0.1
-            for other, (at, low) in self._low_readings.items()
-        )
+        for other, (at, low, other_sent) in self._low_readings.items():
+            if other == scope or now - at > 1.0:
+                continue
+            if sent and other_sent:
+                low = low * sent / other_sent
+            if usage - low >= 0.1:
+                return True
+        return False
 
     def _new_scope(self, scope: str, now: float) -> _Scope:
         window = self._scope_windows.get(scope)
