@@ -40,22 +40,7 @@ def physical_minimum(growth: float, floor: float, neighbour: float) -> float:
 
 
 MODELS = [
-    pytest.param(
-        g,
-        f,
-        nb,
-        id=f"x{g}/s-floor{int(f * 100)}%-" + ("neighbour" if nb else "alone"),
-        marks=(
-            pytest.mark.xfail(
-                strict=True,
-                reason="1.25x: at target_usage 0.9 each second holds 0.9 of what the "
-                "acceleration limit allows, so a 1.3x/s ramp from 10 % compounds at "
-                "1.17x/s (aiming higher draws acceleration 429s that cost more)",
-            )
-            if (g, f, nb) == (1.3, 0.1, 0.0)
-            else ()
-        ),
-    )
+    pytest.param(g, f, nb, id=f"x{g}/s-floor{int(f * 100)}%-" + ("neighbour" if nb else "alone"))
     for g in (1.3, 1.5, 2.0)
     for f in (0.1, 0.3, 0.5)
     for nb in (0.0, 0.4)

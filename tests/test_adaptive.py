@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 import aiohttp
@@ -246,6 +247,81 @@ def test_acceleration_429_keeps_the_rate_and_slows_growth() -> None:
     assert accel.w_max == 50.0
     assert law.on_success(accel, None, 1.0).rate < slow_start
     assert law.on_success(accel, None, 1.0).rate == pytest.approx(50.0, rel=0.01)
+
+
+# ---- a limit that grows with what we sent (acceleration), and whole starts -----------------
+
+
+def _seconds_under(
+    law: ControlLaw, limit_of: Any, seconds: int, *, before_known: bool = True
+) -> list[int]:
+    """Whole seconds of a client that starts whatever the law's rate (``floor(rate)`` a
+    second) and the limit allow, against a limit ``limit_of(before)`` (what a second may
+    hold after one of ``before`` starts), read four times a second as a server reads it
+    (counting the start itself, whole percent): the starts of each second."""
+    state, now, before, counts = law.initial(0.0), 0.0, 0, []
+    for _ in range(seconds):
+        limit = limit_of(before)
+        count = 0
+        for _ in range(4):
+            now += 0.25
+            count = max(count, min(math.floor(state.rate), math.floor(limit)))
+            usage = math.floor(100 * count / limit) / 100
+            state = law.on_success(
+                state, usage, now, sent=count, sent_before=before if before_known else None
+            )
+        counts.append(count)
+        before = count
+    return counts
+
+
+def test_a_limit_that_grows_with_what_we_sent_is_aimed_at_closely() -> None:
+    """An acceleration limit (1.3x the second before, from 15) is a fresh allowance each
+    second: aiming at 0.9 of it compounds to 1.17x a second; read as one, the law keeps
+    each second within a start or two of it and ramps at about 1.3 * 0.95."""
+    law = ControlLaw(initial_rate=10.0, target_usage=0.9)
+
+    def limit(before: int) -> float:
+        return max(15.0, 1.3 * before)
+
+    seen = _seconds_under(law, limit, 12)
+    blind = _seconds_under(law, limit, 12, before_known=False)
+    assert all(c <= limit(b) for b, c in zip([0, *seen], seen, strict=False))
+    assert seen[-1] / seen[-5] >= 1.2**4  # about 1.24x a second
+    assert blind[-1] / blind[-5] <= 1.18**4  # 0.9 of 1.3x
+    assert seen[-1] > 1.4 * blind[-1]
+
+
+def test_a_fixed_limit_is_never_read_as_one_that_grows() -> None:
+    """A speed limit's multiple of the second before falls as we send more: the law keeps
+    to target_usage all along (at most one whole start over it) and sees no growth."""
+    law = ControlLaw(initial_rate=10.0, target_usage=0.9)
+    counts = _seconds_under(law, lambda before: 150.0, 12)
+    assert max(counts) <= 135
+    assert counts[-1] >= 130
+
+
+def test_an_acceleration_429_ends_the_close_aim() -> None:
+    law = ControlLaw(target_usage=0.9)
+    state = RateState(rate=60.0, last_update=0.0, acceleration=1.3)
+    after = law.on_throttle(state, "acceleration", 1.0, sent=60, sent_at=0.99)
+    assert after.acceleration == 0.0
+    assert after.rate == 60.0
+    # a speed 429 says nothing about acceleration
+    assert law.on_throttle(state, "account", 1.0, sent=60).acceleration == 1.3
+
+
+def test_a_full_window_rises_to_the_next_whole_start_within_target_usage() -> None:
+    """The pacer admits floor(rate) starts a second: 44.9/s is 44 (88 % of 50). One more
+    still reads 90 %, so the rate becomes 45; from 45 (90 %) one more would read 92 %."""
+    law = ControlLaw(target_usage=0.9)
+    state = RateState(rate=44.9, last_update=0.0)
+    assert law.on_success(state, 0.88, 1.0, sent=44, sent_before=44).rate == 45.0
+    at_45 = RateState(rate=45.5, last_update=0.0)
+    assert law.on_success(at_45, 0.90, 1.0, sent=45, sent_before=45).rate == 45.5
+    # not while the window has room (demand below the rate), nor without sent_before
+    assert law.on_success(state, 0.88, 1.0, sent=35, sent_before=35).rate == 44.9
+    assert law.on_success(state, 0.88, 1.0, sent=44).rate == 44.9
 
 
 def test_without_headers_slow_start_doubles_per_second_capped_by_measured() -> None:

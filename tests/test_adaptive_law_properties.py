@@ -59,6 +59,7 @@ def feed(
     now: float,
     answer: Answer,
     sent: int | None,
+    before: int | None = None,
 ) -> RateState:
     """What `AdaptiveRateLimiter.observe` does with one answer (account scope)."""
     if answer.status == 429:
@@ -66,7 +67,8 @@ def feed(
         kind = raw.strip().strip('"').lower() if raw is not None else None
         return law.on_throttle(state, kind, now, sent=sent, sent_at=now)
     if 200 <= answer.status < 300:
-        return law.on_success(state, parse_usage(answer.headers), now, sent=sent)
+        usage = parse_usage(answer.headers)
+        return law.on_success(state, usage, now, sent=sent, sent_before=before)
     return state  # a 5xx says nothing about the budget
 
 
@@ -93,18 +95,23 @@ def run(law: ControlLaw, start: float, answers: list[Answer]) -> Iterator[tuple[
     """
     state = law.initial(start)
     now = start
-    window: deque[float] = deque()  # the limiter's `_Window`: our starts in the last second
+    # The limiter's `_Window`: our starts in the last second, and in the second before.
+    window: deque[float] = deque()
+    earlier: deque[float] = deque()
     samples: list[tuple[float, float]] = []
     for answer in answers:
         now += answer.gap
         while window and window[0] <= now - 1.0:
-            window.popleft()
+            earlier.append(window.popleft())
+        while earlier and earlier[0] <= now - 2.0:
+            earlier.popleft()
         window.append(now)
         sent = len(window) if answer.sent_known else None
+        before = len(earlier) if answer.sent_known else None
         decoded = round_trip(state)
         assert decoded == state
-        new = feed(law, state, now, answer, sent)
-        assert feed(law, decoded, now, answer, sent) == new  # same behaviour after JSON
+        new = feed(law, state, now, answer, sent, before)
+        assert feed(law, decoded, now, answer, sent, before) == new  # the same after JSON
         if answer.status == 429:
             window.remove(now)  # a refused start does not count in the server's window
         if new is state:

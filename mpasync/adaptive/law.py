@@ -1,6 +1,6 @@
-"""Adaptive rate control from mParticle's rate-limit signals: a pure control law
-(`ControlLaw` over a serialisable `RateState`) and the in-process `AdaptiveRateLimiter`
-that paces requests with it (``Client(rate_limit="auto")``).
+"""The adaptive rate law: a pure `ControlLaw` over a serialisable `RateState`, driven by
+mParticle's rate-limit signals (the in-process pacer around it is `limiter`, the
+fleet-wide one `mpasync.redis`).
 
 The signals (api-facts §3.3): 2xx answers carry ``X-mp-rate-limit-percentage-used`` (the
 highest usage across the account's speed and acceleration limits); a 429 carries
@@ -21,8 +21,20 @@ How the law uses them:
   is below the midpoint between ``target_usage`` and 100 %), and when usage is above
   ``target_usage`` it drops to the target at once: we slow down *before* a 429. Below
   ``target_usage`` nothing lowers it (a low estimate there comes from a window still
-  filling beside traffic we do not see). Integer percentages are read as their middle
-  (``usage + 0.5 %``).
+  filling beside traffic we do not see), except that when the pacer's window was full
+  and one more whole start a second would still read at most ``target_usage``, the
+  rate rises to that whole start (the pacer admits ``floor(rate)`` a second). Integer
+  percentages are read as their middle (``usage + 0.5 %``).
+- **A limit that grows with us** (with ``sent_before``, our starts in the second before
+  the window). An acceleration limit lets a second hold only a multiple of the second
+  before, so the limit a reading implies, divided by ``sent_before``, stays at that
+  multiple however much we send, where a fixed limit's multiple falls as we send more.
+  While it holds (at least 1.2, within 5 % of itself as ``sent_before`` grows 10 %), the
+  rate aims at 95 % of that limit, at least one start short of it, rather than at
+  ``target_usage``: a margin taken anew each second compounds (0.9 of a limit growing
+  1.3x a second ramps at 1.17x). A reading whose multiple falls below it (another limit,
+  e.g. the speed, now binds) is read as above, and an acceleration 429 ends it until the
+  readings show it again.
 - **Speed 429** (any id but ``acceleration``): multiplicative decrease, ``rate = beta *
   min(rate, what we really sent)``, once per congestion event (answers to requests sent
   before the last decrease do not decrease again). For one second (the server's window)
@@ -47,7 +59,7 @@ How the law uses them:
   again from what is really sent, not from a ceiling grown while nothing was.
 
 The law is pure: every method takes the state and ``now`` and returns a new state, so the
-same code runs in-process here and with the state kept in Redis (`mpasync.redis`). Any
+same code runs in-process (`limiter`) and with the state kept in Redis (`mpasync.redis`). Any
 time gap (an idle month), a clock that steps back, and any finite state read back give a
 finite rate within the bounds: growth is counted in a bounded number of doublings, CUBIC's
 clock is clipped, and a state's times ahead of ``now`` move back with the clock.
@@ -56,41 +68,32 @@ clock is clipped, and a state's times ahead of ``now`` move back with the clock.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from mpasync import clock
 from mpasync._checks import positive_number
+from mpasync.adaptive.cubic import (
+    BETA,
+    BUCKET_SECONDS,
+    SCALE_CONSTANT,
+    cubic_decrease,
+    cubic_rate,
+    cubic_zero_point,
+    measure_rate,
+)
 from mpasync.errors import RequestValidationError
-from mpasync.limits import AdjustableRateLimiter, RateControl, RateLimiter
-from mpasync.priority import INTERACTIVE, Priority
 
 __all__ = [
     "ACCELERATION",
-    "BETA",
     "EXCEEDED_HEADER",
-    "SCALE_CONSTANT",
     "USAGE_HEADER",
-    "AdaptiveRateLimiter",
     "ControlLaw",
     "RateState",
-    "cubic_decrease",
-    "cubic_rate",
-    "cubic_zero_point",
-    "measure_rate",
+    "exceeded_limit",
     "parse_usage",
-    "rate_control",
 ]
 
-#: botocore's CUBIC constants (``botocore/retries/throttling.py``).
-BETA = 0.7
-SCALE_CONSTANT = 0.4
-#: botocore's `RateClocker`: smoothing of the measured rate, updated every half second.
-_SMOOTHING = 0.8
-_BUCKET = 0.5
 #: Slow start (no 429 yet, no header): the rate doubles every second.
 _SLOW_START_DOUBLING = 1.0
 #: Percentages are integers: 90 may mean anything in [90 %, 91 %).
@@ -102,6 +105,23 @@ _FIT_MIN_SPREAD = 3.0
 _FIT_MIN_R2 = 0.8
 #: After a 429, usage readings may not raise the rate for this long (the server's window).
 _HOLD_SECONDS = 1.0
+#: An acceleration limit lets one second hold only so much more than the second before
+#: (``sent_before``): the limit a reading implies is then a multiple of that. It counts
+#: as one when the multiple is at least `_ACCEL_MIN` (more than `target_usage`'s own
+#: margin explains), from at least `_ACCEL_MIN_BEFORE` starts, and stays within
+#: `_ACCEL_TOLERANCE` of itself while ``sent_before`` grows by `_ACCEL_STEP` (a speed
+#: limit's multiple falls as we send more); readings compared are at most `_ACCEL_SPAN`
+#: apart.
+_ACCEL_MIN = 1.2
+_ACCEL_MIN_BEFORE = 2.0
+_ACCEL_TOLERANCE = 0.95
+_ACCEL_STEP = 1.1
+_ACCEL_SPAN = 1.0
+#: While it grows with us, the rate aims at this share of the acceleration limit, less at
+#: least `_ACCEL_SPARE` starts, not at `target_usage`: a margin taken anew each second
+#: compounds (0.9 of a limit growing 1.3x a second ramps at 1.17x a second).
+_ACCEL_AIM = 0.95
+_ACCEL_SPARE = 1.0
 #: The rate never exceeds twice what we achieved (our starts in one second, the highest
 #: reported within this many seconds), or `initial_rate` if that is higher: a rate never
 #: tried is a burst waiting to happen (botocore caps at twice its measured rate too).
@@ -111,64 +131,16 @@ _ACHIEVED_FACTOR = 2.0
 #: rate over the time since the state began, but never over less than this.
 _ACHIEVED_MIN_SPAN = 0.1
 #: Bounds that keep every step's arithmetic finite whatever the time gap or the state
-#: read back: growth counts at most this many doublings, CUBIC's clock at most this
-#: many seconds either side of its zero point, and counts and rates stay below `_HUGE`.
+#: read back: growth counts at most this many doublings (CUBIC's clock is clipped in
+#: `cubic.cubic_rate`), and counts and rates stay below `_HUGE`.
 _MAX_DOUBLINGS = 30.0
-_CUBIC_SPAN = 1e5
 _HUGE = 1e12
 #: Usage readings above this (1000 %) are read as this: any such reading means "full".
 _MAX_USAGE = 10.0
-#: The pacer's own margin: small, since `target_usage` is the margin that matters here
-#: (a fixed `RateLimiter` keeps 1 % because its rate is the user's hard limit).
-_PACER_SAFETY = 0.002
 
 USAGE_HEADER = "X-mp-rate-limit-percentage-used"
 EXCEEDED_HEADER = "X-mp-rate-limit-exceeded"
 ACCELERATION = "acceleration"
-APP = "app"
-
-
-# ---- CUBIC, as botocore (pure functions; the AWS SDKs' test vectors check these) --------
-
-
-def cubic_zero_point(w_max: float, *, beta: float = BETA, c: float = SCALE_CONSTANT) -> float:
-    """Seconds after a decrease at which the CUBIC curve is back at ``w_max`` (K)."""
-    return float(math.pow(max(0.0, w_max) * (1.0 - beta) / c, 1.0 / 3.0))
-
-
-def cubic_rate(
-    w_max: float, last_decrease: float, now: float, *, beta: float = BETA, c: float = SCALE_CONSTANT
-) -> float:
-    """The CUBIC rate ``now``: ``C * (t - K)^3 + w_max`` with ``t`` since the decrease.
-
-    ``t - K`` is taken within `_CUBIC_SPAN` seconds (about a day) either way, so any
-    time gap or clock step gives a finite rate (the law bounds it further).
-    """
-    k = cubic_zero_point(w_max, beta=beta, c=c)
-    dt = min(max(now - last_decrease - k, -_CUBIC_SPAN), _CUBIC_SPAN)
-    return c * dt**3 + w_max
-
-
-def cubic_decrease(rate_to_use: float, *, beta: float = BETA) -> float:
-    """The rate after a throttle at ``rate_to_use`` (which becomes the new ``w_max``)."""
-    return rate_to_use * beta
-
-
-def measure_rate(
-    measured: float, bucket: float, count: int, now: float
-) -> tuple[float, float, int]:
-    """botocore's `RateClocker.record` as a pure step: one response at ``now``.
-
-    Returns ``(measured, bucket, count)``: responses are counted per half-second bucket
-    and the per-second rate of each finished span is smoothed into ``measured``.
-    """
-    this_bucket = math.floor(now / _BUCKET) * _BUCKET
-    count += 1
-    if this_bucket > bucket:
-        current = count / (this_bucket - bucket)
-        measured = current * _SMOOTHING + measured * (1.0 - _SMOOTHING)
-        return measured, this_bucket, 0
-    return measured, bucket, count
 
 
 def parse_usage(headers: Mapping[str, str]) -> float | None:
@@ -193,12 +165,10 @@ def _doubling(rate: float, seconds: float) -> float:
     return rate * math.pow(2.0, doublings)
 
 
-def _exceeded(headers: Mapping[str, str]) -> str | None:
+def exceeded_limit(headers: Mapping[str, str]) -> str | None:
+    """``X-mp-rate-limit-exceeded`` lower-cased (the limit a 429 names), else None."""
     raw = headers.get(EXCEEDED_HEADER)
     return raw.strip().strip('"').lower() if raw is not None else None
-
-
-# ---- the control law -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -220,6 +190,10 @@ class RateState:
         achieved, achieved_at: the highest rate we achieved lately (``sent`` per second,
             or the measured rate when not told) and when; the rate stays within twice it.
         since: when this state began (no start before it can be in ``sent``).
+        accel_ratio, accel_before, accel_at: the reading acceleration is judged against:
+            the limit it implied over ``sent_before``, that ``sent_before``, and when.
+        acceleration: the factor an acceleration limit was seen to grow by (0.0: none
+            seen, or no longer).
 
     Any finite values are a state the law can step from (times ahead of ``now`` are a
     clock that went back, out-of-range values are brought back in range), so a state
@@ -246,6 +220,10 @@ class RateState:
     achieved: float = 0.0
     achieved_at: float = 0.0
     since: float = 0.0
+    accel_ratio: float = 0.0
+    accel_before: float = 0.0
+    accel_at: float = 0.0
+    acceleration: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (``json.dumps``-able)."""
@@ -395,7 +373,7 @@ class ControlLaw:
         return RateState(
             rate=self.initial_rate,
             last_update=now,
-            bucket=math.floor(now / _BUCKET) * _BUCKET,
+            bucket=math.floor(now / BUCKET_SECONDS) * BUCKET_SECONDS,
             achieved_at=now,
             since=now,
         )
@@ -451,6 +429,10 @@ class ControlLaw:
             achieved=_bounded(state.achieved, 0.0, 0.0, _HUGE),
             achieved_at=when(state.achieved_at),
             since=when(state.since),
+            accel_ratio=_bounded(state.accel_ratio, 0.0, 0.0, _HUGE),
+            accel_before=_bounded(state.accel_before, 0.0, 0.0, _HUGE),
+            accel_at=when(state.accel_at),
+            acceleration=_bounded(state.acceleration, 0.0, 0.0, _HUGE),
         )
 
     def _clock(self, state: RateState, now: float, sent: float | None) -> RateState:
@@ -492,7 +474,12 @@ class ControlLaw:
         return cubic_rate(state.w_max, state.last_decrease, now, beta=self.beta, c=self.c)
 
     def on_success(
-        self, state: RateState, usage: float | None, now: float, sent: int | None = None
+        self,
+        state: RateState,
+        usage: float | None,
+        now: float,
+        sent: int | None = None,
+        sent_before: int | None = None,
     ) -> RateState:
         """A non-429 answer at ``now``.
 
@@ -502,6 +489,8 @@ class ControlLaw:
                 started (this one included): what the server counted from us. None
                 falls back to the current rate (and to the measured response rate for
                 what we achieved).
+            sent_before: our starts in the second before that window (what an
+                acceleration limit compares it with); None: acceleration is not judged.
         """
         state = self._settle(state, now)
         ours_sent = _sent(sent)
@@ -517,7 +506,17 @@ class ControlLaw:
             budget = max(new.budget or 0.0, ours / y)
             # Our target share: target_usage of what the others leave us.
             target = self.target_usage * (ours + budget * (1.0 - y))
-            if target > state.rate and usage < (1.0 + self.target_usage) / 2:
+            new, multiple = self._acceleration(new, ours, usage, _sent(sent_before), now)
+            if self._accelerating(new, multiple):
+                # The limit grows with what we send: aim close to it (it is a fresh
+                # allowance each second), less a margin of whole starts.
+                room = ours + ours / (usage + _USAGE_RESOLUTION) * (1.0 - usage - _USAGE_RESOLUTION)
+                target = max(target, min(_ACCEL_AIM * room, room - _ACCEL_SPARE))
+                if target > state.rate:
+                    rate = min(target, max(self._after_429(state, now, ceiling), state.rate))
+                else:
+                    rate = min(target, state.rate)
+            elif target > state.rate and usage < (1.0 + self.target_usage) / 2:
                 if ours_sent is None:
                     # We cannot tell what we sent: grow along slow start / CUBIC.
                     rate = min(target, max(ceiling, state.rate))
@@ -529,11 +528,65 @@ class ControlLaw:
                 # Below the target usage nothing asks us to slow down (a low estimate
                 # here comes from a window still filling beside traffic we do not see).
                 rate = state.rate
+                if multiple is not None and multiple < _ACCEL_MIN and not new.acceleration:
+                    rate = self._whole_start(rate, ours, usage)
         else:
             # botocore: never more than twice the measured rate (so an idle client does
             # not accumulate a rate it has never tried), but never below the start.
             rate = min(ceiling, max(2.0 * new.measured, self.initial_rate))
         return replace(new, rate=self._bound(rate, new))
+
+    def _acceleration(
+        self, state: RateState, ours: float, usage: float, before: float | None, now: float
+    ) -> tuple[RateState, float | None]:
+        """Judge whether the limit grows with what we send (an acceleration limit).
+
+        Returns the state and this reading's *multiple*: the limit it implies (at least
+        ``ours / usage``) over ``before``, our starts in the second before (None when
+        unknown). Under an acceleration limit the multiple is its factor whatever we send;
+        under a fixed limit it falls as ``before`` grows. So when ``before`` has grown by
+        `_ACCEL_STEP` since the reference reading, a multiple that held up (and is above
+        `_ACCEL_MIN`) says acceleration, one that fell says no.
+        """
+        if before is None or before < _ACCEL_MIN_BEFORE:
+            return state, None
+        multiple = ours / (usage + _USAGE_RESOLUTION) / before
+        if (
+            state.accel_before < _ACCEL_MIN_BEFORE
+            or now - state.accel_at > _ACCEL_SPAN
+            or before < state.accel_before
+        ):
+            state = replace(state, accel_ratio=multiple, accel_before=before, accel_at=now)
+        elif before >= _ACCEL_STEP * state.accel_before:
+            held = multiple >= _ACCEL_MIN and multiple >= _ACCEL_TOLERANCE * state.accel_ratio
+            state = replace(
+                state,
+                accel_ratio=multiple,
+                accel_before=before,
+                accel_at=now,
+                acceleration=multiple if held else 0.0,
+            )
+        return state, multiple
+
+    @staticmethod
+    def _accelerating(state: RateState, multiple: float | None) -> bool:
+        """Does this reading show the acceleration limit still growing with us? (No when
+        its multiple fell below the factor: another limit, e.g. the speed, now binds.)"""
+        return (
+            multiple is not None
+            and state.acceleration > 0
+            and multiple >= _ACCEL_MIN
+            and multiple >= _ACCEL_TOLERANCE * state.acceleration
+        )
+
+    def _whole_start(self, rate: float, ours: float, usage: float) -> float:
+        """``rate``, or the next whole start above it when the pacer's window was (about)
+        full (it admits ``floor(rate)`` starts a second) and a window of that many starts
+        would still read at most ``target_usage``."""
+        whole = math.floor(rate)
+        if ours >= whole - 1 and usage * (whole + 1) / ours <= self.target_usage + 1e-9:
+            return max(rate, whole + 1.0)
+        return rate
 
     def _after_429(self, state: RateState, now: float, cubic: float) -> float:
         """How high usage readings may lift the rate after 429s (``inf``: no limit)."""
@@ -615,7 +668,14 @@ class ControlLaw:
             # Keep the rate; put it on the flat top of a CUBIC curve (slowest growth).
             rate = self._bound(state.rate, new)
             k = cubic_zero_point(rate, beta=self.beta, c=self.c)
-            return replace(new, rate=rate, w_max=rate, last_decrease=now - k, accelerated_at=now)
+            return replace(
+                new,
+                rate=rate,
+                w_max=rate,
+                last_decrease=now - k,
+                accelerated_at=now,
+                acceleration=0.0,  # what the readings said was too much: judge afresh
+            )
         if state.decreased_at is not None and (
             (sent_at is not None and sent_at < state.decreased_at)
             or now - state.decreased_at < _HOLD_SECONDS
@@ -629,271 +689,3 @@ class ControlLaw:
             reference = min(reference, new.measured)
         rate = self._bound(cubic_decrease(reference, beta=self.beta), new)
         return replace(new, rate=rate, w_max=reference, last_decrease=now, decreased_at=now)
-
-
-# ---- the limiter -----------------------------------------------------------------------------
-
-
-class _Window:
-    """Our own starts in the last second (what the server's window counts of us)."""
-
-    __slots__ = ("_starts",)
-
-    def __init__(self) -> None:
-        self._starts: deque[float] = deque()
-
-    def record(self, now: float) -> int:
-        starts = self._starts
-        cutoff = now - 1.0
-        while starts and starts[0] <= cutoff:
-            starts.popleft()
-        starts.append(now)
-        return len(starts)
-
-    def forget(self, start: float) -> None:
-        """Un-count a start the server refused (a 429 does not count in its window)."""
-        try:
-            self._starts.remove(start)
-        except ValueError:
-            pass  # already out of the window
-
-    @property
-    def starts(self) -> deque[float]:
-        return self._starts
-
-    def count(self, now: float) -> int:
-        cutoff = now - 1.0
-        return sum(1 for t in self._starts if t > cutoff)
-
-
-class _Scope:
-    """One law state, its pacer and its window: the account, or one throttled app."""
-
-    __slots__ = ("pacer", "read", "state", "window")
-
-    def __init__(self, state: RateState) -> None:
-        self.state = state
-        self.pacer = AdjustableRateLimiter(state.rate, safety=_PACER_SAFETY)
-        self.window = _Window()
-        self.read = False  # has a usage reading steered this scope's rate yet?
-
-    def update(self, state: RateState, *, reading: bool = False) -> None:
-        """Take the law's new state; ``reading``: it came from a usage reading (from then
-        on the pacer fills its window fast, as the readings say how much room there is)."""
-        self.state = state
-        self.read = self.read or reading
-        self.pacer.set_rate(state.rate, fill=self.read)
-
-
-# What `acquire` learned about this task's attempt, read back by `observe` in the same
-# task: (limiter, start time, our starts in the account window, in the scope's window).
-_ATTEMPT: ContextVar[tuple[object, float, int, int] | None] = ContextVar(
-    "mpasync_adaptive_attempt", default=None
-)
-
-
-class AdaptiveRateLimiter:
-    """A rate limit that finds the account's budget from mParticle's signals.
-
-    Use ``Client(rate_limit="auto")`` (this with defaults) or pass one, to share it
-    between clients of the same account::
-
-        limiter = AdaptiveRateLimiter(initial_rate=10.0, target_usage=0.9)
-        async with Client(..., rate_limit=limiter) as mp:
-            ...
-        print(limiter.rate)
-
-    Starts are paced at a rate `ControlLaw` moves after every answer, never more than
-    the current rate in any one-second window (as a fixed ``rate_limit``); the room a
-    rise opens is filled at up to twice the rate (`limits.AdjustableRateLimiter`). A 429 with
-    ``X-mp-rate-limit-exceeded: app`` slows only that app's requests: the first one
-    creates a limiter for that scope (at most ``max_scopes``, least recently used
-    dropped), which requests to that app pass as well as the account's; from then on
-    that app's usage readings steer its own limiter, since they may measure its limit.
-    With headers such a limiter is also made before any 429, when an app reads above
-    ``target_usage`` while another scope read the account at least 10 points lower
-    within the last second (usage is the highest of the limits that apply, so the app
-    limit is what is nearly full).
-
-    Args:
-        initial_rate: requests/s before any signal.
-        min_rate, max_rate: bounds of the rate (``max_rate=None``: unbounded).
-        target_usage: the usage (0-1] of the account's limits to settle at.
-        use_headers: False ignores ``X-mp-rate-limit-percentage-used`` (pure 429-driven
-            CUBIC, as botocore).
-        max_scopes: how many per-app limiters to keep.
-    """
-
-    def __init__(
-        self,
-        initial_rate: float = 10.0,
-        min_rate: float = 0.5,
-        max_rate: float | None = None,
-        target_usage: float = 0.9,
-        *,
-        use_headers: bool = True,
-        max_scopes: int = 256,
-    ) -> None:
-        if isinstance(max_scopes, bool) or not isinstance(max_scopes, int) or max_scopes < 1:
-            raise RequestValidationError("max_scopes must be an integer >= 1", field="max_scopes")
-        self.law = ControlLaw(
-            initial_rate, min_rate, max_rate, target_usage, use_headers=use_headers
-        )
-        self.max_scopes = max_scopes
-        self._account = _Scope(self.law.initial(clock.now()))
-        self._scopes: OrderedDict[str, _Scope] = OrderedDict()
-        # Recent starts per scope before it has a limiter, to know what it sent.
-        self._scope_windows: OrderedDict[str, _Window] = OrderedDict()
-        self._other_reading_at = -math.inf
-        # The last usage reading at or below target_usage of the last few scopes.
-        self._low_readings: OrderedDict[str | None, tuple[float, float]] = OrderedDict()
-
-    def __repr__(self) -> str:
-        return (
-            f"AdaptiveRateLimiter(rate={self.rate:.3g}, target_usage={self.law.target_usage:g}, "
-            f"use_headers={self.law.use_headers}, scopes={len(self._scopes)})"
-        )
-
-    @property
-    def rate(self) -> float:
-        """The account-wide allowed requests per second now."""
-        return self._account.state.rate
-
-    @property
-    def state(self) -> RateState:
-        """The account-wide law state (read-only snapshot)."""
-        return self._account.state
-
-    def scope_rate(self, scope: str) -> float | None:
-        """The allowed rate of one app's own limiter, or None when it has none."""
-        sub = self._scopes.get(scope)
-        return sub.state.rate if sub is not None else None
-
-    def _scope_window(self, scope: str) -> _Window:
-        window = self._scope_windows.get(scope)
-        if window is None:
-            window = self._scope_windows[scope] = _Window()
-            if len(self._scope_windows) > self.max_scopes:
-                self._scope_windows.popitem(last=False)
-        else:
-            self._scope_windows.move_to_end(scope)
-        return window
-
-    async def acquire(
-        self,
-        scope: str | None = None,
-        *,
-        priority: Priority = INTERACTIVE,
-        deadline: float | None = None,
-    ) -> None:
-        """Wait for this attempt's turn (the app's limiter first, if it has one);
-        interactive waiters first, `limits.Shed` when the turn is after ``deadline``."""
-        sub = self._scopes.get(scope) if scope is not None else None
-        if sub is not None:
-            self._scopes.move_to_end(scope)  # type: ignore[arg-type]
-            await sub.pacer.acquire(priority=priority, deadline=deadline)
-        await self._account.pacer.acquire(priority=priority, deadline=deadline)
-        now = clock.now()
-        sent = self._account.window.record(now)
-        scope_sent = self._scope_window(scope).record(now) if scope is not None else 0
-        _ATTEMPT.set((self, now, sent, scope_sent))
-
-    async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
-        """Feed one answer's status and headers to the law."""
-        now = clock.now()
-        attempt = _ATTEMPT.get()
-        sent_at: float | None = None
-        sent: int | None = None
-        scope_sent: int | None = None
-        if attempt is not None and attempt[0] is self:
-            sent_at, sent, scope_sent = attempt[1], attempt[2], attempt[3] or None
-            _ATTEMPT.set(None)
-        sub = self._scopes.get(scope) if scope is not None else None
-        law = self.law
-        if status == 429:
-            if sent_at is not None:
-                self._account.window.forget(sent_at)
-                if scope is not None and scope in self._scope_windows:
-                    self._scope_windows[scope].forget(sent_at)
-            kind = _exceeded(headers)
-            if kind == APP and scope is not None:
-                if sub is None:
-                    sub = self._new_scope(scope, now)
-                state = law.on_throttle(sub.state, kind, now, sent=scope_sent, sent_at=sent_at)
-                sub.update(state)
-                return
-            account = self._account
-            account.update(law.on_throttle(account.state, kind, now, sent=sent, sent_at=sent_at))
-            return
-        if status < 200 or status >= 300:
-            return  # says nothing about the budget
-        usage = parse_usage(headers)
-        reads = usage is not None and law.use_headers
-        if (
-            sub is None
-            and scope is not None
-            and usage is not None
-            and self._app_limited(scope, usage, now)
-        ):
-            sub = self._new_scope(scope, now)
-        if sub is not None:
-            sub.update(law.on_success(sub.state, usage, now, sent=scope_sent), reading=reads)
-            # An app with its own limiter may be reading its app limit, not the
-            # account's: the account takes its readings only when nothing else spoke
-            # within the last second (e.g. all traffic goes to that app).
-            if now - self._other_reading_at <= 1.0:
-                return
-        elif usage is not None:
-            self._other_reading_at = now
-            if usage <= law.target_usage:
-                lows = self._low_readings
-                lows[scope] = (now, usage)
-                lows.move_to_end(scope)
-                if len(lows) > 4:
-                    lows.popitem(last=False)
-        account = self._account
-        account.update(law.on_success(account.state, usage, now, sent=sent), reading=reads)
-
-    def _app_limited(self, scope: str, usage: float, now: float) -> bool:
-        """Is this app's high reading its own (app) limit? Yes when, within the last
-        second, another scope read the account at least 10 points lower and below
-        ``target_usage``: the account is not what is nearly full."""
-        if usage <= self.law.target_usage:
-            return False
-        return any(
-            other != scope and now - at <= 1.0 and usage - low >= 0.1
-            for other, (at, low) in self._low_readings.items()
-        )
-
-    def _new_scope(self, scope: str, now: float) -> _Scope:
-        window = self._scope_windows.get(scope)
-        sent = window.count(now) if window is not None else 0
-        start = min(self.rate, float(sent)) if sent else self.rate
-        state = replace(self.law.initial(now), rate=start)
-        sub = self._scopes[scope] = _Scope(state)
-        if window is not None:
-            sub.pacer.seed(window.starts)
-        while len(self._scopes) > self.max_scopes:
-            self._scopes.popitem(last=False)
-        return sub
-
-
-def rate_control(value: object) -> RateControl | None:
-    """The limiter a ``rate_limit`` option stands for (None, a number, "auto", a limiter)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value != "auto":
-            raise RequestValidationError(
-                f"rate_limit must be a number, 'auto' or a rate limiter, got {value!r}",
-                field="rate_limit",
-            )
-        return AdaptiveRateLimiter()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return RateLimiter(value)
-    if isinstance(value, RateControl):
-        return value
-    raise RequestValidationError(
-        f"rate_limit must be a number, 'auto' or a rate limiter, got {type(value).__name__}",
-        field="rate_limit",
-    )
