@@ -30,7 +30,11 @@ async def test_four_processes_share_one_budget(redis_server: RedisServer) -> Non
     assert len(times) == 300
     assert busiest_window(times) <= 100
     achieved = (len(times) - 1) / (max(times) - min(times))
-    assert achieved >= 90, achieved  # spacing is (1 + 2%) / rate: about 98/s
+    # The spacing is (1 + 2%) / rate: about 98/s on a quiet machine. Four processes on a
+    # busy 2-core machine (CI runs two interpreters side by side) reached 73/s, so the
+    # floor only says the fleet is not paced per process (4 x 25/s would still be 100/s,
+    # but one booking in two lost would be 50/s); the ceiling above is the exact check.
+    assert achieved >= 60, achieved
 
 
 async def test_starts_are_spaced_within_one_process(redis_server: RedisServer) -> None:
