@@ -30,10 +30,10 @@ async def test_four_processes_share_one_budget(redis_server: RedisServer) -> Non
     assert len(times) == 300
     assert busiest_window(times) <= 100
     achieved = (len(times) - 1) / (max(times) - min(times))
-    # The spacing is (1 + 2%) / rate: about 98/s on a quiet machine. Four processes on a
-    # busy 2-core machine (CI runs two interpreters side by side) reached 73/s, so the
-    # floor only says the fleet is not paced per process (4 x 25/s would still be 100/s,
-    # but one booking in two lost would be 50/s); the ceiling above is the exact check.
+    # The spacing is (1 + 2%) / rate: about 98/s on a quiet machine, but four processes
+    # on a busy 2-core machine (CI runs two interpreters side by side) reached 73/s. The
+    # floor catches a fleet paced far under its budget (every other slot lost: 50/s);
+    # the busiest-window ceiling above is the exact check.
     assert achieved >= 60, achieved
 
 
