@@ -22,17 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import Context, Figure, verdict
 from mpasync import AdaptiveRateLimiter, Client, RetryPolicy
 from mpasync.emulator import Emulator
 from mpasync.emulator.ratelimit import RateLimits
-
-if TYPE_CHECKING:
-    from benchmarks.suite import Context, Figure
 
 BUDGET = 150.0
 ACCELERATION = 2.0
@@ -263,8 +261,6 @@ def _line(run: BudgetRun) -> str:
 
 async def bench_budget(ctx: Context) -> list[Figure]:
     """The `run.py` entry: budget efficiency and neighbour rows."""
-    from benchmarks.suite import Figure, verdict
-
     n = ctx.sizes.budget_requests
     quick = n < 1000
     results = await run_budget(n, quick=quick)

@@ -21,19 +21,17 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.budget import ACCELERATION, ACCELERATION_FLOOR, BUDGET, _serve
+from benchmarks.common import Context, Figure, verdict
 from mpasync import Client, RetryPolicy
 from mpasync.redis import RedisRateLimiter, RedisTokenCache
 from tests.redis.fleet import busiest_window
 from tests.redis.server import RedisServer, redis_server_binary
-
-if TYPE_CHECKING:
-    from benchmarks.suite import Context, Figure
 
 PROCESSES = 8
 CONCURRENCY = 32  # in total: 4 per process
@@ -223,14 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 async def bench_fleet(ctx: Context) -> list[Figure]:
     """The `run.py` entry: the fleet rows (``make bench``)."""
-    from benchmarks.suite import Figure, verdict
-
     n = 3000 if ctx.sizes.budget_requests >= 1000 else 80
     run = await asyncio.to_thread(run_fleet, n)
     ctx.details["fleet"] = {**asdict(run), "efficiency": run.efficiency}
@@ -265,3 +257,7 @@ async def bench_fleet(ctx: Context) -> list[Figure]:
             f"{run.processes} cold processes sharing RedisTokenCache",
         ),
     ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

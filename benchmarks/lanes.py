@@ -36,12 +36,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.budget import EmulatorProcess
+from benchmarks.common import Context, Figure, render_table, verdict
 from mpasync import Client, RateLimiter
 from mpasync.bulk import BulkReport
 from mpasync.errors import MParticleError
@@ -49,9 +50,6 @@ from mpasync.models import DataPointFilter
 from mpasync.priority import BACKGROUND, INTERACTIVE, Priority
 from mpasync.redis import RedisRateLimiter
 from tests.redis.server import RedisServer, redis_server_binary
-
-if TYPE_CHECKING:
-    from benchmarks.suite import Context, Figure
 
 RATE = 50.0
 APPS = 300
@@ -425,8 +423,6 @@ def _line(run: LanesRun) -> str:
 
 def figures(runs: list[LanesRun]) -> list[Figure]:
     """The table rows: per setup, interactive latency after and before, bulk time, items."""
-    from benchmarks.suite import Figure, verdict
-
     rows: list[Figure] = []
     for setup in dict.fromkeys(r.setup for r in runs):
         after = next(r for r in runs if r.setup == setup and r.web_lane == INTERACTIVE)
@@ -514,8 +510,6 @@ async def bench_lanes(ctx: Context) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.report import render_table
-
     args = sys.argv[1:] if argv is None else argv
     quick = "--quick" in args
     runs = asyncio.run(

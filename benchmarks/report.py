@@ -1,4 +1,7 @@
-"""Rendering results: a plain-text table for the terminal and ``RESULTS.md``."""
+"""Rendering results: the whole ``RESULTS.md`` (and, from `benchmarks.common`, the
+plain-text table for the terminal). It reads the runs from the figures and
+``ctx.details``, and the settings it states from `budget` and `lanes`, which never import it.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import budget, lanes
-from benchmarks.suite import Context, Figure
+from benchmarks.common import Context, Figure, render_table
 from mpasync import AdaptiveRateLimiter
 from mpasync.limits import FILL_SPEED
 
 __all__ = ["machine", "render_markdown", "render_table"]
-
-
-def render_table(figures: list[Figure]) -> str:
-    """Fixed-width table: benchmark, figure, value, target, verdict."""
-    head = ("benchmark", "figure", "value", "target", "verdict")
-    rows = [(f.bench, f.name, f.value, f.target, f.verdict) for f in figures]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    out = [fmt(head), fmt(tuple("-" * w for w in widths))]
-    out += [fmt(r) for r in rows]
-    return "\n".join(out)
 
 
 def _cpu_model() -> str:

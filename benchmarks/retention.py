@@ -24,21 +24,19 @@ import multiprocessing
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec
 
+from benchmarks.common import Context, Figure
 from benchmarks.fastserver import app_envelope
 from mpasync.decoding import envelope_list
 from mpasync.models import App
 from mpasync.models.apps import AccessKey, Platform
 from mpasync.models.base import Envelope
-
-if TYPE_CHECKING:
-    from benchmarks.suite import Context, Figure
 
 APPS_PER_LIST = 200
 LISTS = 2_000
@@ -114,18 +112,8 @@ def measure(lists: int = LISTS, apps: int = APPS_PER_LIST, rounds: int = 3) -> d
     return best
 
 
-if __name__ == "__main__":
-    for kind, r in measure().items():
-        print(
-            f"{kind:16s} wall {r['wall'] * 1e3:8.1f} ms  cpu {r['cpu'] * 1e3:8.1f} ms  "
-            f"gc runs {r['collections']:5.0f}  tracked objects {r['tracked']:,.0f}"
-        )
-
-
 async def bench_retention(ctx: Context) -> list[Figure]:
     """The `run.py` entry: the three contenders' CPU time, and the ratios."""
-    from benchmarks.suite import Figure
-
     lists = ctx.sizes.retention_lists
     if lists < LISTS:  # the smoke run: in process, once
         res = {kind: _run(kind, lists, 20) for kind in KINDS}
@@ -163,3 +151,11 @@ async def bench_retention(ctx: Context) -> list[Figure]:
             f"{nogc['cpu'] / loads['cpu']:.2f}x",
         ),
     ]
+
+
+if __name__ == "__main__":
+    for kind, r in measure().items():
+        print(
+            f"{kind:16s} wall {r['wall'] * 1e3:8.1f} ms  cpu {r['cpu'] * 1e3:8.1f} ms  "
+            f"gc runs {r['collections']:5.0f}  tracked objects {r['tracked']:,.0f}"
+        )

@@ -22,9 +22,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.report import render_markdown, render_table
+from benchmarks.common import FULL, Context, Figure, Sizes, render_table
+from benchmarks.registry import BENCHMARKS
+from benchmarks.report import render_markdown
 from benchmarks.serverproc import ServerProcess
-from benchmarks.suite import BENCHMARKS, FULL, Context, Figure, Sizes
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 PROFILE = Path(__file__).with_name("mpasync.prof")

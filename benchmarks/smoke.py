@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from benchmarks.report import render_markdown, render_table
+from benchmarks.common import TINY, Figure, render_table
+from benchmarks.registry import BENCHMARKS
+from benchmarks.report import render_markdown
 from benchmarks.run import run
-from benchmarks.suite import BENCHMARKS, TINY, Figure
 
 __all__ = ["smoke"]
 

@@ -1,14 +1,13 @@
-"""The benchmarks: each is a function of a `Context` that returns table rows (`Figure`s).
-
-Every HTTP benchmark talks to `benchmarks/fastserver.py` in its own process. Sizes come
-from `Sizes` (`FULL` for ``make bench``, `TINY` for the smoke run).
+"""The benchmarks against the canned server (`benchmarks/fastserver.py`, its own process):
+the server's own capacity, throughput and CPU of the three contenders, where mpasync's
+time goes, a cold token cache, the rate limiter, `bulk.map` memory, and decoding. Each is
+a function of a `Context` that returns table rows (`Figure`s).
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
-import functools
 import gc
 import itertools
 import json
@@ -16,355 +15,39 @@ import pstats
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import httpx
 import msgspec
 
+from benchmarks.common import Context, Figure, verdict
+from benchmarks.contenders import (
+    APP_ID,
+    measure,
+    mpasync_client,
+    paired_ratios,
+    samples_by_kind,
+    throughput_samples,
+)
 from benchmarks.fastserver import DATAPOINT_COUNT, app_envelope, datapoints_envelope
 from benchmarks.profiling import attribute, where
-from benchmarks.serverproc import ServerProcess
-from mpasync import Client
 from mpasync.decoding import envelope_list, envelope_one
 from mpasync.models import App, DataPoint
-from mpasync.models.base import Envelope
 
 __all__ = [
-    "BENCHMARKS",
-    "FULL",
-    "TINY",
-    "Context",
-    "Figure",
-    "Sample",
-    "Sizes",
+    "bench_bulk",
+    "bench_cold_token",
+    "bench_cpu",
+    "bench_decode",
+    "bench_profile",
+    "bench_rate",
+    "bench_server",
+    "bench_throughput",
+    "max_in_window",
 ]
 
 HERE = Path(__file__).parent
-CLIENT_ID = "bench-client"
-CLIENT_SECRET = "bench-secret"
-APP_ID = 1
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """How big each benchmark is."""
-
-    requests: int = 20_000
-    #: httpx is an order of magnitude slower; its rate is steady, so fewer requests do.
-    httpx_requests: int = 2_000
-    chunks: int = 10
-    concurrency: int = 64
-    rounds: int = 4
-    warmup: int = 512
-    profile_requests: int = 20_000
-    cold_requests: int = 10_000
-    token_delay: float = 1.0
-    rate: float = 200.0
-    rate_requests: int = 1_000
-    bulk_items: int = 100_000
-    decode_repeat: int = 30
-    capacity_seconds: float = 1.0
-    budget_requests: int = 3000
-    retention_lists: int = 2000
-    lanes_apps: int = 300
-
-
-FULL = Sizes()
-TINY = Sizes(
-    requests=200,
-    httpx_requests=100,
-    chunks=2,
-    rounds=1,
-    warmup=64,
-    profile_requests=200,
-    cold_requests=200,
-    token_delay=0.05,
-    rate_requests=40,
-    bulk_items=1_000,
-    decode_repeat=2,
-    capacity_seconds=0.1,
-    budget_requests=40,
-    retention_lists=20,
-    lanes_apps=30,
-)
-
-
-@dataclass
-class Figure:
-    """One row of the results table."""
-
-    bench: str
-    name: str
-    value: str
-    target: str = "—"
-    verdict: str = "—"  # PASS, MISS or — (no target: context only)
-    note: str = ""
-
-
-@dataclass
-class Sample:
-    """One timed run of one contender."""
-
-    kind: str
-    requests: int
-    wall: float
-    cpu: float
-    server_cpu: float
-    served: int
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.wall
-
-    @property
-    def cpu_per_1000(self) -> float:
-        return self.cpu / self.requests * 1000
-
-    @property
-    def server_busy(self) -> float:
-        return self.server_cpu / self.wall
-
-
-@dataclass
-class Context:
-    """What the benchmarks share: the server, the sizes, and results worth reusing."""
-
-    server: ServerProcess
-    sizes: Sizes
-    samples: tuple[list[Sample], list[Sample]] | None = None
-    #: Where the profile benchmark saves its stats (None: do not save).
-    profile_out: Path | None = HERE / "mpasync.prof"
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-# -- the three contenders -------------------------------------------------------------------
-
-Call = Callable[[], Awaitable[Any]]
-Close = Callable[[], Awaitable[None]]
-
-
-def _mpasync_client(base: str, concurrency: int, **kwargs: Any) -> Client:
-    return Client(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        account_id=1,
-        base_url=base,
-        token_url=base + "/oauth/token",
-        max_concurrency=concurrency,
-        **kwargs,
-    )
-
-
-async def _open_mpasync(base: str, concurrency: int) -> tuple[Call, Close]:
-    """mpasync as shipped: auth, limits, retries armed (default policy), typed decode."""
-    mp = _mpasync_client(base, concurrency)
-    return functools.partial(mp.apps.get, APP_ID), mp.aclose
-
-
-def _token_payload() -> dict[str, str]:
-    return {
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "audience": "https://api.mparticle.com",
-        "grant_type": "client_credentials",
-    }
-
-
-#: The raw contenders decode as mpasync does: msgspec, into the same typed model
-#: (`Envelope[App]`, ``strict=False``), one decoder built once. So the throughput ratio
-#: measures the client, not the JSON library (issue 19).
-_APP_ENVELOPE: msgspec.json.Decoder[Envelope[App]] = msgspec.json.Decoder(
-    Envelope[App], strict=False
-)
-
-
-def _the_app(body: bytes) -> App:
-    data = _APP_ENVELOPE.decode(body).data
-    if not data:
-        raise RuntimeError("no app in the envelope")
-    return data[0]
-
-
-async def _open_aiohttp(base: str, concurrency: int) -> tuple[Call, Close]:
-    """Raw aiohttp: one session, TCPConnector(limit=concurrency), msgspec typed decode."""
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
-    async with session.post(base + "/oauth/token", json=_token_payload()) as resp:
-        token = (await resp.json())["access_token"]
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    url = f"{base}/v1/apps/{APP_ID}?accountId=1"
-
-    async def call() -> Any:
-        async with session.get(url, headers=headers) as resp:
-            body = await resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"HTTP {resp.status}")
-        return _the_app(body)
-
-    return call, session.close
-
-
-async def _open_httpx(base: str, concurrency: int) -> tuple[Call, Close]:
-    """httpx.AsyncClient with max_connections=concurrency, msgspec typed decode."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    client = httpx.AsyncClient(limits=limits)
-    token = (await client.post(base + "/oauth/token", json=_token_payload())).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json"}
-    url = f"{base}/v1/apps/{APP_ID}?accountId=1"
-
-    async def call() -> Any:
-        resp = await client.get(url, headers=headers)
-        if resp.status_code != 200:
-            raise RuntimeError(f"HTTP {resp.status_code}")
-        return _the_app(resp.content)
-
-    return call, client.aclose
-
-
-CONTENDERS: dict[str, Callable[[str, int], Awaitable[tuple[Call, Close]]]] = {
-    "mpasync": _open_mpasync,
-    "aiohttp": _open_aiohttp,
-    "httpx": _open_httpx,
-}
-
-
-async def drive(call: Call, n: int, concurrency: int) -> Any:
-    """``n`` calls from ``concurrency`` workers; returns the last result."""
-    remaining = n
-    last: Any = None
-
-    async def worker() -> None:
-        nonlocal remaining, last
-        while remaining > 0:
-            remaining -= 1
-            last = await call()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return last
-
-
-def _check(kind: str, result: Any) -> None:
-    ok = isinstance(result, App) and result.id == APP_ID and result.name == "Test App"
-    if not ok:
-        raise RuntimeError(f"{kind}: unexpected result {result!r}")
-
-
-async def measure(
-    ctx: Context, kind: str, n: int, profiler: cProfile.Profile | None = None
-) -> Sample:
-    """One timed run: open the contender, warm it up (connections, token), time ``n`` calls."""
-    sizes = ctx.sizes
-    call, close = await CONTENDERS[kind](ctx.server.base_url, sizes.concurrency)
-    try:
-        await drive(call, sizes.warmup, sizes.concurrency)
-        gc.collect()
-        before = ctx.server.stats()
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        last = await drive(call, n, sizes.concurrency)
-        if profiler is not None:
-            profiler.disable()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        after = ctx.server.stats()
-    finally:
-        await close()
-    _check(kind, last)
-    served = after["requests"] - before["requests"]
-    if served != n:
-        raise RuntimeError(f"{kind}: the server saw {served} requests for {n} calls")
-    return Sample(kind, n, wall, cpu, after["cpu"] - before["cpu"], served)
-
-
-async def _timed_chunk(ctx: Context, kind: str, call: Call, n: int) -> Sample:
-    before = ctx.server.stats()
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    last = await drive(call, n, ctx.sizes.concurrency)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    after = ctx.server.stats()
-    _check(kind, last)
-    served = after["requests"] - before["requests"]
-    if served != n:
-        raise RuntimeError(f"{kind}: the server saw {served} requests for {n} calls")
-    return Sample(kind, n, wall, cpu, after["cpu"] - before["cpu"], served)
-
-
-async def interleaved_round(ctx: Context, round_index: int) -> tuple[list[Sample], list[Sample]]:
-    """One round: every contender open and warm, their requests run in alternating chunks.
-
-    Each contender makes its whole quota (``requests``; httpx ``httpx_requests``) in
-    ``chunks`` pieces, the order rotating chunk by chunk, so a change in the machine's
-    load hits all of them alike. Returns one summed sample per contender and the chunks.
-    """
-    sizes = ctx.sizes
-    kinds = list(CONTENDERS)
-    quota = {k: sizes.httpx_requests if k == "httpx" else sizes.requests for k in kinds}
-    opened: dict[str, tuple[Call, Close]] = {}
-    chunks: list[Sample] = []
-    try:
-        for kind in kinds:
-            opened[kind] = await CONTENDERS[kind](ctx.server.base_url, sizes.concurrency)
-            await drive(opened[kind][0], sizes.warmup, sizes.concurrency)
-        gc.collect()
-        for c in range(sizes.chunks):
-            shift = (c + round_index) % len(kinds)
-            for kind in kinds[shift:] + kinds[:shift]:
-                n = quota[kind] // sizes.chunks
-                if c == sizes.chunks - 1:
-                    n = quota[kind] - n * (sizes.chunks - 1)
-                chunks.append(await _timed_chunk(ctx, kind, opened[kind][0], n))
-    finally:
-        for _call, close in opened.values():
-            await close()
-    totals = []
-    for kind in kinds:
-        mine = [s for s in chunks if s.kind == kind]
-        totals.append(
-            Sample(
-                kind,
-                sum(s.requests for s in mine),
-                sum(s.wall for s in mine),
-                sum(s.cpu for s in mine),
-                sum(s.server_cpu for s in mine),
-                sum(s.served for s in mine),
-            )
-        )
-    return totals, chunks
-
-
-async def throughput_samples(ctx: Context) -> tuple[list[Sample], list[Sample]]:
-    """Every round's per-contender totals and chunks (computed once, shared by two benchmarks)."""
-    if ctx.samples is None:
-        totals: list[Sample] = []
-        chunks: list[Sample] = []
-        for r in range(ctx.sizes.rounds):
-            t, c = await interleaved_round(ctx, r)
-            totals += t
-            chunks += c
-        ctx.samples = (totals, chunks)
-    return ctx.samples
-
-
-def paired_ratios(chunks: list[Sample], a: str, b: str) -> list[float]:
-    """Rate of ``a`` over rate of ``b`` for each pair of neighbouring chunks."""
-    mine = [s for s in chunks if s.kind == a]
-    theirs = [s for s in chunks if s.kind == b]
-    return [x.rate / y.rate for x, y in zip(mine, theirs, strict=True)]
-
-
-def _by_kind(samples: list[Sample]) -> dict[str, list[Sample]]:
-    out: dict[str, list[Sample]] = {}
-    for s in samples:
-        out.setdefault(s.kind, []).append(s)
-    return out
-
 
 # -- 0. the server itself -----------------------------------------------------------------
 
@@ -424,7 +107,7 @@ async def bench_server(ctx: Context) -> list[Figure]:
 async def bench_throughput(ctx: Context) -> list[Figure]:
     """20,000 GETs at concurrency 64: mpasync vs raw aiohttp vs httpx, interleaved rounds."""
     totals, chunks = await throughput_samples(ctx)
-    groups = _by_kind(totals)
+    groups = samples_by_kind(totals)
     best = {k: max(s.rate for s in v) for k, v in groups.items()}
     median = {k: statistics.median(s.rate for s in v) for k, v in groups.items()}
     sizes = ctx.sizes
@@ -477,7 +160,7 @@ async def bench_throughput(ctx: Context) -> list[Figure]:
 async def bench_cpu(ctx: Context) -> list[Figure]:
     """Client-process CPU seconds per 1,000 requests (same interleaved runs)."""
     totals, chunks = await throughput_samples(ctx)
-    groups = _by_kind(totals)
+    groups = samples_by_kind(totals)
     best = {k: min(s.cpu_per_1000 for s in v) for k, v in groups.items()}
     rows = [
         Figure(
@@ -575,7 +258,7 @@ async def bench_cold_token(ctx: Context) -> list[Figure]:
     ctx.server.reset()
     try:
         t0 = time.perf_counter()
-        async with _mpasync_client(ctx.server.base_url, sizes.concurrency) as mp:
+        async with mpasync_client(ctx.server.base_url, sizes.concurrency) as mp:
             results = await asyncio.gather(
                 *(mp.apps.get(APP_ID) for _ in range(sizes.cold_requests))
             )
@@ -621,7 +304,7 @@ async def bench_rate(ctx: Context) -> list[Figure]:
     both from the server's arrival times."""
     sizes = ctx.sizes
     n = sizes.rate_requests
-    async with _mpasync_client(ctx.server.base_url, sizes.concurrency, rate_limit=sizes.rate) as mp:
+    async with mpasync_client(ctx.server.base_url, sizes.concurrency, rate_limit=sizes.rate) as mp:
         await mp.token_cache.get()  # the token fetch is not a rate-limited start
         ctx.server.reset()
         t0 = time.perf_counter()
@@ -805,28 +488,3 @@ async def _fetch_datapoints(ctx: Context) -> bytes:
     if body != datapoints_envelope():
         raise RuntimeError("decode: the server's datapoints body differs from the canned one")
     return body
-
-
-Bench = Callable[[Context], Awaitable[list[Figure]]]
-
-#: Every benchmark, in the order ``run.py`` runs them.
-BENCHMARKS: dict[str, Bench] = {
-    "server": bench_server,
-    "throughput": bench_throughput,
-    "cpu": bench_cpu,
-    "profile": bench_profile,
-    "coldtoken": bench_cold_token,
-    "ratelimit": bench_rate,
-    "bulk": bench_bulk,
-    "decode": bench_decode,
-}
-
-from benchmarks.budget import bench_budget  # noqa: E402  (it imports this module's names)
-from benchmarks.fleet import bench_fleet  # noqa: E402
-from benchmarks.lanes import bench_lanes  # noqa: E402
-from benchmarks.retention import bench_retention  # noqa: E402
-
-BENCHMARKS["budget"] = bench_budget
-BENCHMARKS["fleet"] = bench_fleet
-BENCHMARKS["lanes"] = bench_lanes
-BENCHMARKS["retention"] = bench_retention
