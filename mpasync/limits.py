@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 from mpasync import clock
 from mpasync._checks import positive_number
 from mpasync.errors import RequestValidationError
-from mpasync.priority import BACKGROUND, INTERACTIVE, Lanes, Priority
+from mpasync.priority import INTERACTIVE, Lanes, Priority
 
 __all__ = [
     "AdjustableRateLimiter",
@@ -341,9 +341,15 @@ class AdjustableRateLimiter(RateLimiter):
     rate itself (measured: 429-only CUBIC at 2x fill varied 1.28x-1.52x, at 1x 1.30x).
     Below 2 requests/s a window of one second means nothing (it would admit one start a
     second whatever the rate); there the pacer is the plain GCRA at ``rate``.
+
+    While interactive starts are in the window, background work leaves one slot free for
+    the next (`mpasync.priority`). A controller that aims below the budget may give the
+    pacer ``headroom`` (`set_rate`): interactive starts beside background work may then
+    go that many above the rate, and those in the window count there rather than in
+    background's share.
     """
 
-    __slots__ = ("_cap", "_fill", "_interactive", "_safety", "_starts")
+    __slots__ = ("_cap", "_fill", "_headroom", "_interactive", "_safety", "_starts")
 
     def __init__(self, rate: float, *, fill: bool = False, safety: float = 0.002) -> None:
         super().__init__(rate, safety=safety)
@@ -354,6 +360,7 @@ class AdjustableRateLimiter(RateLimiter):
         self._interactive: deque[float] = deque()  # the interactive lane's starts in it
         self._cap = 0
         self._fill = fill
+        self._headroom = 0
         self._pace(self.rate)
 
     def _pace(self, rate: float) -> None:
@@ -363,9 +370,16 @@ class AdjustableRateLimiter(RateLimiter):
         self._interval = (1.0 + self._safety) / (rate * speed)
         self._tolerance = min(self._interval, self._safety) / 2
 
-    def set_rate(self, rate: float, *, fill: bool | None = None) -> None:
-        """Use ``rate`` (and ``fill``, if given) from the next start on (the start already
-        booked stays).
+    def set_rate(
+        self, rate: float, *, fill: bool | None = None, headroom: int | None = None
+    ) -> None:
+        """Use ``rate`` (and ``fill`` and ``headroom``, if given) from the next start on
+        (the start already booked stays).
+
+        ``headroom``: how many starts a second above ``rate`` the budget has room for
+        that interactive starts beside background work may take (a controller aiming
+        below the budget knows; 0: none, the interactive lane's slots are within the
+        rate). See `over_rate`.
 
         A rise re-arms a waiting timer: a waiter held by the full window at the old rate
         may start as soon as the new one allows, not when the old one would have.
@@ -374,10 +388,14 @@ class AdjustableRateLimiter(RateLimiter):
         fill = self._fill if fill is None else fill
         if not isinstance(fill, bool):
             raise RequestValidationError("fill must be a bool", field="fill")
-        if rate == self.rate and fill == self._fill:
+        room = self._headroom if headroom is None else headroom
+        if isinstance(room, bool) or not isinstance(room, int) or room < 0:
+            raise RequestValidationError("headroom must be an integer >= 0", field="headroom")
+        if rate == self.rate and fill == self._fill and room == self._headroom:
             return
-        rising = rate > self.rate or fill > self._fill
+        rising = rate > self.rate or fill > self._fill or room > self._headroom
         self._fill = fill
+        self._headroom = room
         self._pace(rate)
         if rising and self._timer is not None:
             loop = asyncio.get_running_loop()
@@ -394,14 +412,20 @@ class AdjustableRateLimiter(RateLimiter):
             mine = self._interactive
             while mine and mine[0] + span <= now:
                 mine.popleft()
-            if priority == BACKGROUND and mine:
+            if priority == INTERACTIVE:
+                if self._headroom and len(starts) > len(mine):
+                    # Beside background work, interactive starts may take the headroom
+                    # the budget has above the rate.
+                    cap += self._headroom
+            elif mine:
                 # While the web is sending (an interactive start in the window), background
                 # work leaves the window's last slot free: a web request behind work that
                 # fills the window at twice the rate then finds it instead of waiting for
                 # the window to slide. One slot, not one per web start: more would idle a
-                # slot per web request (measured: 8 % of the rate at 50/s, 38 % at 10/s);
-                # one costs nothing the web does not use itself at 20/s and above.
-                cap = max(1, cap - 1)
+                # slot per web request (measured: 8 % of the rate at 50/s, 38 % at 10/s).
+                # Web starts up to the headroom are above the rate, not in background's
+                # share of it (the kept slot then comes out of the headroom too).
+                cap = max(1, cap - 1 + min(len(mine), self._headroom))
             if len(starts) >= cap:
                 # The start that must leave the window before another may begin.
                 ready = max(ready, starts[len(starts) - cap] + span)
@@ -416,6 +440,11 @@ class AdjustableRateLimiter(RateLimiter):
         elif self._starts:
             self._starts.clear()
             self._interactive.clear()
+
+    def over_rate(self) -> int:
+        """Our starts in the window above ``floor(rate)``: interactive ones in the
+        headroom (at most ``headroom``; 0 without it)."""
+        return max(0, len(self._starts) - self._cap) if self._cap else 0
 
     def seed(self, starts: deque[float]) -> None:
         """Count starts made before this pacer existed (`mpasync.clock` times), so a

@@ -388,3 +388,107 @@ def test_the_slot_kept_for_the_web_is_not_the_bulk_runs_loss() -> None:
     background, web = run(main())
     assert web >= 4.5
     assert background + web >= 0.97 * 20
+
+
+def test_with_headroom_web_starts_are_above_the_rate_not_out_of_the_bulk_share() -> None:
+    """A pacer told the budget has room for 2 starts above its rate (``headroom=2``):
+    beside two web starts background still fills the rate less the one slot it keeps
+    free for the next web call, and the web starts are above the rate
+    (`AdjustableRateLimiter.over_rate`); without headroom they come out of background's
+    share."""
+
+    async def main(headroom: int) -> tuple[int, int, int]:
+        pacer = AdjustableRateLimiter(20, fill=True)
+        pacer.set_rate(20, headroom=headroom)
+
+        async def bulk() -> None:
+            while True:
+                await pacer.acquire(priority=BACKGROUND)
+
+        workers = [asyncio.create_task(bulk()) for _ in range(30)]
+        await asyncio.sleep(1.5)  # the window is full of background work
+        await pacer.acquire(priority=INTERACTIVE)
+        await asyncio.sleep(0.2)
+        await pacer.acquire(priority=INTERACTIVE)
+        await asyncio.sleep(0.7)  # both web starts are still in the window
+        over = pacer.over_rate()
+        background = len(pacer._starts) - len(pacer._interactive)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        return over, background, len(pacer._starts)
+
+    over, background, window = run(main(2))
+    assert background == 19 and window == 21 and over == 1  # a slot above kept free
+    over, background, window = run(main(0))
+    assert background == 17 and window == 19 and over == 0  # a slot of the rate kept free
+
+
+def _web_beside_bulk(seconds: float = 16.0) -> tuple[float, list[float], int, int]:
+    """`AdaptiveRateLimiter` against the emulator's budget of 50/s (usage headers, no
+    acceleration): 64 background workers beside one interactive call every 0.2 s.
+    Background starts per second from second 4 on, the web calls' waits, our most
+    starts the server counted in one second, and 429s."""
+    from mpasync import clock
+    from mpasync.adaptive.law import USAGE_HEADER
+    from mpasync.emulator.ratelimit import RateLimits
+
+    async def main() -> tuple[float, list[float], int, int]:
+        limiter = AdaptiveRateLimiter()
+        server = RateLimits(50.0)
+        background: list[float] = []
+        waits: list[float] = []
+        peak = throttled = 0
+
+        async def request(lane: Any) -> None:
+            nonlocal peak, throttled
+            await limiter.acquire("7", priority=lane)
+            decision = server.acquire(1, 7, clock.now())
+            if lane == BACKGROUND:
+                background.append(clock.now())
+            await asyncio.sleep(0.004)
+            if not decision.admitted:
+                throttled += 1
+                await limiter.observe("7", 429, {"X-mp-rate-limit-exceeded": "account"})
+                return
+            peak = max(peak, decision.percentage_used)
+            await limiter.observe("7", 200, {USAGE_HEADER: str(decision.percentage_used)})
+
+        async def bulk() -> None:
+            while True:
+                await request(BACKGROUND)
+
+        async def web() -> None:
+            t0 = clock.now()
+            await request(INTERACTIVE)
+            waits.append(clock.now() - t0 - 0.004)
+
+        start = clock.now()
+        workers = [asyncio.create_task(bulk()) for _ in range(64)]
+        calls = []
+        while clock.now() < start + seconds:
+            calls.append(asyncio.create_task(web()))
+            await asyncio.sleep(0.2)
+        await asyncio.gather(*calls)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        steady = [t for t in background if start + 4.0 <= t < start + seconds]
+        return len(steady) / (seconds - 4.0), waits, peak, throttled
+
+    return run(main())
+
+
+def test_the_web_slots_come_out_of_the_headroom_target_usage_leaves() -> None:
+    """Beside a web call every 0.2 s, bulk work under ``rate_limit="auto"`` gets
+    ``target_usage`` of the budget less the web calls within it: at 50/s the rate is 45,
+    and up to 2 web starts (half the 5 starts of headroom) are above it, so bulk gets
+    45 - 1 (the slot kept free for the next web call) - 5 + 2 = 41/s (39/s when every web
+    start was within the rate). The web still waits about one interval, usage stays at
+    most halfway to 100 % (94 %) with no 429, as the law reads usage without them."""
+    bulk, waits, peak, throttled = _web_beside_bulk()
+    assert throttled == 0
+    assert peak <= 94
+    assert bulk >= 40.5, bulk
+    waits.sort()
+    assert waits[int(0.95 * len(waits))] <= 0.06, waits

@@ -69,26 +69,40 @@ class _Window:
 class _Scope:
     """One law state, its pacer and its window: the account, or one throttled app."""
 
-    __slots__ = ("pacer", "read", "state", "window")
+    __slots__ = ("pacer", "read", "state", "target", "window")
 
-    def __init__(self, state: RateState) -> None:
+    def __init__(self, state: RateState, target: float | None = None) -> None:
         self.state = state
         self.pacer = AdjustableRateLimiter(state.rate, safety=_PACER_SAFETY)
         self.window = _Window()
         self.read = False  # has a usage reading steered this scope's rate yet?
+        # The account's target_usage: the headroom it leaves above the rate may hold
+        # interactive starts (None: an app's scope, whose readings may be its app
+        # limit's, keeps them within the rate).
+        self.target = target
 
     def update(self, state: RateState, *, reading: bool = False) -> None:
         """Take the law's new state; ``reading``: it came from a usage reading (from then
         on the pacer fills its window fast, as the readings say how much room there is)."""
         self.state = state
         self.read = self.read or reading
-        self.pacer.set_rate(state.rate, fill=self.read)
+        self.pacer.set_rate(state.rate, fill=self.read, headroom=self._headroom(state))
+
+    def _headroom(self, state: RateState) -> int:
+        """How many starts a second above the rate interactive starts may take: half of
+        the whole starts ``target_usage`` leaves between the rate and the budget it aims
+        at (none before a reading steered the rate, for an app's scope, or while the rate
+        aims close to an acceleration limit: its margin is a start or so)."""
+        if self.target is None or not self.read or state.acceleration:
+            return 0
+        room = math.floor(state.rate / self.target) - math.floor(state.rate)
+        return max(0, room) // 2
 
 
 # What `acquire` learned about this task's attempt, read back by `observe` in the same
 # task: (limiter, start time, our starts in the account window and in the second before
-# it, the same in the scope's).
-_ATTEMPT: ContextVar[tuple[object, float, int, int, int, int] | None] = ContextVar(
+# it, the same in the scope's, our starts in the account window above its rate).
+_ATTEMPT: ContextVar[tuple[object, float, int, int, int, int, int] | None] = ContextVar(
     "mpasync_adaptive_attempt", default=None
 )
 
@@ -111,6 +125,10 @@ class AdaptiveRateLimiter:
     creates a limiter for that scope (at most ``max_scopes``, least recently used
     dropped), which requests to that app pass as well as the account's; from then on
     that app's usage readings steer its own limiter, since they may measure its limit.
+    Beside background work, interactive starts may take up to half of the headroom
+    ``target_usage`` leaves above the account's rate (usage then stays below halfway
+    between ``target_usage`` and 100 %), so a web call does not come out of a bulk run's
+    share; the law reads usage without them.
     With headers such a limiter is also made before any 429, when an app reads above
     ``target_usage`` while another scope read the account at least 10 points lower
     within the last second (usage is the highest of the limits that apply, so the app
@@ -141,7 +159,7 @@ class AdaptiveRateLimiter:
             initial_rate, min_rate, max_rate, target_usage, use_headers=use_headers
         )
         self.max_scopes = max_scopes
-        self._account = _Scope(self.law.initial(clock.now()))
+        self._account = _Scope(self.law.initial(clock.now()), target_usage)
         self._scopes: OrderedDict[str, _Scope] = OrderedDict()
         # Recent starts per scope before it has a limiter, to know what it sent.
         self._scope_windows: OrderedDict[str, _Window] = OrderedDict()
@@ -193,13 +211,14 @@ class AdaptiveRateLimiter:
         if sub is not None:
             self._scopes.move_to_end(scope)  # type: ignore[arg-type]
             await sub.pacer.acquire(priority=priority, deadline=deadline)
-        await self._account.pacer.acquire(priority=priority, deadline=deadline)
+        pacer = self._account.pacer
+        await pacer.acquire(priority=priority, deadline=deadline)
         now = clock.now()
         sent, before = self._account.window.record(now)
         scope_sent, scope_before = (
             self._scope_window(scope).record(now) if scope is not None else (0, 0)
         )
-        _ATTEMPT.set((self, now, sent, before, scope_sent, scope_before))
+        _ATTEMPT.set((self, now, sent, before, scope_sent, scope_before, pacer.over_rate()))
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
         """Feed one answer's status and headers to the law."""
@@ -207,8 +226,9 @@ class AdaptiveRateLimiter:
         attempt = _ATTEMPT.get()
         sent_at: float | None = None
         sent = before = scope_sent = scope_before = None
+        over = 0
         if attempt is not None and attempt[0] is self:
-            _, sent_at, sent, before, scope_sent, scope_before = attempt
+            _, sent_at, sent, before, scope_sent, scope_before, over = attempt
             if not scope_sent:
                 scope_sent = scope_before = None
             _ATTEMPT.set(None)
@@ -257,8 +277,20 @@ class AdaptiveRateLimiter:
                 if len(lows) > 4:
                     lows.popitem(last=False)
         account = self._account
+        if over and sent is not None and usage is not None:
+            sent, usage = self._within_rate(sent, usage, over)
         state = law.on_success(account.state, usage, now, sent=sent, sent_before=before)
         account.update(state, reading=reads)
+
+    def _within_rate(self, sent: int, usage: float, over: int) -> tuple[int, float]:
+        """A reading whose window held ``over`` of our starts above the rate (interactive
+        starts in the headroom, `_Scope._headroom`): as the law should read it, without
+        them, so they do not pull the rate down. Each start is ``1 / B`` of the usage,
+        with B the law's own estimate (the fitted budget, at least ``sent / usage``): a
+        start takes off at most its share of the reading."""
+        y = usage + 0.005  # the middle of the integer percent, as the law reads it
+        budget = max(self._account.state.budget or 0.0, sent / y)
+        return max(0, sent - over), max(0.0, usage - over / budget)
 
     def _app_limited(self, scope: str, usage: float, sent: int | None, now: float) -> bool:
         """Is this app's high reading its own (app) limit? Yes when, within the last
