@@ -225,6 +225,14 @@ def _targets(parser: argparse.ArgumentParser, *, required: bool) -> None:
     target.add_argument("--all-apps", action="store_true", help="every app in the account")
 
 
+def _service_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--service",
+        required=True,
+        help="service name (see mpasync services list; case and separators are ignored)",
+    )
+
+
 def _report_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report",
@@ -350,11 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     _verbosity(apply, "verbose_sub")
-    apply.add_argument(
-        "--service",
-        required=True,
-        help="service name (see mpasync services list; case and separators are ignored)",
-    )
+    _service_option(apply)
     _targets(apply, required=False)
     apply.add_argument(
         "--file", required=True, help="filters file: a policy or a snapshot; - reads stdin"
@@ -388,11 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     _verbosity(export, "verbose_sub")
-    export.add_argument(
-        "--service",
-        required=True,
-        help="service name (see mpasync services list; case and separators are ignored)",
-    )
+    _service_option(export)
     _targets(export, required=True)
     export.add_argument("--out", required=True, metavar="FILE", help="snapshot file to write")
     export.add_argument(
