@@ -29,7 +29,9 @@ async def connect(apps: int = 20, **client_options: Any) -> AsyncIterator[Client
         async with Client.from_env(**client_options) as mp:
             yield mp
         return
-    faults = Faults.from_fault_rate(FAULT_RATE, seed=1)
+    # Unseeded: with a fixed seed the run's order of requests decided which one drew the
+    # seed's few 429s, and a lone retry could draw three in a row (seen in 2 runs of 10).
+    faults = Faults.from_fault_rate(FAULT_RATE)
     emulator = Emulator(apps=apps, rate_limit=RATE_LIMIT, faults=faults)
     async with emulator as emu, emu.client(**client_options) as mp:
         print(f"(no MPARTICLE_* credentials: using an embedded emulator at {emu.base_url})")

@@ -78,7 +78,7 @@ class ConcurrencyLimiter:
     ``reserve`` takes nothing).
     """
 
-    __slots__ = ("_in_use", "_promised", "_reserving", "_waiters", "capacity")
+    __slots__ = ("_in_use", "_promised", "_queued", "_reserving", "_waiters", "capacity")
 
     def __init__(self, capacity: int) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
@@ -89,6 +89,8 @@ class ConcurrencyLimiter:
         self._in_use = 0
         self._promised = 0  # permits reserved and not yet claimed
         self._waiters = Lanes()
+        #: The lanes' two queues, read directly on the hot path (empty: no one waits).
+        self._queued = self._waiters.queues
         self._reserving: deque[asyncio.Future[None]] = deque()
 
     @property
@@ -103,9 +105,11 @@ class ConcurrencyLimiter:
 
     def try_acquire(self) -> bool:
         """Take a permit if one is free and no one waits for one (pair with `release`)."""
-        if self._in_use < self.capacity and (self._waiters.empty() or not self._waiters):
-            self._in_use += 1
-            return True
+        if self._in_use < self.capacity:
+            interactive, background = self._queued
+            if not (interactive or background) or not self._waiters:
+                self._in_use += 1
+                return True
         return False
 
     async def acquire(self, priority: Priority = INTERACTIVE) -> None:
@@ -125,7 +129,9 @@ class ConcurrencyLimiter:
     def release(self) -> None:
         """Give a permit back."""
         self._in_use -= 1
-        self._wake()
+        interactive, background = self._queued
+        if interactive or background or self._reserving:
+            self._wake()
 
     async def reserve(self) -> None:
         """Wait until a permit is free for a background attempt and promise it (pair with

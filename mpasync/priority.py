@@ -87,12 +87,14 @@ class Lanes:
     Futures cancelled while queued are skipped (their owners left).
     """
 
-    __slots__ = ("_background", "_interactive", "_streak")
+    __slots__ = ("_background", "_interactive", "_streak", "queues")
 
     def __init__(self) -> None:
         self._interactive: deque[asyncio.Future[None]] = deque()
         self._background: deque[asyncio.Future[None]] = deque()
         self._streak = 0  # interactive turns in a row while background waited
+        #: Both queues, for a caller's cheap "is anything queued?" (live or not).
+        self.queues = (self._interactive, self._background)
 
     def push(self, priority: Priority, fut: asyncio.Future[None]) -> None:
         (self._background if priority == BACKGROUND else self._interactive).append(fut)

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import anyio
 import msgspec
+from multidict import CIMultiDict
 from yarl import URL
 
 from mpasync import clock
@@ -191,7 +192,10 @@ class Transport:
         #: Credentials without a wait, when the auth can tell (see `mpasync.auth.Auth`).
         self._ready: Callable[[], tuple[str, str] | None] = getattr(auth, "ready", lambda: None)
         self._is_view = False
-        self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        #: The headers every request carries (never mutated: a copy is made where a
+        #: request's differ). A `CIMultiDict`, which aiohttp takes without converting.
+        self._headers = CIMultiDict({"User-Agent": user_agent, "Accept": "application/json"})
+        self._json_headers = _with(self._headers, "Content-Type", "application/json")
         self._auth_value = ""
         self._auth_headers = self._headers
         self._rng = random.Random()
@@ -295,12 +299,15 @@ class Transport:
 
     async def send(self, request: Request[T]) -> T:
         """Send a request under the client's limits and policy; return its decoded result."""
-        if self._aiohttp is not None:
-            self._aiohttp.get()  # a closed client, or another loop: refused before all else
+        wire = self._aiohttp
+        if wire is not None and wire.ready_in is not asyncio.get_running_loop():
+            wire.get()  # a closed client, or another loop: refused before all else
         method = request.method
-        url = self.url(request)
+        url = self._urls.get((request.api, request.path)) if request.query is None else None
+        if url is None:
+            url = self.url(request)
         data: bytes | None = None
-        headers = self._headers  # never mutated: a copy is made where it must differ
+        headers = self._headers
         if request.body is not None:
             try:
                 data = _encoder.encode(request.body)
@@ -314,7 +321,7 @@ class Transport:
                 raise RequestValidationError(
                     f"request body is not JSON-encodable: {redact(reason)}"
                 )
-            headers = {**headers, "Content-Type": "application/json"}
+            headers = self._json_headers
         idempotent = (
             request.idempotent if request.idempotent is not None else method in IDEMPOTENT_METHODS
         )
@@ -377,7 +384,11 @@ class Transport:
 
                 status = response.status
                 if 200 <= status < 300:
-                    return self._decode(request, response.body, call)
+                    try:
+                        return request.decode(response.body)
+                    except DECODE_FAILURES as exc:
+                        bad = decode_failure(exc, response.body, method, url, self._redactor(call))
+                    raise bad from None  # outside the handler: a clean __context__
                 last = f"HTTP {status}"
                 if policy.should_retry_status(status) and attempt < policy.max_attempts:
                     # A 429 is a refusal before processing, so even a POST may be retried.
@@ -398,13 +409,6 @@ class Transport:
         sent = (call.credential,) if call.credential else ()
         return redactor(self._secrets + auth_secrets(self.auth) + sent)
 
-    def _decode(self, request: Request[T], body: bytes, call: _Call) -> T:
-        try:
-            return request.decode(body)
-        except DECODE_FAILURES as exc:
-            error = decode_failure(exc, body, call.method, call.url, self._redactor(call))
-        raise error from None  # outside the handler: a clean __context__
-
     def _error(self, response: WireResponse, call: _Call) -> APIError:
         return error_for(response, call.method, call.url, self._redactor(call))
 
@@ -423,14 +427,25 @@ class Transport:
         ready = self._ready()  # the common case: credentials at hand, no coroutine
         if ready is None:
             ready = await self._credentials(call.deadline_at)
-        headers = self._with_credentials(call, ready)
+        authorization, call.credential = ready
+        if authorization == self._auth_value and call.headers is self._headers:
+            headers = self._auth_headers  # the common case: made once per credential
+        else:
+            headers = self._with_credentials(call.headers, authorization)
         # The common case without a rate limit: a permit free and no one waiting.
         if self.limiter is not None or not self.concurrency.try_acquire():
             await self._admission(call, lane_of(self.priority))
         failure: _Retryable | None = None
         too_large: BodyTooLarge | None = None
         try:
-            request = self._wire_request(call, headers)
+            # Within the per-attempt timeout and what is left of the deadline.
+            timeout = self.timeout
+            if call.deadline_at is not None:
+                timeout = max(0.001, min(timeout, call.deadline_at - clock.now()))
+            self.stats.attempts += 1
+            request = WireRequest(
+                call.method, call.url, headers, call.data, timeout, self.max_response_bytes
+            )
             if self.hooks is None and not logger.isEnabledFor(logging.DEBUG):
                 response = await self.wire.send(request)  # nothing to report
             else:
@@ -458,30 +473,16 @@ class Transport:
             raise _Unauthorized(response)
         return response
 
-    def _with_credentials(self, call: _Call, ready: tuple[str, str]) -> dict[str, str]:
-        """The call's headers with the auth's ``Authorization`` (one dict per credential
-        in the common case), noting the credential sent."""
-        authorization, call.credential = ready
-        headers = call.headers
+    def _with_credentials(self, headers: CIMultiDict[str], authorization: str) -> CIMultiDict[str]:
+        """``headers`` with the auth's ``Authorization`` (one copy per credential kept
+        for the common headers)."""
         if not authorization:
             return headers
-        if headers is self._headers:
-            if authorization != self._auth_value:
-                self._auth_headers = {**headers, "Authorization": authorization}
-                self._auth_value = authorization
-            return self._auth_headers
-        return {**headers, "Authorization": authorization}
-
-    def _wire_request(self, call: _Call, headers: dict[str, str]) -> WireRequest:
-        """The attempt as it goes on the wire: within the per-attempt timeout and what is
-        left of the deadline."""
-        timeout = self.timeout
-        if call.deadline_at is not None:
-            timeout = max(0.001, min(timeout, call.deadline_at - clock.now()))
-        self.stats.attempts += 1
-        return WireRequest(
-            call.method, call.url, headers, call.data, timeout, self.max_response_bytes
-        )
+        if headers is not self._headers:
+            return _with(headers, "Authorization", authorization)
+        self._auth_headers = _with(headers, "Authorization", authorization)
+        self._auth_value = authorization
+        return self._auth_headers
 
     async def _credentials(self, deadline_at: float | None) -> tuple[str, str]:
         """The auth's header and credential, waiting at most the per-attempt timeout
@@ -652,14 +653,13 @@ class Transport:
         return True
 
 
-@dataclass(slots=True)  # not frozen: one per request, and frozen __init__ is slow
-class _Call:
+class _Call(msgspec.Struct):
     """What stays the same across the attempts of one call."""
 
     method: str
     url: URL
     data: bytes | None
-    headers: dict[str, str]
+    headers: CIMultiDict[str]
     scope: str | None
     deadline_at: float | None
     #: The credential the latest attempt sent (masked in whatever the server echoes).
@@ -695,6 +695,13 @@ def _usage(headers: Headers) -> int | None:
         return max(0, min(1000, int(value.strip())))
     except ValueError:
         return None
+
+
+def _with(headers: Mapping[str, str], name: str, value: str) -> CIMultiDict[str]:
+    """A copy of ``headers`` with ``name`` set to ``value``."""
+    out = CIMultiDict(headers)
+    out[name] = value
+    return out
 
 
 def _query_string(query: Mapping[str, str]) -> str:

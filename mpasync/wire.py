@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -27,9 +27,9 @@ __all__ = ["BodyTooLarge", "MockWire", "Wire", "WireError", "WireRequest", "Wire
 Headers = CIMultiDictProxy[str] | CIMultiDict[str]
 
 
-@dataclass(slots=True)  # not frozen: one per attempt, and a frozen __init__ is slow
-class WireRequest:
-    """One request as it goes on the wire (the ``Authorization`` header included)."""
+class WireRequest(msgspec.Struct, frozen=True):
+    """One request as it goes on the wire (the ``Authorization`` header included, never
+    shown by ``repr``)."""
 
     method: str
     url: URL
@@ -39,6 +39,11 @@ class WireRequest:
     timeout: float
     #: The largest body read (after decompression); larger is `BodyTooLarge`.
     max_bytes: int
+
+    def __repr__(self) -> str:
+        # Header names only: values carry credentials (Authorization, Basic).
+        url = self.url.with_query(None)
+        return f"WireRequest({self.method} {url}, headers={sorted(self.headers)})"
 
 
 class WireResponse:

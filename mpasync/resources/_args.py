@@ -22,6 +22,8 @@ def entity_id(value: Any, field: str) -> int:
     Only ASCII digits: ``str.isdigit`` also accepts "²" (which `int` then refuses) and "٣"
     (which `int` reads as 3, so the wrong entity would be addressed).
     """
+    if type(value) is int and value >= 0:
+        return value  # the common case first
     if isinstance(value, bool):
         raise RequestValidationError(f"{field} must be an integer id, got a bool", field=field)
     if isinstance(value, str) and digits(value) is not None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
+
+import msgspec
 
 from mpasync._checks import fail as _fail
 from mpasync._validate import check_keys, listing
@@ -113,7 +114,7 @@ class Platforms(Resource):
         )
         # The newer Apps page documents POST /apps/{id}/platforms; the older reference
         # (platform-api.md line 650) shows POST /apps/{id}. The newer one wins.
-        older = dataclasses.replace(request, path=path("apps", aid))
+        older = msgspec.structs.replace(request, path=path("apps", aid))
         if self._older_create_path:
             return await self._send(older)
         try:
