@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import anyio
 import msgspec
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from mpasync import clock
@@ -192,9 +192,9 @@ class Transport:
         #: Credentials without a wait, when the auth can tell (see `mpasync.auth.Auth`).
         self._ready: Callable[[], tuple[str, str] | None] = getattr(auth, "ready", lambda: None)
         self._is_view = False
-        #: The headers every request carries (never mutated: a copy is made where a
-        #: request's differ). A `CIMultiDict`, which aiohttp takes without converting.
-        self._headers = CIMultiDict({"User-Agent": user_agent, "Accept": "application/json"})
+        #: The headers every request carries: read-only (a wire cannot change what the
+        #: next request sends) and case-insensitive, which aiohttp takes as they are.
+        self._headers = _with({"User-Agent": user_agent}, "Accept", "application/json")
         self._json_headers = _with(self._headers, "Content-Type", "application/json")
         self._auth_value = ""
         self._auth_headers = self._headers
@@ -473,7 +473,9 @@ class Transport:
             raise _Unauthorized(response)
         return response
 
-    def _with_credentials(self, headers: CIMultiDict[str], authorization: str) -> CIMultiDict[str]:
+    def _with_credentials(
+        self, headers: CIMultiDictProxy[str], authorization: str
+    ) -> CIMultiDictProxy[str]:
         """``headers`` with the auth's ``Authorization`` (one copy per credential kept
         for the common headers)."""
         if not authorization:
@@ -659,7 +661,7 @@ class _Call(msgspec.Struct):
     method: str
     url: URL
     data: bytes | None
-    headers: CIMultiDict[str]
+    headers: CIMultiDictProxy[str]
     scope: str | None
     deadline_at: float | None
     #: The credential the latest attempt sent (masked in whatever the server echoes).
@@ -697,11 +699,11 @@ def _usage(headers: Headers) -> int | None:
         return None
 
 
-def _with(headers: Mapping[str, str], name: str, value: str) -> CIMultiDict[str]:
-    """A copy of ``headers`` with ``name`` set to ``value``."""
+def _with(headers: Mapping[str, str], name: str, value: str) -> CIMultiDictProxy[str]:
+    """``headers`` and ``name: value``, read-only."""
     out = CIMultiDict(headers)
     out[name] = value
-    return out
+    return CIMultiDictProxy(out)
 
 
 def _query_string(query: Mapping[str, str]) -> str:

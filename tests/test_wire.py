@@ -19,6 +19,7 @@ from mpasync.errors import (
     TransportError,
 )
 from mpasync.options import Options
+from mpasync.request import Request
 from mpasync.retry import RetryPolicy
 from mpasync.wire import BodyTooLarge, MockWire, WireError, WireRequest, WireResponse
 
@@ -75,6 +76,37 @@ async def test_a_call_and_its_token_go_over_the_same_wire() -> None:
     assert get.headers["Authorization"] == "Bearer tok-1"
     assert get.max_bytes == mp.transport.max_response_bytes
     assert wire.closed  # the client closes the wire it was given
+
+
+async def test_a_wire_cannot_change_what_later_requests_send() -> None:
+    tampered: list[str] = []
+
+    def handler(request: WireRequest) -> WireResponse:
+        try:
+            request.headers["X-Injected"] = "1"  # type: ignore[index]
+        except TypeError:
+            tampered.append("refused")
+        return answer(200, APP)
+
+    wire = api(handler)
+    async with client(wire) as mp:
+        await mp.apps.get(7)
+        await mp.apps.get(7)
+    assert tampered == ["refused", "refused"]
+    assert all("X-Injected" not in r.headers for r in wire.requests)
+
+
+async def test_reprs_show_no_credentials() -> None:
+    wire = api(lambda request: answer(200, APP))
+    async with client(wire) as mp:
+        await mp.apps.get(7)
+    token, get = wire.requests
+    for request in (token, get):
+        shown = repr(request)
+        assert "tok-1" not in shown and SECRET not in shown and "Bearer" not in shown
+    assert "Authorization" in repr(get)  # the header's name only
+    described = Request("POST", "/events", bytes, body={"apiKey": "key-123"})
+    assert "key-123" not in repr(described) and "/events" in repr(described)
 
 
 async def test_a_view_closes_nothing_and_shares_the_wire() -> None:
