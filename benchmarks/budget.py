@@ -167,14 +167,12 @@ async def _run_one(
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         wall = time.perf_counter() - t0
-    served = server.served()
-    statuses: dict[str, int] = served["statuses"]
-    served = sum(statuses.values())
+    statuses: dict[str, int] = server.served()["statuses"]
     return BudgetRun(
         name=name,
         requests=n,
         wall=wall,
-        served=served,
+        served=sum(statuses.values()),
         throttled=statuses.get("429", 0),
         by_kind=statuses,
         failed=failed,

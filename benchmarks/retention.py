@@ -47,12 +47,13 @@ class _AccessKeyTracked(AccessKey, kw_only=True, gc=True):
     pass
 
 
+# The fields narrow their element type (msgspec decodes into it; mypy sees invariant lists).
 class _PlatformTracked(Platform, kw_only=True, gc=True):
-    access_keys: list[_AccessKeyTracked] | None = None
+    access_keys: list[_AccessKeyTracked] | None = None  # type: ignore[assignment]
 
 
 class _AppTracked(App, kw_only=True, gc=True):
-    platforms: list[_PlatformTracked] | None = None
+    platforms: list[_PlatformTracked] | None = None  # type: ignore[assignment]
 
 
 def body(apps: int = APPS_PER_LIST) -> bytes:
