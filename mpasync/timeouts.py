@@ -7,8 +7,10 @@ every request and cancels the timer after it: about 8 % of the CPU of a small ca
 earliest due time. When it fires, each overdue attempt's task is cancelled, and where the
 attempt awaits, that cancellation is turned back into a timeout (`expired`) as
 ``asyncio.timeout`` does: on Python 3.11+ the task is "uncancelled", and a cancellation
-from elsewhere (before or after ours) still propagates as a cancellation. Exact: an
-attempt times out when its time is up, not at the next tick of a coarse clock.
+from elsewhere (before or after ours) still propagates as a cancellation. (Python 3.10
+counts no cancellations: there, one arriving in the same instant as the timeout is taken
+for the timeout, as aiohttp's own timer does.) Exact: an attempt times out when its time
+is up, not at the next tick of a coarse clock.
 """
 
 from __future__ import annotations
