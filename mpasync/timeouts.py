@@ -62,7 +62,7 @@ class Timeouts:
 
     def stop(self, task: Task) -> None:
         """``task``'s attempt ended (however it ended)."""
-        del self._due[task]
+        self._due.pop(task, None)
         if self._fired:
             self._fired.discard(task)
 

@@ -59,8 +59,9 @@ _MAX_QUEUE = 64
 _MAX_HORIZON = 300.0
 
 # What `acquire` learned about this task's attempt, read back by `observe` in the same
-# task: (limiter, start on Redis's clock in seconds, the fleet's starts in its window).
-_ATTEMPT: ContextVar[tuple[object, float, int] | None] = ContextVar(
+# task: (limiter, start on Redis's clock in seconds, the fleet's starts in its window,
+# and in the second before it).
+_ATTEMPT: ContextVar[tuple[object, float, int, int] | None] = ContextVar(
     "mpasync_redis_attempt", default=None
 )
 
@@ -371,9 +372,9 @@ class RedisRateLimiter:
         """Count this start in the fleet's window, for `observe` in the same task."""
         member = f"{self._name}:{next(self._ids)}"
         reply = _array(
-            await self._guard.run(self._start(keys=[self._starts_key], args=[member])), 2
+            await self._guard.run(self._start(keys=[self._starts_key], args=[member])), 3
         )
-        _ATTEMPT.set((self, _integer(reply[0]) / 1e6, _integer(reply[1])))
+        _ATTEMPT.set((self, _integer(reply[0]) / 1e6, _integer(reply[1]), _integer(reply[2])))
 
     async def observe(self, scope: str | None, status: int, headers: Mapping[str, str]) -> None:
         """Feed one answer to the fleet's adaptive state (only with ``adaptive=True``)."""
@@ -387,7 +388,7 @@ class RedisRateLimiter:
                 await local.observe(scope, status, headers)  # paced alone: learn alone
             return
         _ATTEMPT.set(None)
-        _, started, sent = attempt
+        _, started, sent, before = attempt
         if status == 429:
             kind = _exceeded_limit(headers)
             if kind == "app":
@@ -399,7 +400,7 @@ class RedisRateLimiter:
         elif 200 <= status < 300:
             usage = parse_usage(headers)
             await self._update(
-                lambda s, now: law.on_success(s, usage, now, sent=sent),
+                lambda s, now: law.on_success(s, usage, now, sent=sent, sent_before=before),
                 _CAS_TRIES,
                 reading=usage is not None and law.use_headers,
             )

@@ -95,6 +95,33 @@ async def test_the_fleet_window_counts_starts_not_bookings(redis_server: RedisSe
         await x.aclose()
 
 
+async def test_the_law_hears_the_fleets_starts_of_the_second_before(
+    redis_server: RedisServer,
+) -> None:
+    # An acceleration limit grows from what the whole fleet sent the second before (the
+    # law compares each reading with it): Redis counts those starts for every process.
+    a, b = (RedisRateLimiter(redis_server.url, "accel", 100, adaptive=True) for _ in range(2))
+    await _answer(a, 200, CIMultiDict())
+    await _answer(b, 200, CIMultiDict())
+    await _answer(a, 200, CIMultiDict())
+    # Then one start 1.3 s later: the three are in the second before its window for any
+    # lateness of the sleep up to 0.6 s.
+    await asyncio.sleep(1.3)
+    await b.acquire()
+    attempt = _ATTEMPT.get()
+    assert attempt is not None and attempt[0] is b
+    assert attempt[2:] == (1, 3)  # in its window: itself; in the second before: three
+    await b.observe(None, 200, CIMultiDict({"X-mp-rate-limit-percentage-used": "10"}))
+    client = Redis.from_url(redis_server.url)
+    try:
+        stored = json.loads(await client.get(b._state_key))
+    finally:
+        await client.aclose()
+    assert stored["state"]["accel_before"] == 3  # what the law compared the reading with
+    for x in (a, b):
+        await x.aclose()
+
+
 @pytest.mark.parametrize("junk", [b"not json", b'{"version": "x"}', b"[1, 2]"])
 async def test_an_unreadable_state_is_replaced_not_fatal(
     redis_server: RedisServer, junk: bytes

@@ -242,10 +242,11 @@ class FakeRedisServer:
         now = self.now_us()
         zset = self._zset(keys[0])
         zset[_b(args[0])] = float(now)
-        for member in [m for m, s in zset.items() if s <= now - 1_000_000]:
+        for member in [m for m, s in zset.items() if s <= now - 2_000_000]:
             del zset[member]
-        self.pexpire(keys[0], 2000)
-        return [f"{now}".encode(), len(zset)]
+        self.pexpire(keys[0], 3000)
+        sent = sum(1 for s in zset.values() if s > now - 1_000_000)
+        return [f"{now}".encode(), sent, len(zset) - sent]
 
     def read_state(self, keys: list[Any], args: list[Any]) -> Any:
         now = self.now_us()
