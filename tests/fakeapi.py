@@ -10,8 +10,11 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+
+from mpasync import Client
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -137,3 +140,16 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> Non
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+def client_for(api: FakeAPI, **options: Any) -> Client:
+    """A `Client` of ``api``: its token endpoint, account 1, no proxy from the environment."""
+    return Client(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        1,
+        base_url=api.base_url,
+        token_url=api.token_url,
+        trust_env=False,
+        **options,
+    )

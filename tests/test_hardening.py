@@ -34,7 +34,7 @@ from mpasync.errors import (
     TransportError,
 )
 from mpasync.hooks import Attempt, Hooks, RetryEvent
-from tests.fakeapi import CLIENT_ID, CLIENT_SECRET, FakeAPI, envelope
+from tests.fakeapi import CLIENT_ID, CLIENT_SECRET, FakeAPI, client_for, envelope
 
 
 class Origin:
@@ -76,15 +76,7 @@ async def other() -> AsyncIterator[Origin]:
 
 def client(api: FakeAPI, **options: Any) -> Client:
     options.setdefault("retry", RetryPolicy(max_attempts=2, backoff_base=0.01))
-    return Client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        1,
-        base_url=api.base_url,
-        token_url=api.token_url,
-        trust_env=False,
-        **options,
-    )
+    return client_for(api, **options)
 
 
 def chain(exc: BaseException) -> list[BaseException]:

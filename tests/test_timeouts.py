@@ -20,7 +20,7 @@ from mpasync import Client
 from mpasync.errors import TransportError
 from mpasync.retry import RetryPolicy
 from mpasync.timeouts import Timeouts
-from tests.fakeapi import CLIENT_ID, CLIENT_SECRET, FakeAPI, envelope
+from tests.fakeapi import FakeAPI, client_for, envelope
 from tests.virtual_time import run
 
 # -- the timer, on the virtual clock ---------------------------------------------------
@@ -120,15 +120,7 @@ def test_a_cancellation_beside_the_timeout_still_propagates() -> None:
 
 def _client(api: FakeAPI, **options: Any) -> Client:
     options.setdefault("retry", RetryPolicy(max_attempts=1))
-    return Client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        1,
-        base_url=api.base_url,
-        token_url=api.token_url,
-        trust_env=False,
-        **options,
-    )
+    return client_for(api, **options)
 
 
 async def test_a_hanging_server_times_out_and_leaves_the_caller_uncancelled(

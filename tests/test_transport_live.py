@@ -8,18 +8,15 @@ import time
 from aiohttp import web
 
 from mpasync import Client, RetryPolicy, TokenCache
-from tests.fakeapi import CLIENT_ID, CLIENT_SECRET, FakeAPI, envelope, max_in_window, wait_until
-
-
-def client_for(api: FakeAPI, **kw: object) -> Client:
-    return Client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        1,
-        base_url=api.base_url,
-        token_url=api.token_url,
-        **kw,  # type: ignore[arg-type]
-    )
+from tests.fakeapi import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeAPI,
+    client_for,
+    envelope,
+    max_in_window,
+    wait_until,
+)
 
 
 async def test_thousand_requests_on_cold_cache_make_one_token_request(fake_api: FakeAPI) -> None:
