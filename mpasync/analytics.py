@@ -35,7 +35,7 @@ from mpasync.errors import RequestValidationError
 from mpasync.limits import ConcurrencyLimiter, RateControl, WindowLimiter
 from mpasync.models.base import Model
 from mpasync.options import TransportOptions
-from mpasync.priority import BACKGROUND, Priority
+from mpasync.priority import BACKGROUND, Priority, lane_of
 from mpasync.request import Request, path
 from mpasync.transport import Root, Transport
 
@@ -336,7 +336,9 @@ class AnalyticsClient(TransportOwner):
         self._gate = ConcurrencyLimiter(self._transport.concurrency.capacity)
         #: The events budget (shared by every call of this client).
         self.events = WindowLimiter(events_per_second)
-        self._admission = asyncio.Lock()
+        #: One caller at a time decides against the budgets: a lock with the two lanes
+        #: (a plain call's ``track`` goes before a bulk run's queued calls).
+        self._admission = ConcurrencyLimiter(1)
 
     def __repr__(self) -> str:
         return (
@@ -347,10 +349,11 @@ class AnalyticsClient(TransportOwner):
 
     # -- sending ------------------------------------------------------------------------
 
-    async def _admit(self, events: int) -> None:
+    async def _admit(self, events: int, lane: Priority) -> None:
         """Wait until ``events`` (maybe 0) fit the budget and the request's turn comes
         (``rate_limit``); record the events as starting then."""
-        async with self._admission:
+        await self._admission.acquire(lane)
+        try:
             while events:
                 wait = self.events.delay(events, clock.now())
                 if wait <= 0:
@@ -362,13 +365,17 @@ class AnalyticsClient(TransportOwner):
                 await self._paced.take_turn()
             if events:
                 self.events.record(events, clock.now())
+        finally:
+            self._admission.release()
 
     async def _post(
         self, where: str, body: dict[str, Any], *, events: int = 0, idempotent: bool = False
     ) -> None:
         body = {"apiKey": self._api_key, **body}
-        async with self._gate:
-            await self._admit(events)
+        lane = lane_of(None)  # a bulk run's calls are background; a plain call's, not
+        await self._gate.acquire(lane)
+        try:
+            await self._admit(events, lane)
             try:
                 await self._transport.send(
                     Request("POST", where, empty, api="", body=body, idempotent=idempotent)
@@ -376,6 +383,8 @@ class AnalyticsClient(TransportOwner):
             finally:
                 if self._paced is not None:
                     self._paced.forget_turn()
+        finally:
+            self._gate.release()
 
     # -- the API ------------------------------------------------------------------------
 

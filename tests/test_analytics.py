@@ -24,6 +24,7 @@ from mpasync.errors import (
     UnprocessableEntityError,
 )
 from mpasync.limits import WindowLimiter
+from mpasync.priority import BACKGROUND, in_lane
 from tests import virtual_time
 
 if TYPE_CHECKING:
@@ -307,6 +308,37 @@ def test_no_second_sees_more_than_250_events() -> None:
     # And at the wire.
     assert sum(w for _, w in arrivals) == 350
     assert heaviest_window(arrivals) <= 250
+
+
+def test_a_plain_track_goes_before_a_bulk_runs_queued_events() -> None:
+    """40 events queued by a bulk run (background) at 10 events/s, then one plain
+    ``track`` (a web request's): it takes the next room in the budget, about a second
+    later, not its place behind the backlog (three seconds). On a virtual clock."""
+
+    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
+        return CallbackResult(status=200, payload={})
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        with aioresponses() as m:
+            m.post(f"{VIRTUAL_URL}/service/event", callback=arrive, repeat=True)
+            async with AnalyticsClient("key", base_url=VIRTUAL_URL, events_per_second=10) as client:
+
+                async def bulk() -> None:
+                    with in_lane(BACKGROUND):
+                        await asyncio.gather(*(client.track("bulk", f"user{i}") for i in range(40)))
+
+                backlog = asyncio.ensure_future(bulk())
+                await asyncio.sleep(0.05)  # the backlog is queued
+                started = loop.time()
+                await client.track("web", "user-web")
+                web = loop.time() - started
+                await backlog
+                return web, loop.time() - started
+
+    web, everything = virtual_time.run(main())
+    assert everything >= 3.0  # the budget held the backlog back
+    assert web <= 1.1, web  # the plain call waited for room, not for the backlog
 
 
 def test_request_rate_limit() -> None:
