@@ -198,6 +198,19 @@ async def test_429_is_retried_and_identify_after_a_5xx(
 # ---------------------------------------------------------------- batches
 
 
+def event_arrivals() -> tuple[list[tuple[float, float]], Any]:
+    """The (loop time, events) of each request at the wire, and the aioresponses
+    callback that records them (answering 200)."""
+    arrivals: list[tuple[float, float]] = []
+
+    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
+        sent = json.loads(kwargs["data"])["events"]
+        arrivals.append((asyncio.get_running_loop().time(), float(len(sent))))
+        return CallbackResult(status=200, payload={})
+
+    return arrivals, arrive
+
+
 def event(i: int) -> dict[str, Any]:
     return {"eventName": "View", "eventUniqueId": f"user{i}", "properties": {"n": str(i)}}
 
@@ -277,17 +290,13 @@ def test_no_second_sees_more_than_250_events() -> None:
     events, where the client decides and at the wire. On a virtual clock (arrivals are
     timed by the loop, with no scheduling jitter), so every window is checked whole."""
     admitted: list[tuple[float, float]] = []
-    arrivals: list[tuple[float, float]] = []
 
     class Spy(WindowLimiter):
         def record(self, weight: float, now: float | None = None) -> None:
             admitted.append((asyncio.get_running_loop().time() if now is None else now, weight))
             super().record(weight, now)
 
-    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
-        events = json.loads(kwargs["data"])["events"]
-        arrivals.append((asyncio.get_running_loop().time(), float(len(events))))
-        return CallbackResult(status=200, payload={})
+    arrivals, arrive = event_arrivals()
 
     async def main() -> tuple[bool, float]:
         loop = asyncio.get_running_loop()
@@ -372,12 +381,8 @@ def _paced_batches(
     """Send ``events`` events in batches through an `AnalyticsClient` built with
     ``options``, on a virtual clock; the (time, events) of each request at the wire and
     the run's duration."""
-    arrivals: list[tuple[float, float]] = []
 
-    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
-        sent = json.loads(kwargs["data"])["events"]
-        arrivals.append((asyncio.get_running_loop().time(), float(len(sent))))
-        return CallbackResult(status=200, payload={})
+    arrivals, arrive = event_arrivals()
 
     async def main() -> float:
         loop = asyncio.get_running_loop()
@@ -431,12 +436,8 @@ def test_the_events_budget_holds_at_the_wire_under_any_rate_limit() -> None:
     requests per second: the second batch's turn comes half a second late, so the events
     are counted when the request really starts, and the third waits for that. (Counted
     at admission and sent at the limiter's turn, 199 events met in one window.)"""
-    arrivals: list[tuple[float, float]] = []
 
-    async def arrive(url: Any, **kwargs: Any) -> CallbackResult:
-        sent = json.loads(kwargs["data"])["events"]
-        arrivals.append((asyncio.get_running_loop().time(), float(len(sent))))
-        return CallbackResult(status=200, payload={})
+    arrivals, arrive = event_arrivals()
 
     async def together() -> None:
         options: dict[str, Any] = {"events_per_second": 100, "rate_limit": RateLimiter(2)}

@@ -289,22 +289,23 @@ def _bounded(value: float, default: float, low: float, high: float) -> float:
     return min(max(float(value), low), high)
 
 
+def _count(value: object, cap: float) -> float | None:
+    """A non-negative number the law can use, at most ``cap`` (None: unknown)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not value >= 0:  # also NaN
+        return None
+    return float(min(value, cap))
+
+
 def _sent(sent: object) -> float | None:
     """A count of our starts the law can use (None: unknown)."""
-    if isinstance(sent, bool) or not isinstance(sent, (int, float)):
-        return None
-    if not sent >= 0:  # also NaN
-        return None
-    return float(min(sent, _HUGE))
+    return _count(sent, _HUGE)
 
 
 def _usage(usage: object) -> float | None:
     """A usage fraction the law can use (None: no reading)."""
-    if isinstance(usage, bool) or not isinstance(usage, (int, float)):
-        return None
-    if not usage >= 0:  # also NaN
-        return None
-    return float(min(usage, _MAX_USAGE))
+    return _count(usage, _MAX_USAGE)
 
 
 class ControlLaw:
